@@ -1,0 +1,107 @@
+# livedesk-webhookd: build, run, check, install, bench, fuzz.
+#
+# Layout: every src/*.c but main.c goes into $(BUILD)/libld.a, which the daemon
+# and every test links; src/send/*.c is the livedesk-send client;
+# tests/check_*.c are Check suites, tests/tool_*.c are helper programs the
+# suites start (mock servers, clients).
+
+VERSION    := 0.1.0
+BUILD      ?= build
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
+
+CC       ?= cc
+SAN      ?=
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
+DEFS     := -D_GNU_SOURCE -DLD_VERSION=\"$(VERSION)\"
+INCS     := -Iinclude -Isrc
+ifneq ($(SAN),)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+endif
+PKGS     := libmicrohttpd jansson inih libsystemd libcrypto libcurl
+ALL_CFLAGS = $(WARN) $(DEFS) $(INCS) $(CFLAGS) $(SANFLAGS) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDFLAGS  ?=
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
+
+# Debian packages: to build, to test, to benchmark.
+DEPS_BUILD := gcc make libc6-dev pkg-config libmicrohttpd-dev libjansson-dev \
+              libinih-dev libsystemd-dev libssl-dev libcurl4-openssl-dev
+DEPS_CHECK := check libsubunit-dev curl valgrind systemd
+DEPS_BENCH := wrk webhook curl
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+SEND_SRC := $(wildcard src/send/*.c)
+SEND_OBJ := $(SEND_SRC:%.c=$(BUILD)/%.o)
+CHECK_SRC := $(wildcard tests/check_*.c)
+CHECKS   := $(CHECK_SRC:tests/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tool_*.c)
+TOOLS    := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTUTIL := $(BUILD)/tests/testutil.o
+
+DAEMON   := $(BUILD)/livedesk-webhookd
+SEND     := $(BUILD)/livedesk-send
+
+.PHONY: all deps deps-check run check check-build test check-asan \
+        check-valgrind install uninstall bench fuzz clean
+
+all: deps $(DAEMON) $(if $(SEND_SRC),$(SEND))
+
+deps:
+	@scripts/deps.sh $(DEPS_BUILD)
+
+deps-check: deps
+	@scripts/deps.sh $(DEPS_CHECK)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libld.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(DAEMON): $(BUILD)/src/main.o $(BUILD)/libld.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(SEND): $(SEND_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTUTIL) $(BUILD)/libld.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) \
+		$(shell pkg-config --libs check 2>/dev/null)
+
+run: all
+	$(DAEMON) $(ARGS)
+
+check-build: deps-check $(DAEMON) $(if $(SEND_SRC),$(SEND)) $(CHECKS) $(TOOLS)
+
+# Runs every suite against the binaries of $(BUILD); CK_FORK stays on so that
+# a crash in one test is reported, not fatal to the run.
+test: check-build
+	@BUILD=$(BUILD) tests/run.sh $(CHECKS)
+
+check: deps-check
+	$(MAKE) test
+	$(MAKE) test BUILD=build/asan SAN=1 OPT=-O1
+
+check-valgrind: deps-check
+	$(MAKE) check-build BUILD=build/vg OPT=-O1
+	BUILD=build/vg VALGRIND=1 tests/run.sh $(patsubst $(BUILD)/%,build/vg/%,$(CHECKS))
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

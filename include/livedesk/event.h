@@ -1,0 +1,209 @@
+/* The typed view of one LiveDesk webhook event, and its parser. */
+#ifndef LIVEDESK_EVENT_H
+#define LIVEDESK_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/*
+ * Every field may be absent or null in a real payload. Strings are NULL when
+ * absent; every other field carries its own `set` flag. A field of an
+ * unexpected type is treated as absent. Strings point into the event's own
+ * JSON tree and live as long as the event.
+ */
+
+enum ld_event_kind {
+	LD_EVENT_UNKNOWN = 0,	/* any other name; ld_event.name keeps it */
+	LD_EVENT_CONVERSATION_CREATED,
+	LD_EVENT_CONVERSATION_UPDATED,
+	LD_EVENT_CONVERSATION_STATUS_CHANGED,
+	LD_EVENT_MESSAGE_CREATED,
+	LD_EVENT_MESSAGE_UPDATED,
+};
+
+/* Normalised from the string ("incoming") or integer (0) forms. */
+enum ld_message_type {
+	LD_MESSAGE_TYPE_NONE = -1,	/* absent or not understood */
+	LD_MESSAGE_TYPE_INCOMING = 0,
+	LD_MESSAGE_TYPE_OUTGOING = 1,
+	LD_MESSAGE_TYPE_ACTIVITY = 2,
+	LD_MESSAGE_TYPE_TEMPLATE = 3,
+};
+
+struct ld_id {
+	bool	 set;
+	int64_t	 v;
+};
+
+struct ld_bool {
+	bool	 set;
+	bool	 v;
+};
+
+/* Any of ISO-8601, epoch integer or epoch float, as microseconds since the
+ * Unix epoch (UTC). */
+struct ld_time {
+	bool	 set;
+	int64_t	 usec;
+};
+
+struct ld_account {
+	struct ld_id	 id;
+	const char	*name;
+};
+
+struct ld_inbox {
+	struct ld_id	 id;
+	const char	*name;
+};
+
+/* A contact, an agent or a bot: sender, meta.sender, assignee. */
+struct ld_person {
+	struct ld_id	 id;
+	const char	*name;
+	const char	*email;
+	const char	*phone_number;
+	const char	*identifier;
+	const char	*type;		/* "contact", "user", ... */
+	const char	*availability;
+	const char	*thumbnail;
+	struct ld_bool	 blocked;
+};
+
+struct ld_team {
+	struct ld_id	 id;
+	const char	*name;
+};
+
+struct ld_contact_inbox {
+	struct ld_id	 id;
+	struct ld_id	 contact_id;
+	struct ld_id	 inbox_id;
+	const char	*source_id;
+	const char	*pubsub_token;
+	struct ld_bool	 hmac_verified;
+	struct ld_time	 created_at;
+	struct ld_time	 updated_at;
+};
+
+struct ld_attachment {
+	struct ld_id	 id;
+	struct ld_id	 message_id;
+	const char	*file_type;
+	const char	*extension;
+	const char	*data_url;
+	const char	*thumb_url;
+	struct ld_id	 file_size;
+	struct ld_id	 width;
+	struct ld_id	 height;
+};
+
+/* One entry of conversation_updated's changed_attributes. The values are
+ * strings, numbers or null (JSON null, not a NULL pointer); NULL pointer
+ * means the key was absent. */
+struct ld_change {
+	const char	*name;
+	const json_t	*previous;
+	const json_t	*current;
+};
+
+struct ld_conversation {
+	bool			 present;
+	struct ld_id		 id;
+	struct ld_id		 inbox_id;
+	const char		*status;
+	const char		*priority;
+	const char		*channel;
+	struct ld_bool		 can_reply;
+	struct ld_id		 unread_count;
+	const char	       **labels;	/* n_labels strings */
+	size_t			 n_labels;
+	struct ld_contact_inbox	 contact_inbox;
+	struct ld_person	 sender;	/* meta.sender: the contact */
+	struct ld_person	 assignee;	/* meta.assignee */
+	struct ld_team		 team;		/* meta.team */
+	struct ld_time		 created_at;
+	struct ld_time		 updated_at;
+	struct ld_time		 last_activity_at;
+	struct ld_time		 waiting_since;
+	struct ld_time		 snoozed_until;
+	struct ld_time		 first_reply_created_at;
+	struct ld_time		 timestamp;
+};
+
+struct ld_message {
+	bool			 present;
+	struct ld_id		 id;
+	const char		*content;
+	const char		*content_type;
+	enum ld_message_type	 message_type;
+	struct ld_bool		 is_private;
+	const char		*status;
+	const char		*source_id;
+	struct ld_id		 in_reply_to;	/* content_attributes.in_reply_to */
+	struct ld_id		 contact_id;
+	struct ld_person	 sender;
+	struct ld_attachment	*attachments;	/* n_attachments entries */
+	size_t			 n_attachments;
+	struct ld_time		 created_at;
+};
+
+struct ld_event {
+	enum ld_event_kind	 kind;
+	const char		*name;		/* the `event` string, never NULL */
+	struct ld_account	 account;
+	struct ld_inbox		 inbox;
+	/* For message events: the message and its nested conversation; for
+	 * conversation events: the top-level object. */
+	struct ld_conversation	 conversation;
+	struct ld_message	 message;
+	/* The customer: the message's sender when it is a contact, else the
+	 * conversation's meta.sender. */
+	struct ld_person	 contact;
+	struct ld_change	*changes;	/* n_changes entries */
+	size_t			 n_changes;
+
+	/* Set by the receiver, not the payload. */
+	char			 delivery_id[40];
+	int64_t			 received_usec;
+
+	json_t			*json;		/* the whole payload, owned */
+	const char		*raw;		/* the bytes received, owned */
+	size_t			 raw_len;
+	int			 refs;		/* private: use ld_event_ref */
+};
+
+/* Why ld_event_parse failed: the HTTP status to answer and a message. */
+struct ld_event_error {
+	int	 status;	/* 400 not JSON or not an object, 422 no event */
+	char	 text[200];
+};
+
+/*
+ * Parses a body into a new event with one reference. Copies the raw bytes.
+ * max_depth limits JSON nesting (0: jansson's own limit). Returns NULL and
+ * fills err on failure.
+ */
+struct ld_event	*ld_event_parse(const char *body, size_t len, int max_depth,
+		    struct ld_event_error *err);
+struct ld_event	*ld_event_ref(struct ld_event *);
+void		 ld_event_unref(struct ld_event *);	/* NULL is a no-op */
+
+const char	*ld_event_kind_name(enum ld_event_kind);
+/* "incoming", "outgoing", "activity", "template", or NULL for NONE. */
+const char	*ld_message_type_name(enum ld_message_type);
+/* Parses the names above; NONE when unknown. */
+enum ld_message_type ld_message_type_from_name(const char *);
+bool		 ld_event_is_message(const struct ld_event *);
+
+/* The conversation id the event belongs to, for ordering; set=false when
+ * the payload names none. */
+struct ld_id	 ld_event_conversation_id(const struct ld_event *);
+
+/* Formats usec as ISO-8601 UTC with milliseconds into buf (>= 32 bytes). */
+void		 ld_time_format(int64_t usec, char *buf, size_t len);
+
+#endif

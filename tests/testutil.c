@@ -1,0 +1,341 @@
+/* Helpers shared by the Check suites (see testutil.h). */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+extern char **environ;
+
+const char *
+tu_build_dir(void)
+{
+	const char *b = getenv("LD_BUILD");
+
+	return b != NULL && *b != '\0' ? b : "build";
+}
+
+char *
+tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	do {
+		if (n + 4096 + 1 > cap) {
+			cap = (cap + 4096) * 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+	} while (r > 0);
+	ck_assert_msg(!ferror(f), "read %s", path);
+	fclose(f);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+char *
+tu_fixture(const char *name, size_t *len)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "fixtures/%s", name);
+	return tu_read_file(path, len);
+}
+
+void
+tu_write_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+char *
+tu_tmpdir(void)
+{
+	char *d = strdup("/tmp/ldtest.XXXXXX");
+
+	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+void
+tu_rmtree(const char *path)
+{
+	if (path != NULL)
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+tu_free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+long long
+tu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+tu_count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int c, n = 0;
+
+	if (f == NULL)
+		return -1;
+	while ((c = getc(f)) != EOF)
+		if (c == '\n')
+			n++;
+	fclose(f);
+	return n;
+}
+
+bool
+tu_wait_file_lines(const char *path, int min_lines, int ms)
+{
+	long long end = tu_now_ms() + ms;
+
+	do {
+		int n = tu_count_lines(path);
+
+		if (n >= 0 && n >= min_lines)
+			return true;
+		usleep(10000);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+static size_t
+collect(char *p, size_t size, size_t n, void *arg)
+{
+	char **buf = arg;
+	size_t old = *buf ? strlen(*buf) : 0, add = size * n;
+	char *nb = realloc(*buf, old + add + 1);
+
+	if (nb == NULL)
+		return 0;
+	memcpy(nb + old, p, add);
+	nb[old + add] = '\0';
+	*buf = nb;
+	return add;
+}
+
+void
+tu_http(struct tu_response *r, const char *method, const char *url,
+    const char *const *headers, const char *body, size_t len)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hl = NULL;
+
+	memset(r, 0, sizeof *r);
+	ck_assert_ptr_nonnull(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	/* curl adds a form Content-Type to POSTs unless told otherwise. */
+	hl = curl_slist_append(hl, "Content-Type:");
+	hl = curl_slist_append(hl, "Expect:");
+	for (; headers != NULL && *headers != NULL; headers++)
+		hl = curl_slist_append(hl, *headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	r->body_len = r->body ? strlen(r->body) : 0;
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+}
+
+char *
+tu_header(const struct tu_response *r, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = r->headers;
+
+	while (p != NULL && *p != '\0') {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (ll > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1;
+			size_t vl;
+
+			while (*v == ' ')
+				v++;
+			vl = (size_t)(p + ll - v);
+			while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			return strndup(v, vl);
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
+void
+tu_response_free(struct tu_response *r)
+{
+	free(r->body);
+	free(r->headers);
+	memset(r, 0, sizeof *r);
+}
+
+bool
+tu_daemon_start(struct tu_daemon *d, const char *conf_text,
+    const char *const *extra)
+{
+	char listen[64], bin[256], health[160];
+	const char *argv[64];
+	int argc = 0, fd;
+	posix_spawn_file_actions_t fa;
+	long long end;
+
+	memset(d, 0, sizeof *d);
+	d->dir = tu_tmpdir();
+	d->port = tu_free_port();
+	snprintf(d->url, sizeof d->url, "http://127.0.0.1:%d", d->port);
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+	snprintf(bin, sizeof bin, "%s/livedesk-webhookd", tu_build_dir());
+	ck_assert_int_ge(asprintf(&d->log, "%s/daemon.log", d->dir), 0);
+	argv[argc++] = bin;
+	if (conf_text != NULL) {
+		ck_assert_int_ge(asprintf(&d->conf, "%s/test.conf", d->dir), 0);
+		tu_write_file(d->conf, conf_text, strlen(conf_text));
+		argv[argc++] = "-c";
+		argv[argc++] = d->conf;
+	}
+	argv[argc++] = "-l";
+	argv[argc++] = listen;
+	for (; extra != NULL && *extra != NULL && argc < 62; extra++)
+		argv[argc++] = *extra;
+	argv[argc] = NULL;
+
+	fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd, 2);
+	posix_spawn_file_actions_adddup2(&fa, fd, 1);
+	ck_assert_int_eq(posix_spawn(&d->pid, bin, &fa, NULL,
+	    (char *const *)argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fd);
+
+	snprintf(health, sizeof health, "%s/healthz", d->url);
+	end = tu_now_ms() + 10000;
+	while (tu_now_ms() < end) {
+		struct tu_response r;
+		int st;
+
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return false;
+		}
+		long status;
+
+		tu_http(&r, "GET", health, NULL, NULL, 0);
+		status = r.status;
+		tu_response_free(&r);
+		if (status == 0) {
+			usleep(10000);
+			continue;
+		}
+		return true;
+	}
+	return false;
+}
+
+int
+tu_daemon_kill(struct tu_daemon *d, int sig)
+{
+	int st = -1;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, sig);
+	while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	d->pid = 0;
+	return st;
+}
+
+int
+tu_daemon_stop(struct tu_daemon *d)
+{
+	return tu_daemon_kill(d, SIGTERM);
+}
+
+void
+tu_daemon_free(struct tu_daemon *d)
+{
+	if (d->pid > 0)
+		tu_daemon_kill(d, SIGKILL);
+	if (getenv("LD_KEEP_TMP") == NULL)
+		tu_rmtree(d->dir);
+	free(d->dir);
+	free(d->conf);
+	free(d->log);
+	memset(d, 0, sizeof *d);
+}

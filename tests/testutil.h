@@ -1,0 +1,69 @@
+/* Helpers shared by the Check suites: fixtures, temporary directories, the
+ * real daemon started on a free loopback port, and a real HTTP client. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The build directory the suite belongs to ($LD_BUILD, default "build"). */
+const char	*tu_build_dir(void);
+/* Reads a whole file, NUL-terminated; aborts the test on failure. */
+char		*tu_read_file(const char *path, size_t *len);
+/* Reads fixtures/NAME. */
+char		*tu_fixture(const char *name, size_t *len);
+/* Writes a whole file; aborts on failure. */
+void		 tu_write_file(const char *path, const char *data, size_t len);
+/* A new private directory under /tmp; removed by tu_rmtree. */
+char		*tu_tmpdir(void);
+void		 tu_rmtree(const char *path);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int		 tu_free_port(void);
+/* Milliseconds on the monotonic clock. */
+long long	 tu_now_ms(void);
+/* Waits up to ms for path to exist and (if min_lines>0) hold min_lines. */
+bool		 tu_wait_file_lines(const char *path, int min_lines, int ms);
+int		 tu_count_lines(const char *path);
+
+struct tu_daemon {
+	pid_t	 pid;
+	int	 port;
+	char	*dir;		/* private directory: config, logs */
+	char	*conf;		/* path of the configuration written */
+	char	*log;		/* the daemon's stderr */
+	char	 url[128];	/* http://127.0.0.1:PORT */
+};
+
+/*
+ * Starts build/livedesk-webhookd with conf_text (may be NULL: built-in
+ * default) written to a file, extra arguments after "-c FILE -l ADDR", and
+ * waits until /healthz answers. Returns false if it did not come up.
+ */
+bool		 tu_daemon_start(struct tu_daemon *, const char *conf_text,
+		    const char *const *extra_args);
+/* SIGTERM, wait; returns the exit status as from waitpid (or -1). */
+int		 tu_daemon_stop(struct tu_daemon *);
+/* Sends sig and waits; returns the raw wait status. */
+int		 tu_daemon_kill(struct tu_daemon *, int sig);
+void		 tu_daemon_free(struct tu_daemon *);
+
+struct tu_response {
+	long	 status;	/* 0 when the request failed */
+	char	*body;
+	size_t	 body_len;
+	char	*headers;	/* the raw header block */
+};
+
+/*
+ * Sends one request with libcurl. headers is a NULL-terminated list of
+ * "Name: value" lines (may be NULL). body may be NULL. Returns status in r.
+ */
+void		 tu_http(struct tu_response *r, const char *method,
+		    const char *url, const char *const *headers,
+		    const char *body, size_t len);
+/* The value of a response header (case-insensitive), malloc'd, or NULL. */
+char		*tu_header(const struct tu_response *, const char *name);
+void		 tu_response_free(struct tu_response *);
+
+#endif
