@@ -1,0 +1,66 @@
+/* The sink interface: what a destination for events implements. One sink
+ * type per file (sink_log.c, sink_file.c, sink_exec.c), one line in the
+ * table in sink.c. */
+#ifndef LIVEDESK_SINK_H
+#define LIVEDESK_SINK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "livedesk/event.h"
+
+/* What one delivery came to. A failed delivery may be retried. */
+struct sink_result {
+	bool	 ok;
+	int	 exit_status;	/* exec: the status from waitpid, else 0 */
+	char	 detail[512];	/* why it failed, for the log and dead letters */
+};
+
+/* What a running sink instance knows about itself. */
+struct sink_ctx {
+	const char		*name;		/* the [sink NAME] */
+	/* Set when the daemon stops and shutdown_grace is over: a long
+	 * delivery should give up (its event stays in the spool). */
+	const atomic_bool	*cancel;
+};
+
+struct sink_ops {
+	const char	*type;		/* the `type =` value */
+	/* Filter defaults differ per type (the exec sink's loop guard). */
+	bool		 incoming_only;
+
+	/*
+	 * Configuration, at load time. conf_set gets every key of the
+	 * section that is not a common one (filters, retries, ...): returns
+	 * 0 when taken, -1 with *err (malloc'd) for a bad value, 1 for a key
+	 * this type does not know. *conf starts NULL. conf_check runs once
+	 * the section is complete: missing required keys, a command that
+	 * cannot run.
+	 */
+	int	(*conf_set)(void **conf, const char *key, const char *value,
+		    char **err);
+	int	(*conf_check)(void **conf, char **err);
+	void	(*conf_print)(const void *conf, FILE *);
+	/* Whether the sink can work now (a script exists and may run):
+	 * a warning at start-up, an error for --check-config. May be NULL. */
+	int	(*probe)(const void *conf, char **err);
+	void	(*conf_free)(void *conf);
+
+	/* Runtime. start builds *state from conf (which outlives it).
+	 * deliver may run on several threads at once for one state, up to
+	 * the sink's concurrency, never twice at once for one conversation.
+	 * reopen reopens files (SIGHUP). */
+	int	(*start)(void **state, const void *conf,
+		    const struct sink_ctx *, char **err);
+	void	(*deliver)(void *state, struct ld_event *,
+		    struct sink_result *);
+	int	(*reopen)(void *state);
+	void	(*stop)(void *state);
+};
+
+/* The table of sink types, NULL-terminated; and lookup by type name. */
+extern const struct sink_ops *const sink_types[];
+const struct sink_ops	*sink_find(const char *type);
+
+#endif

@@ -1,0 +1,73 @@
+/* The configuration: built-in defaults, the INI file, validation. One
+ * immutable object; a reload builds a new one and swaps it in whole. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "filter.h"
+#include "livedesk/sink.h"
+
+struct config_sink {
+	char			*name;
+	int			 line;		/* of the [sink NAME] header */
+	const struct sink_ops	*ops;
+	void			*conf;		/* the type's own keys */
+	struct filter		 filter;
+	long long		 concurrency;
+	long long		 retries;
+	int64_t			 retry_base_ms;
+	int64_t			 retry_cap_ms;
+};
+
+struct config {
+	char			*file;		/* NULL: the built-in default */
+	/* [server] */
+	char			*listen;
+	char			*path;
+	uint64_t		 max_body;
+	long long		 workers;	/* 0: one per unit of concurrency */
+	long long		 queue_size;
+	uint64_t		 queue_bytes;
+	long long		 http_threads;
+	char			*log_level;
+	long long		 max_depth;
+	long long		 max_connections;
+	long long		 max_connections_per_ip;
+	int64_t			 connection_timeout_ms;
+	int64_t			 shutdown_grace_ms;
+	/* Who may enter (auth.c). Secrets come from the key, a *_file, or
+	 * a systemd credential of the key's name; never printed. */
+	char			*token;
+	char			*signature_secret;
+	char			*standard_webhooks_secret;
+	int64_t			 signature_tolerance_ms;
+	int64_t			 dedupe_window_ms;
+	char			*allow_from;		/* CIDR list */
+	char			*trusted_proxies;	/* CIDR list */
+	/* Nothing lost (spool.c). */
+	char			*spool_dir;
+	bool			 durable;
+
+	struct config_sink	*sinks;
+	size_t			 n_sinks;
+};
+
+/* The built-in default: 127.0.0.1:8080, /webhook, one log sink. */
+struct config	*config_default(void);
+/* Reads FILE over the defaults. On errors returns NULL and *err holds
+ * every error, one "FILE:LINE: ..." per line. */
+struct config	*config_load(const char *file, char **err);
+/* Checks what a loaded file cannot say by itself (scripts that cannot run).
+ * Returns -1 with *err. */
+int		 config_check(const struct config *, char **err);
+/* Prints the effective configuration as an INI file. */
+void		 config_print(const struct config *, FILE *);
+void		 config_free(struct config *);	/* NULL is a no-op */
+
+/* The syslog priority named by log_level. */
+int		 config_log_prio(const struct config *);
+
+#endif

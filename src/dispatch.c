@@ -1,0 +1,704 @@
+/*
+ * The dispatcher: a bounded queue of accepted events and the worker threads
+ * that deliver them to sinks.
+ *
+ * Each sink has a lane. A lane keeps one FIFO per conversation; a FIFO is
+ * "ready" when it has items and nothing of it is running or waiting for a
+ * retry, so that one conversation's events reach a sink in order while
+ * different conversations run side by side, up to the sink's concurrency.
+ * A failed delivery waits for its backoff at the head of its FIFO without
+ * holding a worker, so retries block nothing but their own conversation.
+ *
+ * One mutex guards all of it; deliveries run without it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "filter.h"
+#include "log.h"
+#include "util.h"
+
+const double dispatch_duration_bounds[12] = {
+	0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+};
+
+/* One accepted event, until every sink is finished with it. */
+struct job {
+	struct ld_event	*ev;
+	int		 pending;	/* sinks not yet finished */
+	bool		 cancelled;	/* a sink gave up at shutdown */
+};
+
+/* One (event, sink) delivery. */
+struct item {
+	struct item	*next;
+	struct job	*job;
+	int		 attempts;
+};
+
+struct conv {
+	struct conv	*hnext;		/* hash chain */
+	struct conv	*lnext;		/* ready or waiting list */
+	int64_t		 key;
+	struct item	*head, *tail;
+	bool		 busy;		/* running, or waiting for a retry */
+	int64_t		 not_before;	/* monotonic ms, while waiting */
+};
+
+struct lane {
+	const struct config_sink *cs;
+	void			*state;
+	struct sink_ctx		 ctx;
+	struct conv		**buckets;
+	size_t			 n_buckets;
+	size_t			 n_convs;
+	struct conv		*ready, *ready_tail;
+	struct conv		*waiting;
+	long long		 running;
+	struct dispatch_sink_stats st;
+};
+
+struct dispatch {
+	const struct config	*cfg;
+	struct dispatch_hooks	 hooks;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 work;		/* something to do */
+	pthread_cond_t		 idle;		/* a job finished */
+	struct lane		*lanes;
+	size_t			 n_lanes;
+	pthread_t		*threads;
+	size_t			 n_threads;
+	size_t			 queued;
+	size_t			 queued_bytes;
+	int64_t			 next_private_key;
+	uint64_t		 rng;
+	bool			 closed;	/* no new events */
+	bool			 quit;		/* workers stop when idle */
+	atomic_bool		 cancel;	/* running deliveries give up */
+};
+
+static int64_t
+lane_key(const struct ld_event *ev, struct dispatch *d)
+{
+	struct ld_id id = ld_event_conversation_id(ev);
+
+	/* Events with no conversation have no order to keep: each gets a
+	 * key of its own, negative so it never meets a real id. */
+	if (id.set && id.v >= 0)
+		return id.v;
+	return --d->next_private_key;
+}
+
+static struct conv **
+conv_slot(struct lane *l, int64_t key)
+{
+	uint64_t h = (uint64_t)key * 0x9e3779b97f4a7c15ULL;
+	struct conv **pp = &l->buckets[h & (l->n_buckets - 1)];
+
+	while (*pp != NULL && (*pp)->key != key)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void
+lane_grow(struct lane *l)
+{
+	struct conv **old = l->buckets, *c, *next;
+	size_t n = l->n_buckets, i;
+
+	l->n_buckets = n * 2;
+	l->buckets = xcalloc(l->n_buckets, sizeof *l->buckets);
+	for (i = 0; i < n; i++) {
+		for (c = old[i]; c != NULL; c = next) {
+			next = c->hnext;
+			c->hnext = NULL;
+			*conv_slot(l, c->key) = c;
+		}
+	}
+	free(old);
+}
+
+static void
+ready_push(struct lane *l, struct conv *c)
+{
+	c->lnext = NULL;
+	if (l->ready_tail != NULL)
+		l->ready_tail->lnext = c;
+	else
+		l->ready = c;
+	l->ready_tail = c;
+}
+
+static void
+lane_append(struct lane *l, int64_t key, struct job *job)
+{
+	struct conv **pp, *c;
+	struct item *it = xcalloc(1, sizeof *it);
+
+	it->job = job;
+	if (l->n_convs >= l->n_buckets * 2)
+		lane_grow(l);
+	pp = conv_slot(l, key);
+	if ((c = *pp) == NULL) {
+		c = *pp = xcalloc(1, sizeof *c);
+		c->key = key;
+		l->n_convs++;
+	}
+	if (c->tail != NULL)
+		c->tail->next = it;
+	else
+		c->head = it;
+	c->tail = it;
+	/* A FIFO that was empty and idle becomes ready; a busy one is put
+	 * back in line when its running item finishes. */
+	if (c->head == it && !c->busy)
+		ready_push(l, c);
+}
+
+static void
+conv_remove(struct lane *l, struct conv *c)
+{
+	struct conv **pp = conv_slot(l, c->key);
+
+	*pp = c->hnext;
+	l->n_convs--;
+	free(c);
+}
+
+bool
+dispatch_has_room(struct dispatch *d, size_t len)
+{
+	bool room;
+
+	pthread_mutex_lock(&d->lock);
+	room = !d->closed && d->queued < (size_t)d->cfg->queue_size &&
+	    d->queued_bytes + len <= d->cfg->queue_bytes;
+	pthread_mutex_unlock(&d->lock);
+	return room;
+}
+
+static bool
+skipped(const char *name, const char *const *skip, size_t n_skip)
+{
+	size_t i;
+
+	for (i = 0; i < n_skip; i++)
+		if (strcmp(skip[i], name) == 0)
+			return true;
+	return false;
+}
+
+size_t
+dispatch_match_count(struct dispatch *d, const struct ld_event *ev)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->n_lanes; i++)
+		if (filter_match(&d->lanes[i].cs->filter, ev))
+			n++;
+	return n;
+}
+
+int
+dispatch_submit(struct dispatch *d, struct ld_event *ev,
+    const char *const *skip, size_t n_skip, int flags)
+{
+	bool stack[32], *match = stack;
+	struct job *job;
+	size_t i, n = 0;
+	int64_t key;
+
+	if (d->n_lanes > nitems(stack))
+		match = xcalloc(d->n_lanes, sizeof *match);
+
+	/* Filters are pure and the lanes never change: match unlocked. */
+	for (i = 0; i < d->n_lanes; i++) {
+		match[i] = filter_match(&d->lanes[i].cs->filter, ev) &&
+		    !skipped(d->lanes[i].cs->name, skip, n_skip);
+		n += match[i];
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->closed || (!(flags & DISPATCH_FORCE) &&
+	    (d->queued >= (size_t)d->cfg->queue_size ||
+	    d->queued_bytes + ev->raw_len > d->cfg->queue_bytes))) {
+		pthread_mutex_unlock(&d->lock);
+		if (match != stack)
+			free(match);
+		return -1;
+	}
+	if (n == 0) {
+		pthread_mutex_unlock(&d->lock);
+		if (match != stack)
+			free(match);
+		if (d->hooks.event_done != NULL)
+			d->hooks.event_done(d->hooks.arg, ev);
+		return 0;
+	}
+	job = xcalloc(1, sizeof *job);
+	job->ev = ld_event_ref(ev);
+	job->pending = (int)n;
+	key = lane_key(ev, d);
+	for (i = 0; i < d->n_lanes; i++)
+		if (match[i])
+			lane_append(&d->lanes[i], key, job);
+	d->queued++;
+	d->queued_bytes += ev->raw_len;
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	if (match != stack)
+		free(match);
+	return 0;
+}
+
+/* Moves waiting FIFOs whose backoff is over to the ready list; returns the
+ * earliest time a still-waiting one is due (or INT64_MAX). */
+static int64_t
+lane_wake(struct lane *l, int64_t now)
+{
+	struct conv **pp = &l->waiting, *c;
+	int64_t next = INT64_MAX;
+
+	while ((c = *pp) != NULL) {
+		if (c->not_before <= now) {
+			*pp = c->lnext;
+			c->busy = false;
+			ready_push(l, c);
+		} else {
+			if (c->not_before < next)
+				next = c->not_before;
+			pp = &c->lnext;
+		}
+	}
+	return next;
+}
+
+/* Picks the next delivery, round-robin over lanes; NULL if none is ready.
+ * *due is when a waiting retry becomes ready. */
+static struct conv *
+pick(struct dispatch *d, size_t *start, struct lane **lp, int64_t *due)
+{
+	int64_t now = util_mono_msec(), next;
+	size_t i;
+
+	*due = INT64_MAX;
+	for (i = 0; i < d->n_lanes; i++) {
+		struct lane *l = &d->lanes[(*start + i) % d->n_lanes];
+		struct conv *c;
+
+		next = lane_wake(l, now);
+		if (next < *due)
+			*due = next;
+		if (l->ready == NULL || l->running >= l->cs->concurrency)
+			continue;
+		c = l->ready;
+		l->ready = c->lnext;
+		if (l->ready == NULL)
+			l->ready_tail = NULL;
+		c->busy = true;
+		l->running++;
+		*lp = l;
+		*start = (*start + i + 1) % d->n_lanes;
+		return c;
+	}
+	return NULL;
+}
+
+/* Backoff before attempt n+1: base * 2^(n-1), capped, with jitter in
+ * [half, full] so that failing conversations do not retry in lockstep. */
+static int64_t
+backoff(struct dispatch *d, const struct config_sink *cs, int attempts)
+{
+	int64_t ms = cs->retry_base_ms;
+	int i;
+
+	for (i = 1; i < attempts && ms < cs->retry_cap_ms; i++)
+		ms *= 2;
+	if (ms > cs->retry_cap_ms)
+		ms = cs->retry_cap_ms;
+	d->rng ^= d->rng << 13;
+	d->rng ^= d->rng >> 7;
+	d->rng ^= d->rng << 17;
+	return ms / 2 + (int64_t)(d->rng % (uint64_t)(ms / 2 + 1));
+}
+
+static void
+record_duration(struct dispatch_sink_stats *st, int64_t usec)
+{
+	double s = (double)usec / 1e6;
+	size_t i;
+
+	st->busy_msec += (uint64_t)(usec / 1000);
+	st->duration_count++;
+	st->duration_sum += s;
+	for (i = 0; i < nitems(dispatch_duration_bounds); i++)
+		if (s <= dispatch_duration_bounds[i])
+			st->duration_le[i]++;
+}
+
+/*
+ * Settles a delivery with the lock held. Returns the job if this was its
+ * last sink (the caller finishes it unlocked), and whether the sink is
+ * done with the item in *final.
+ */
+static struct job *
+settle(struct dispatch *d, struct lane *l, struct conv *c,
+    const struct sink_result *r, int64_t usec, bool *final)
+{
+	struct item *it = c->head;
+	struct job *job = it->job, *last = NULL;
+
+	l->running--;
+	record_duration(&l->st, usec);
+	it->attempts++;
+	*final = r->ok || it->attempts > l->cs->retries ||
+	    atomic_load(&d->cancel);
+	if (r->ok)
+		l->st.delivered++;
+	else
+		l->st.failed++;
+	if (!*final) {
+		l->st.retried++;
+		c->not_before = util_mono_msec() + backoff(d, l->cs,
+		    it->attempts);
+		c->lnext = l->waiting;
+		l->waiting = c;
+		return NULL;
+	}
+	if (!r->ok && !atomic_load(&d->cancel))
+		l->st.dead++;
+	c->head = it->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->busy = false;
+	if (c->head != NULL)
+		ready_push(l, c);
+	else
+		conv_remove(l, c);
+	if (!r->ok && atomic_load(&d->cancel))
+		job->cancelled = true;
+	if (--job->pending == 0)
+		last = job;
+	return last;
+}
+
+/* The last sink is done with a job: tell the owner (unless a delivery was
+ * cut short at shutdown: then the event stays in the spool) and free it. */
+static void
+finish_job(struct dispatch *d, struct job *job)
+{
+	size_t bytes = job->ev->raw_len;
+
+	if (d->hooks.event_done != NULL && !job->cancelled)
+		d->hooks.event_done(d->hooks.arg, job->ev);
+	ld_event_unref(job->ev);
+	free(job);
+	pthread_mutex_lock(&d->lock);
+	d->queued--;
+	d->queued_bytes -= bytes;
+	pthread_cond_broadcast(&d->idle);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void
+deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
+{
+	struct item *it = c->head;
+	struct ld_event *ev = it->job->ev;
+	struct sink_result r;
+	int64_t t0;
+	struct job *done;
+	bool final;
+	int attempts;
+
+	memset(&r, 0, sizeof r);
+	/* Our own reference: another lane may finish the job meanwhile. */
+	ld_event_ref(ev);
+	pthread_mutex_unlock(&d->lock);
+	t0 = util_mono_usec();
+	l->cs->ops->deliver(l->state, ev, &r);
+	pthread_mutex_lock(&d->lock);
+	attempts = it->attempts + 1;
+	done = settle(d, l, c, &r, util_mono_usec() - t0, &final);
+	pthread_cond_broadcast(&d->work);
+	if (!final) {
+		struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name,
+		    -1 };
+
+		log_ctx(LOG_WARNING, &ctx, "attempt %d of %lld failed: %s; "
+		    "retrying", attempts, l->cs->retries + 1, r.detail);
+		ld_event_unref(ev);
+		return;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!r.ok) {
+		struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name,
+		    -1 };
+
+		log_ctx(LOG_ERR, &ctx, "gave up after %d attempt%s: %s",
+		    attempts, attempts == 1 ? "" : "s", r.detail);
+	}
+	if (d->hooks.sink_done != NULL && !(atomic_load(&d->cancel) && !r.ok))
+		d->hooks.sink_done(d->hooks.arg, ev, l->cs->name, &r,
+		    attempts);
+	free(it);
+	if (done != NULL)
+		finish_job(d, done);
+	ld_event_unref(ev);
+	pthread_mutex_lock(&d->lock);
+}
+
+static void
+timed_wait(struct dispatch *d, int64_t due)
+{
+	struct timespec ts;
+	int64_t wait = due - util_mono_msec();
+
+	if (due == INT64_MAX) {
+		pthread_cond_wait(&d->work, &d->lock);
+		return;
+	}
+	if (wait < 1)
+		wait = 1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += wait / 1000;
+	ts.tv_nsec += (wait % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	(void)pthread_cond_timedwait(&d->work, &d->lock, &ts);
+}
+
+static void *
+worker(void *arg)
+{
+	struct dispatch *d = arg;
+	size_t start = 0;
+	struct lane *l;
+	struct conv *c;
+	int64_t due;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		if (atomic_load(&d->cancel))
+			break;
+		if ((c = pick(d, &start, &l, &due)) != NULL) {
+			deliver_one(d, l, c);
+			continue;
+		}
+		if (d->quit && d->queued == 0)
+			break;
+		timed_wait(d, due);
+	}
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static int
+start_lanes(struct dispatch *d, char **err)
+{
+	const struct config *cfg = d->cfg;
+	size_t i;
+
+	d->lanes = xcalloc(cfg->n_sinks, sizeof *d->lanes);
+	for (i = 0; i < cfg->n_sinks; i++) {
+		struct lane *l = &d->lanes[i];
+		char *why = NULL;
+
+		l->cs = &cfg->sinks[i];
+		l->ctx.name = l->cs->name;
+		l->ctx.cancel = &d->cancel;
+		l->n_buckets = 64;
+		l->buckets = xcalloc(l->n_buckets, sizeof *l->buckets);
+		l->st.name = l->cs->name;
+		l->st.type = l->cs->ops->type;
+		d->n_lanes = i + 1;
+		if (l->cs->ops->start(&l->state, l->cs->conf, &l->ctx, &why)
+		    == -1) {
+			*err = xasprintf("sink %s: %s", l->cs->name, why);
+			free(why);
+			l->state = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static size_t
+thread_count(const struct config *cfg)
+{
+	long long n = 0;
+	size_t i;
+
+	if (cfg->workers > 0)
+		return (size_t)cfg->workers;
+	/* One thread per unit of concurrency, so that a slow sink can never
+	 * starve a fast one. */
+	for (i = 0; i < cfg->n_sinks; i++)
+		n += cfg->sinks[i].concurrency;
+	return n < 1 ? 1 : n > 256 ? 256 : (size_t)n;
+}
+
+struct dispatch *
+dispatch_new(const struct config *cfg, const struct dispatch_hooks *hooks,
+    char **err)
+{
+	struct dispatch *d = xcalloc(1, sizeof *d);
+	pthread_condattr_t ca;
+	size_t i;
+	int rc;
+
+	d->cfg = cfg;
+	if (hooks != NULL)
+		d->hooks = *hooks;
+	atomic_init(&d->cancel, false);
+	if (getrandom(&d->rng, sizeof d->rng, 0) != sizeof d->rng ||
+	    d->rng == 0)
+		d->rng = (uint64_t)util_now_usec() | 1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->work, &ca);
+	pthread_cond_init(&d->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	if (start_lanes(d, err) == -1)
+		goto fail;
+	d->threads = xcalloc(thread_count(cfg), sizeof *d->threads);
+	for (i = 0; i < thread_count(cfg); i++) {
+		if ((rc = pthread_create(&d->threads[i], NULL, worker, d))
+		    != 0) {
+			*err = xasprintf("dispatch: pthread_create: %s",
+			    strerror(rc));
+			goto fail;
+		}
+		d->n_threads++;
+	}
+	return d;
+fail:
+	dispatch_free(d);
+	return NULL;
+}
+
+void
+dispatch_reopen(struct dispatch *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_lanes; i++)
+		if (d->lanes[i].cs->ops->reopen != NULL)
+			(void)d->lanes[i].cs->ops->reopen(d->lanes[i].state);
+}
+
+void
+dispatch_stats(struct dispatch *d, struct dispatch_stats *s)
+{
+	size_t i;
+
+	pthread_mutex_lock(&d->lock);
+	s->queued = d->queued;
+	s->queued_bytes = d->queued_bytes;
+	s->n_sinks = d->n_lanes;
+	s->sinks = xcalloc(d->n_lanes, sizeof *s->sinks);
+	for (i = 0; i < d->n_lanes; i++)
+		s->sinks[i] = d->lanes[i].st;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void
+join_workers(struct dispatch *d)
+{
+	size_t i;
+
+	pthread_mutex_lock(&d->lock);
+	d->closed = true;
+	d->quit = true;
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	for (i = 0; i < d->n_threads; i++)
+		pthread_join(d->threads[i], NULL);
+	d->n_threads = 0;
+}
+
+size_t
+dispatch_drain(struct dispatch *d, int64_t grace_ms)
+{
+	int64_t end = util_mono_msec() + grace_ms;
+	size_t left;
+
+	pthread_mutex_lock(&d->lock);
+	d->closed = true;
+	d->quit = true;
+	pthread_cond_broadcast(&d->work);
+	while (d->queued > 0 && util_mono_msec() < end) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		(void)pthread_cond_timedwait(&d->idle, &d->lock, &ts);
+	}
+	if (d->queued > 0)
+		atomic_store(&d->cancel, true);
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	join_workers(d);
+	left = d->queued;
+	return left;
+}
+
+/* Frees what is left in a lane after the workers stopped. */
+static void
+lane_destroy(struct lane *l)
+{
+	struct conv *c, *cn;
+	struct item *it, *in;
+	size_t i;
+
+	for (i = 0; i < l->n_buckets; i++) {
+		for (c = l->buckets[i]; c != NULL; c = cn) {
+			cn = c->hnext;
+			for (it = c->head; it != NULL; it = in) {
+				in = it->next;
+				if (--it->job->pending == 0) {
+					ld_event_unref(it->job->ev);
+					free(it->job);
+				}
+				free(it);
+			}
+			free(c);
+		}
+	}
+	free(l->buckets);
+	if (l->state != NULL)
+		l->cs->ops->stop(l->state);
+}
+
+void
+dispatch_free(struct dispatch *d)
+{
+	size_t i;
+
+	if (d == NULL)
+		return;
+	atomic_store(&d->cancel, true);
+	join_workers(d);
+	for (i = 0; i < d->n_lanes; i++)
+		lane_destroy(&d->lanes[i]);
+	free(d->lanes);
+	free(d->threads);
+	pthread_cond_destroy(&d->work);
+	pthread_cond_destroy(&d->idle);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}

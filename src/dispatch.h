@@ -1,0 +1,84 @@
+/* The dispatcher: a bounded queue of accepted events and the worker threads
+ * that deliver each to every sink whose filter matches, in order per
+ * conversation and sink, with retries and backoff. */
+#ifndef DISPATCH_H
+#define DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "livedesk/event.h"
+#include "livedesk/sink.h"
+
+struct config;
+struct dispatch;
+
+/* Called on worker threads, without the dispatcher's lock held. */
+struct dispatch_hooks {
+	/* One sink is finished with an event: delivered (ok), or failed for
+	 * good after its retries (!ok: a dead letter). */
+	void	(*sink_done)(void *arg, struct ld_event *, const char *sink,
+		    const struct sink_result *, int attempts);
+	/* Every sink is finished with the event. */
+	void	(*event_done)(void *arg, struct ld_event *);
+	void	 *arg;
+};
+
+struct dispatch_sink_stats {
+	const char	*name;
+	const char	*type;
+	uint64_t	 delivered;
+	uint64_t	 failed;	/* attempts that failed */
+	uint64_t	 retried;
+	uint64_t	 dead;		/* given up after the last retry */
+	uint64_t	 busy_msec;	/* time spent in deliver */
+	/* Delivery time histogram, for /metrics. */
+	uint64_t	 duration_le[12];	/* see dispatch_duration_bounds */
+	uint64_t	 duration_count;
+	double		 duration_sum;	/* seconds */
+};
+
+struct dispatch_stats {
+	size_t		 queued;	/* events accepted, not yet finished */
+	size_t		 queued_bytes;
+	size_t		 n_sinks;
+	struct dispatch_sink_stats *sinks;	/* n_sinks, caller frees */
+};
+
+extern const double dispatch_duration_bounds[12];
+
+/* Starts the sinks of cfg and the worker threads. cfg must outlive the
+ * dispatcher. Returns NULL with *err on failure. */
+struct dispatch	*dispatch_new(const struct config *cfg,
+		    const struct dispatch_hooks *, char **err);
+
+/* Flags for dispatch_submit. */
+#define DISPATCH_FORCE	0x1	/* ignore the queue bound (recovery) */
+
+/*
+ * Queues ev for every matching sink, except those named in skip (sinks the
+ * spool says are done; may be NULL). Takes a reference. Returns 0, or -1
+ * when the queue is full or closed (the caller answers 503).
+ */
+int		 dispatch_submit(struct dispatch *, struct ld_event *,
+		    const char *const *skip, size_t n_skip, int flags);
+/* Whether an event of len bytes would fit now (for the spool, which must
+ * know before it writes). */
+bool		 dispatch_has_room(struct dispatch *, size_t len);
+/* How many sinks ev would go to. */
+size_t		 dispatch_match_count(struct dispatch *, const struct ld_event *);
+
+void		 dispatch_reopen(struct dispatch *);
+void		 dispatch_stats(struct dispatch *, struct dispatch_stats *);
+
+/*
+ * Refuses new events and waits until every queued event is finished or
+ * grace_ms has passed; then cancels running deliveries and stops the
+ * workers. Returns the number of events left unfinished.
+ */
+size_t		 dispatch_drain(struct dispatch *, int64_t grace_ms);
+/* Stops (draining with no grace if needed) and frees. NULL is a no-op. */
+void		 dispatch_free(struct dispatch *);
+
+#endif

@@ -1,0 +1,763 @@
+/* Event parser: turns a webhook body into a typed, reference-counted ld_event. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "livedesk/event.h"
+
+/* Where the typed parts of an event come from, and how much room they need,
+ * worked out before the one allocation that holds them. */
+struct shape {
+	enum ld_event_kind	 kind;
+	json_t			*msg;		/* the message object, or NULL */
+	json_t			*conv;		/* the conversation object, or NULL */
+	size_t			 n_labels;
+	size_t			 n_attachments;
+	size_t			 n_changes;
+};
+
+/* Seconds that still fit int64_t once multiplied into microseconds. */
+#define USEC_SEC_MAX	(INT64_MAX / 1000000)
+
+static const char *const kind_names[] = {
+	[LD_EVENT_UNKNOWN] = "unknown",
+	[LD_EVENT_CONVERSATION_CREATED] = "conversation_created",
+	[LD_EVENT_CONVERSATION_UPDATED] = "conversation_updated",
+	[LD_EVENT_CONVERSATION_STATUS_CHANGED] = "conversation_status_changed",
+	[LD_EVENT_MESSAGE_CREATED] = "message_created",
+	[LD_EVENT_MESSAGE_UPDATED] = "message_updated",
+};
+
+static const char *const message_type_names[] = {
+	[LD_MESSAGE_TYPE_INCOMING] = "incoming",
+	[LD_MESSAGE_TYPE_OUTGOING] = "outgoing",
+	[LD_MESSAGE_TYPE_ACTIVITY] = "activity",
+	[LD_MESSAGE_TYPE_TEMPLATE] = "template",
+};
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static void set_error(struct ld_event_error *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fills err (which may be NULL) with the status to answer and why. */
+static void
+set_error(struct ld_event_error *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	err->status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof err->text, fmt, ap);
+	va_end(ap);
+}
+
+/* Turns json_loadb's complaint into ours; errno is as the call left it. */
+static void
+load_error(struct ld_event_error *err, const json_error_t *je, int errnum)
+{
+	/*
+	 * Running out of memory is our failure, not the sender's: a 500, not
+	 * a 400. jansson says so only sometimes: it may leave the text empty
+	 * (je was zeroed before the call), or report a failed allocation in
+	 * its lexer as a syntax error, so malloc's ENOMEM decides as well.
+	 */
+	if (errnum == ENOMEM || je->text[0] == '\0' ||
+	    json_error_code(je) == json_error_out_of_memory) {
+		set_error(err, 500, "out of memory while parsing JSON");
+		return;
+	}
+	set_error(err, 400, "invalid JSON at line %d, column %d: %.150s",
+	    je->line, je->column, je->text);
+}
+
+/*
+ * True when no array or object under v (itself at depth d) sits deeper than
+ * max. Recursion stops one level past max, so the stack it uses is bounded
+ * by max, and jansson has already bounded the tree by JSON_PARSER_MAX_DEPTH.
+ */
+static bool
+depth_within(json_t *v, int d, int max)
+{
+	json_t *child;
+	void *it;
+	size_t i;
+
+	if (d > max)
+		return false;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			if ((json_is_array(child) || json_is_object(child)) &&
+			    !depth_within(child, d + 1, max))
+				return false;
+		return true;
+	}
+	for (it = json_object_iter(v); it != NULL;
+	    it = json_object_iter_next(v, it)) {
+		child = json_object_iter_value(it);
+		if ((json_is_array(child) || json_is_object(child)) &&
+		    !depth_within(child, d + 1, max))
+			return false;
+	}
+	return true;
+}
+
+static enum ld_event_kind
+kind_from_name(const char *name)
+{
+	size_t k;
+
+	for (k = 1; k < NELEM(kind_names); k++)
+		if (strcmp(name, kind_names[k]) == 0)
+			return (enum ld_event_kind)k;
+	return LD_EVENT_UNKNOWN;
+}
+
+static const char *
+str_get(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* An id: an integer, or a real that is integral and fits int64_t (some
+ * serialisers write 42.0); anything else, strings included, is absent. */
+static struct ld_id
+id_get(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	struct ld_id id = { false, 0 };
+	double d;
+
+	if (json_is_integer(v)) {
+		id.set = true;
+		id.v = json_integer_value(v);
+	} else if (json_is_real(v)) {
+		d = json_real_value(v);
+		/* Range first: converting an out-of-range double is undefined. */
+		if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+		    (double)(int64_t)d == d) {
+			id.set = true;
+			id.v = (int64_t)d;
+		}
+	}
+	return id;
+}
+
+static struct ld_bool
+bool_get(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	struct ld_bool b = { false, false };
+
+	if (json_is_boolean(v)) {
+		b.set = true;
+		b.v = json_is_true(v);
+	}
+	return b;
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+two_digits(const char *p, int *v)
+{
+	if (!is_digit(p[0]) || !is_digit(p[1]))
+		return false;
+	*v = (p[0] - '0') * 10 + (p[1] - '0');
+	return true;
+}
+
+/* Reads the digits after the decimal point: six make the microseconds, a
+ * seventh rounds them, any further ones are ignored. */
+static const char *
+fraction_parse(const char *p, int64_t *usec)
+{
+	int64_t v = 0;
+	int n;
+
+	if (!is_digit(*p))
+		return NULL;
+	for (n = 0; is_digit(*p); p++, n++) {
+		if (n < 6)
+			v = v * 10 + (*p - '0');
+		else if (n == 6 && *p >= '5')
+			v++;
+	}
+	for (; n < 6; n++)
+		v *= 10;
+	*usec = v;
+	return p;
+}
+
+/* Reads the zone: "Z", "+07:00", "-0500", "+07", or nothing, taken as UTC
+ * because Rails always writes one and a guess at local time would be worse.
+ * *off is the offset east of UTC in seconds. */
+static bool
+offset_parse(const char *p, int64_t *off)
+{
+	int sign, hh, mm = 0;
+
+	*off = 0;
+	if (*p == '\0')
+		return true;
+	if (*p == 'Z' || *p == 'z')
+		return p[1] == '\0';
+	if (*p != '+' && *p != '-')
+		return false;
+	sign = *p++ == '-' ? -1 : 1;
+	if (!two_digits(p, &hh))
+		return false;
+	p += 2;
+	if (*p == ':' && p[1] == '\0')
+		return false;
+	if (*p == ':')
+		p++;
+	if (*p != '\0') {
+		if (!two_digits(p, &mm))
+			return false;
+		p += 2;
+	}
+	if (*p != '\0' || hh > 23 || mm > 59)
+		return false;
+	*off = sign * (hh * 3600 + mm * 60);
+	return true;
+}
+
+/*
+ * Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil). Used instead of timegm(3), which in glibc takes the
+ * timezone lock and keeps a static guess shared by all threads.
+ */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* ISO-8601 date and time, with optional fraction and zone; a date alone,
+ * an epoch in a string or trailing text is refused. */
+static bool
+time_from_iso(const char *s, int64_t *usec)
+{
+	struct tm tm;
+	const char *p;
+	int64_t frac = 0, off, secs;
+
+	/* strptime skips leading blanks; a timestamp must not start with one. */
+	if (!is_digit(*s))
+		return false;
+	memset(&tm, 0, sizeof tm);
+	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return false;
+	if ((*p == '.' || *p == ',') && (p = fraction_parse(p + 1, &frac)) == NULL)
+		return false;
+	if (!offset_parse(p, &off))
+		return false;
+	secs = days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday) *
+	    86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec - off;
+	*usec = secs * 1000000 + frac;
+	return true;
+}
+
+/* Epoch seconds as a double, rounded to the nearest microsecond. */
+static struct ld_time
+time_from_real(double d)
+{
+	struct ld_time t = { false, 0 };
+	int64_t s;
+	double f;
+
+	if (!(d > -(double)USEC_SEC_MAX && d < (double)USEC_SEC_MAX))
+		return t;
+	s = (int64_t)d;
+	if ((double)s > d)
+		s--;
+	/*
+	 * Split before scaling: d - s is exact, so only the fraction is
+	 * rounded, and 1768967324.268219 (stored as ...268218994) comes out
+	 * as ...268219 rather than losing a microsecond in d * 1e6.
+	 */
+	f = d - (double)s;
+	t.usec = s * 1000000 + (int64_t)(f * 1e6 + 0.5);
+	t.set = true;
+	return t;
+}
+
+/* A time in any of the three forms the payloads use. */
+static struct ld_time
+time_get(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	struct ld_time t = { false, 0 };
+	json_int_t i;
+
+	if (json_is_integer(v)) {
+		i = json_integer_value(v);
+		if (i >= -USEC_SEC_MAX && i <= USEC_SEC_MAX) {
+			t.set = true;
+			t.usec = (int64_t)i * 1000000;
+		}
+	} else if (json_is_real(v))
+		t = time_from_real(json_real_value(v));
+	else if (json_is_string(v))
+		t.set = time_from_iso(json_string_value(v), &t.usec);
+	return t;
+}
+
+/* The string form at a message's top level, the integer form inside
+ * conversation.messages[]. */
+static enum ld_message_type
+message_type_get(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	json_int_t i;
+
+	if (json_is_string(v))
+		return ld_message_type_from_name(json_string_value(v));
+	if (json_is_integer(v)) {
+		i = json_integer_value(v);
+		if (i >= LD_MESSAGE_TYPE_INCOMING && i <= LD_MESSAGE_TYPE_TEMPLATE)
+			return (enum ld_message_type)i;
+	}
+	return LD_MESSAGE_TYPE_NONE;
+}
+
+static void
+person_parse(const json_t *o, struct ld_person *p)
+{
+	if (!json_is_object(o))
+		return;
+	p->id = id_get(o, "id");
+	p->name = str_get(o, "name");
+	p->email = str_get(o, "email");
+	p->phone_number = str_get(o, "phone_number");
+	p->identifier = str_get(o, "identifier");
+	p->type = str_get(o, "type");
+	p->availability = str_get(o, "availability");
+	p->thumbnail = str_get(o, "thumbnail");
+	p->blocked = bool_get(o, "blocked");
+}
+
+static void
+contact_inbox_parse(const json_t *o, struct ld_contact_inbox *ci)
+{
+	if (!json_is_object(o))
+		return;
+	ci->id = id_get(o, "id");
+	ci->contact_id = id_get(o, "contact_id");
+	ci->inbox_id = id_get(o, "inbox_id");
+	ci->source_id = str_get(o, "source_id");
+	ci->pubsub_token = str_get(o, "pubsub_token");
+	ci->hmac_verified = bool_get(o, "hmac_verified");
+	ci->created_at = time_get(o, "created_at");
+	ci->updated_at = time_get(o, "updated_at");
+}
+
+static void
+team_parse(const json_t *o, struct ld_team *t)
+{
+	t->id = id_get(o, "id");
+	t->name = str_get(o, "name");
+}
+
+static size_t
+count_strings(const json_t *a)
+{
+	const json_t *v;
+	size_t i, n = 0;
+
+	json_array_foreach(a, i, v)
+		n += json_is_string(v);
+	return n;
+}
+
+static size_t
+count_objects(const json_t *a)
+{
+	const json_t *v;
+	size_t i, n = 0;
+
+	json_array_foreach(a, i, v)
+		n += json_is_object(v);
+	return n;
+}
+
+/* One change per key of every object in changed_attributes. */
+static size_t
+count_changes(const json_t *a)
+{
+	const json_t *v;
+	size_t i, n = 0;
+
+	json_array_foreach(a, i, v)
+		n += json_object_size(v);
+	return n;
+}
+
+/* c->labels already points at room for every string in the array. */
+static void
+conversation_parse(const json_t *o, struct ld_conversation *c)
+{
+	const json_t *meta, *v;
+	size_t i;
+
+	c->present = true;
+	c->id = id_get(o, "id");
+	c->inbox_id = id_get(o, "inbox_id");
+	c->status = str_get(o, "status");
+	c->priority = str_get(o, "priority");
+	c->channel = str_get(o, "channel");
+	c->can_reply = bool_get(o, "can_reply");
+	c->unread_count = id_get(o, "unread_count");
+	json_array_foreach(json_object_get(o, "labels"), i, v)
+		if (json_is_string(v))
+			c->labels[c->n_labels++] = json_string_value(v);
+	contact_inbox_parse(json_object_get(o, "contact_inbox"),
+	    &c->contact_inbox);
+	meta = json_object_get(o, "meta");
+	person_parse(json_object_get(meta, "sender"), &c->sender);
+	person_parse(json_object_get(meta, "assignee"), &c->assignee);
+	team_parse(json_object_get(meta, "team"), &c->team);
+	c->created_at = time_get(o, "created_at");
+	c->updated_at = time_get(o, "updated_at");
+	c->last_activity_at = time_get(o, "last_activity_at");
+	c->waiting_since = time_get(o, "waiting_since");
+	c->snoozed_until = time_get(o, "snoozed_until");
+	c->first_reply_created_at = time_get(o, "first_reply_created_at");
+	c->timestamp = time_get(o, "timestamp");
+}
+
+static void
+attachment_parse(const json_t *o, struct ld_attachment *a)
+{
+	a->id = id_get(o, "id");
+	a->message_id = id_get(o, "message_id");
+	a->file_type = str_get(o, "file_type");
+	a->extension = str_get(o, "extension");
+	a->data_url = str_get(o, "data_url");
+	a->thumb_url = str_get(o, "thumb_url");
+	a->file_size = id_get(o, "file_size");
+	a->width = id_get(o, "width");
+	a->height = id_get(o, "height");
+}
+
+/* m->attachments already points at room for every object in the array. */
+static void
+message_parse(const json_t *o, struct ld_message *m)
+{
+	const json_t *v;
+	size_t i;
+
+	m->present = true;
+	m->id = id_get(o, "id");
+	m->content = str_get(o, "content");
+	m->content_type = str_get(o, "content_type");
+	m->message_type = message_type_get(o, "message_type");
+	m->is_private = bool_get(o, "private");
+	m->status = str_get(o, "status");
+	m->source_id = str_get(o, "source_id");
+	m->in_reply_to = id_get(json_object_get(o, "content_attributes"),
+	    "in_reply_to");
+	m->contact_id = id_get(o, "contact_id");
+	person_parse(json_object_get(o, "sender"), &m->sender);
+	json_array_foreach(json_object_get(o, "attachments"), i, v)
+		if (json_is_object(v))
+			attachment_parse(v, &m->attachments[m->n_attachments++]);
+	m->created_at = time_get(o, "created_at");
+}
+
+/* changed_attributes: [{name: {previous_value, current_value}}, ...]. A key
+ * whose value is not an object is still a change, with both values absent. */
+static void
+changes_parse(json_t *a, struct ld_event *ev)
+{
+	struct ld_change *c;
+	json_t *o;
+	void *it;
+	size_t i;
+
+	json_array_foreach(a, i, o) {
+		for (it = json_object_iter(o); it != NULL;
+		    it = json_object_iter_next(o, it)) {
+			c = &ev->changes[ev->n_changes++];
+			c->name = json_object_iter_key(it);
+			c->previous = json_object_get(json_object_iter_value(it),
+			    "previous_value");
+			c->current = json_object_get(json_object_iter_value(it),
+			    "current_value");
+		}
+	}
+}
+
+/*
+ * Which object is the message and which the conversation. Message events
+ * carry the conversation nested; conversation events are the conversation.
+ * An unknown event is read as a message when it nests a conversation, else
+ * as a conversation, so that whatever it shares with the known ones shows.
+ */
+static void
+shape_find(json_t *root, enum ld_event_kind kind, struct shape *sh)
+{
+	json_t *nested = json_object_get(root, "conversation");
+
+	memset(sh, 0, sizeof *sh);
+	sh->kind = kind;
+	if (!json_is_object(nested))
+		nested = NULL;
+	switch (kind) {
+	case LD_EVENT_MESSAGE_CREATED:
+	case LD_EVENT_MESSAGE_UPDATED:
+		sh->msg = root;
+		sh->conv = nested;
+		break;
+	case LD_EVENT_CONVERSATION_CREATED:
+	case LD_EVENT_CONVERSATION_UPDATED:
+	case LD_EVENT_CONVERSATION_STATUS_CHANGED:
+		sh->conv = root;
+		break;
+	default:
+		sh->msg = nested != NULL ? root : NULL;
+		sh->conv = nested != NULL ? nested : root;
+		break;
+	}
+	if (sh->conv != NULL)
+		sh->n_labels = count_strings(json_object_get(sh->conv, "labels"));
+	if (sh->msg != NULL)
+		sh->n_attachments = count_objects(json_object_get(sh->msg,
+		    "attachments"));
+	sh->n_changes = count_changes(json_object_get(root,
+	    "changed_attributes"));
+}
+
+static size_t
+align_up(size_t n, size_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
+/*
+ * One block holds the event, its attachments, changes, label pointers and
+ * the copy of the raw body, so that parsing costs one malloc besides
+ * jansson's and unref one free. Returns NULL when out of memory.
+ */
+static struct ld_event *
+event_new(const struct shape *sh, const char *body, size_t len)
+{
+	size_t off_att, off_chg, off_lab, off_raw;
+	struct ld_event *ev;
+	char *base;
+
+	off_att = align_up(sizeof *ev, _Alignof(struct ld_attachment));
+	off_chg = align_up(off_att + sh->n_attachments *
+	    sizeof(struct ld_attachment), _Alignof(struct ld_change));
+	off_lab = align_up(off_chg + sh->n_changes * sizeof(struct ld_change),
+	    _Alignof(const char *));
+	off_raw = off_lab + sh->n_labels * sizeof(const char *);
+	if (len > SIZE_MAX - off_raw - 1 ||
+	    (base = malloc(off_raw + len + 1)) == NULL)
+		return NULL;
+	ev = (struct ld_event *)base;
+	memset(ev, 0, sizeof *ev);
+	if (sh->n_attachments > 0)
+		ev->message.attachments = (struct ld_attachment *)(base + off_att);
+	if (sh->n_changes > 0)
+		ev->changes = (struct ld_change *)(base + off_chg);
+	if (sh->n_labels > 0)
+		ev->conversation.labels = (const char **)(base + off_lab);
+	if (len > 0)
+		memcpy(base + off_raw, body, len);
+	base[off_raw + len] = '\0';
+	ev->raw = base + off_raw;
+	ev->raw_len = len;
+	ev->message.message_type = LD_MESSAGE_TYPE_NONE;
+	ev->refs = 1;
+	return ev;
+}
+
+/* Fills the typed view from the tree ev->json. */
+static void
+event_fill(struct ld_event *ev, const struct shape *sh)
+{
+	const json_t *acct, *inbox;
+
+	if (sh->conv != NULL)
+		conversation_parse(sh->conv, &ev->conversation);
+	if (sh->msg != NULL)
+		message_parse(sh->msg, &ev->message);
+	changes_parse(json_object_get(ev->json, "changed_attributes"), ev);
+
+	acct = json_object_get(ev->json, "account");
+	if (!json_is_object(acct))
+		acct = json_object_get(sh->conv, "account");
+	ev->account.id = id_get(acct, "id");
+	ev->account.name = str_get(acct, "name");
+
+	inbox = json_object_get(ev->json, "inbox");
+	ev->inbox.id = id_get(inbox, "id");
+	ev->inbox.name = str_get(inbox, "name");
+	if (!ev->inbox.id.set)
+		ev->inbox.id = ev->conversation.inbox_id;
+
+	if (ev->message.sender.type != NULL &&
+	    strcasecmp(ev->message.sender.type, "contact") == 0)
+		ev->contact = ev->message.sender;
+	else
+		ev->contact = ev->conversation.sender;
+}
+
+struct ld_event *
+ld_event_parse(const char *body, size_t len, int max_depth,
+    struct ld_event_error *err)
+{
+	struct ld_event *ev;
+	struct shape sh;
+	json_error_t je;
+	json_t *root;
+	const char *name;
+
+	if (body == NULL) {
+		body = "";
+		len = 0;
+	}
+	memset(&je, 0, sizeof je);
+	errno = 0;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		load_error(err, &je, errno);
+		goto fail;
+	}
+	/* Without JSON_DECODE_ANY the top level is an object or an array. */
+	if (!json_is_object(root)) {
+		set_error(err, 400, "JSON body is an array, not an object");
+		goto fail;
+	}
+	if ((name = str_get(root, "event")) == NULL) {
+		set_error(err, 422, "missing or non-string \"event\"");
+		goto fail;
+	}
+	/* Past jansson's own limit the walk could find nothing new. */
+	if (max_depth > 0 && max_depth < JSON_PARSER_MAX_DEPTH &&
+	    !depth_within(root, 1, max_depth)) {
+		set_error(err, 400, "JSON nests deeper than %d levels",
+		    max_depth);
+		goto fail;
+	}
+	shape_find(root, kind_from_name(name), &sh);
+	if ((ev = event_new(&sh, body, len)) == NULL) {
+		set_error(err, 500, "out of memory for a %zu-byte event", len);
+		goto fail;
+	}
+	ev->kind = sh.kind;
+	ev->name = name;
+	ev->json = root;
+	event_fill(ev, &sh);
+	return ev;
+fail:
+	json_decref(root);
+	return NULL;
+}
+
+struct ld_event *
+ld_event_ref(struct ld_event *ev)
+{
+	if (ev != NULL)
+		__atomic_add_fetch(&ev->refs, 1, __ATOMIC_RELAXED);
+	return ev;
+}
+
+void
+ld_event_unref(struct ld_event *ev)
+{
+	/* Release/acquire so the last holder sees every other holder's
+	 * writes (delivery_id and the like) before it frees. */
+	if (ev == NULL || __atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	json_decref(ev->json);
+	free(ev);	/* attachments, changes, labels and raw live in it */
+}
+
+const char *
+ld_event_kind_name(enum ld_event_kind kind)
+{
+	if ((size_t)kind >= NELEM(kind_names))
+		return kind_names[LD_EVENT_UNKNOWN];
+	return kind_names[kind];
+}
+
+const char *
+ld_message_type_name(enum ld_message_type t)
+{
+	if (t < LD_MESSAGE_TYPE_INCOMING || t > LD_MESSAGE_TYPE_TEMPLATE)
+		return NULL;
+	return message_type_names[t];
+}
+
+enum ld_message_type
+ld_message_type_from_name(const char *name)
+{
+	size_t t;
+
+	if (name == NULL)
+		return LD_MESSAGE_TYPE_NONE;
+	for (t = 0; t < NELEM(message_type_names); t++)
+		if (strcmp(name, message_type_names[t]) == 0)
+			return (enum ld_message_type)t;
+	return LD_MESSAGE_TYPE_NONE;
+}
+
+bool
+ld_event_is_message(const struct ld_event *ev)
+{
+	return ev->kind == LD_EVENT_MESSAGE_CREATED ||
+	    ev->kind == LD_EVENT_MESSAGE_UPDATED;
+}
+
+struct ld_id
+ld_event_conversation_id(const struct ld_event *ev)
+{
+	/* A message without its nested conversation may still name it. */
+	if (!ev->conversation.id.set && ev->message.present)
+		return id_get(ev->json, "conversation_id");
+	return ev->conversation.id;
+}
+
+void
+ld_time_format(int64_t usec, char *buf, size_t len)
+{
+	int64_t sec = usec / 1000000, rem = usec % 1000000;
+	struct tm tm;
+	time_t t;
+	size_t n;
+
+	if (len == 0)
+		return;
+	if (rem < 0) {
+		rem += 1000000;
+		sec--;
+	}
+	t = (time_t)sec;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    (n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		buf[0] = '\0';
+		return;
+	}
+	snprintf(buf + n, len - n, ".%03dZ", (int)(rem / 1000));
+}

@@ -1,0 +1,106 @@
+/* Log lines to stderr or the journal (see log.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "livedesk/event.h"
+#include "log.h"
+#include "service.h"
+#include "util.h"
+
+/* Set once by log_init before any thread starts, read-only afterwards. */
+static enum log_target	target = LOG_TARGET_STDERR;
+static int		max_level = LOG_INFO;
+
+static const char *const level_names[] = {
+	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+};
+
+void
+log_init(enum log_target t, int max_prio)
+{
+	target = t;
+	max_level = max_prio;
+}
+
+/* Appends " sink=... delivery=..." for the members that are set. */
+static void
+ctx_suffix(const struct log_ctx *c, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	if (c == NULL)
+		return;
+	if (c->sink != NULL && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " sink=%s", c->sink);
+	if (c->delivery_id != NULL && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " delivery=%s",
+		    c->delivery_id);
+	/* The event and conversation are in the message where they matter;
+	 * they are repeated as journal fields only. */
+}
+
+void
+log_vctx(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
+{
+	char msg[4096], suffix[256], stamp[40], *line;
+	int n;
+
+	if (prio > max_level)
+		return;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (target == LOG_TARGET_JOURNAL) {
+		service_journal(prio, msg, c);
+		return;
+	}
+	ctx_suffix(c, suffix, sizeof suffix);
+	ld_time_format(util_now_usec(), stamp, sizeof stamp);
+	n = asprintf(&line, "%s %s: %s%s\n", stamp,
+	    level_names[prio & 7], msg, suffix);
+	if (n < 0)
+		return;
+	/* One write per line, so that threads never interleave inside one. */
+	(void)util_write_all(STDERR_FILENO, line, (size_t)n);
+	free(line);
+}
+
+void
+log_ctx(int prio, const struct log_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vctx(prio, c, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vctx(prio, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_raw(int prio, const char *line)
+{
+	char *l;
+	int n;
+
+	if (prio > max_level)
+		return;
+	if (target == LOG_TARGET_JOURNAL) {
+		service_journal(prio, line, NULL);
+		return;
+	}
+	if ((n = asprintf(&l, "%s\n", line)) < 0)
+		return;
+	(void)util_write_all(STDERR_FILENO, l, (size_t)n);
+	free(l);
+}

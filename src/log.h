@@ -1,0 +1,43 @@
+/* Log lines: one line per call, to stderr or the journal, never forgeable
+ * by request bytes (callers escape payload text with util_escape). */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <syslog.h>
+
+/* What a line is about; every member may be NULL/unset. Becomes structured
+ * journal fields (LIVEDESK_EVENT=, ...) or a suffix on plain lines. */
+struct log_ctx {
+	const char	*event;
+	const char	*delivery_id;
+	const char	*sink;
+	int64_t		 conversation_id;	/* -1: none */
+};
+
+enum log_target {
+	LOG_TARGET_STDERR,
+	LOG_TARGET_JOURNAL,
+};
+
+/* Called once, before threads start. max_prio: LOG_DEBUG..LOG_ERR. */
+void	log_init(enum log_target, int max_prio);
+void	log_msg(int prio, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	log_ctx(int prio, const struct log_ctx *, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	log_vctx(int prio, const struct log_ctx *, const char *fmt, va_list)
+	    __attribute__((format(printf, 3, 0)));
+
+/* A line written as it is, with no prefix (JSON lines); the caller has made
+ * sure it is one line. */
+void	log_raw(int prio, const char *line);
+
+#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...)	log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,154 @@
+/* Counters for /metrics and the systemd status line (see metrics.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "metrics.h"
+#include "util.h"
+
+static const unsigned statuses[METRICS_STATUSES] = {
+	200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 503,
+	0, 0,
+};
+
+static const char *const drop_names[DROP_MAX] = {
+	"invalid_json", "no_event", "too_large", "media_type",
+	"unauthorized", "forbidden", "queue_full", "spool_error", "stopping",
+	"duplicate",
+};
+
+void
+metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof *m);
+	m->start_usec = util_now_usec();
+}
+
+void
+metrics_request(struct metrics *m, unsigned status)
+{
+	size_t i;
+
+	for (i = 0; i < METRICS_STATUSES - 1 && statuses[i] != 0; i++)
+		if (statuses[i] == status)
+			break;
+	/* The last slot counts every status not listed. */
+	if (statuses[i] != status)
+		i = METRICS_STATUSES - 1;
+	atomic_fetch_add_explicit(&m->requests[i], 1, memory_order_relaxed);
+}
+
+void
+metrics_event(struct metrics *m, enum ld_event_kind k)
+{
+	atomic_fetch_add_explicit(&m->events[k], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->accepted, 1, memory_order_relaxed);
+}
+
+void
+metrics_drop(struct metrics *m, enum metrics_drop why)
+{
+	atomic_fetch_add_explicit(&m->dropped[why], 1, memory_order_relaxed);
+}
+
+static uint64_t
+get(const atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void
+render_requests(FILE *f, const struct metrics *m)
+{
+	size_t i;
+
+	fputs("# HELP livedesk_http_requests_total HTTP requests by status.\n"
+	    "# TYPE livedesk_http_requests_total counter\n", f);
+	for (i = 0; i < METRICS_STATUSES - 1 && statuses[i] != 0; i++)
+		fprintf(f, "livedesk_http_requests_total{code=\"%u\"} %llu\n",
+		    statuses[i], (unsigned long long)get(&m->requests[i]));
+	fprintf(f, "livedesk_http_requests_total{code=\"other\"} %llu\n",
+	    (unsigned long long)get(&m->requests[METRICS_STATUSES - 1]));
+	fputs("# HELP livedesk_events_total Events accepted, by name.\n"
+	    "# TYPE livedesk_events_total counter\n", f);
+	for (i = 0; i <= LD_EVENT_MESSAGE_UPDATED; i++)
+		fprintf(f, "livedesk_events_total{event=\"%s\"} %llu\n",
+		    ld_event_kind_name((enum ld_event_kind)i),
+		    (unsigned long long)get(&m->events[i]));
+	fputs("# HELP livedesk_events_dropped_total Requests not dispatched, "
+	    "by reason.\n# TYPE livedesk_events_dropped_total counter\n", f);
+	for (i = 0; i < DROP_MAX; i++)
+		fprintf(f, "livedesk_events_dropped_total{reason=\"%s\"} %llu\n",
+		    drop_names[i], (unsigned long long)get(&m->dropped[i]));
+}
+
+static void
+render_sink(FILE *f, const struct dispatch_sink_stats *s)
+{
+	size_t i;
+
+	fprintf(f, "livedesk_sink_deliveries_total{sink=\"%s\",type=\"%s\"} "
+	    "%llu\n", s->name, s->type, (unsigned long long)s->delivered);
+	fprintf(f, "livedesk_sink_failures_total{sink=\"%s\",type=\"%s\"} "
+	    "%llu\n", s->name, s->type, (unsigned long long)s->failed);
+	fprintf(f, "livedesk_sink_retries_total{sink=\"%s\",type=\"%s\"} "
+	    "%llu\n", s->name, s->type, (unsigned long long)s->retried);
+	fprintf(f, "livedesk_sink_dead_total{sink=\"%s\",type=\"%s\"} %llu\n",
+	    s->name, s->type, (unsigned long long)s->dead);
+	for (i = 0; i < nitems(dispatch_duration_bounds); i++)
+		fprintf(f, "livedesk_sink_duration_seconds_bucket{sink=\"%s\","
+		    "le=\"%g\"} %llu\n", s->name, dispatch_duration_bounds[i],
+		    (unsigned long long)s->duration_le[i]);
+	fprintf(f, "livedesk_sink_duration_seconds_bucket{sink=\"%s\","
+	    "le=\"+Inf\"} %llu\n", s->name,
+	    (unsigned long long)s->duration_count);
+	fprintf(f, "livedesk_sink_duration_seconds_sum{sink=\"%s\"} %.6f\n",
+	    s->name, s->duration_sum);
+	fprintf(f, "livedesk_sink_duration_seconds_count{sink=\"%s\"} %llu\n",
+	    s->name, (unsigned long long)s->duration_count);
+}
+
+static void
+render_dispatch(FILE *f, const struct dispatch_stats *ds)
+{
+	size_t i;
+
+	fprintf(f, "# HELP livedesk_queue_depth Events accepted and not yet "
+	    "finished by every sink.\n# TYPE livedesk_queue_depth gauge\n"
+	    "livedesk_queue_depth %zu\n", ds->queued);
+	fprintf(f, "# TYPE livedesk_queue_bytes gauge\n"
+	    "livedesk_queue_bytes %zu\n", ds->queued_bytes);
+	fputs("# TYPE livedesk_sink_deliveries_total counter\n"
+	    "# TYPE livedesk_sink_failures_total counter\n"
+	    "# TYPE livedesk_sink_retries_total counter\n"
+	    "# TYPE livedesk_sink_dead_total counter\n"
+	    "# HELP livedesk_sink_duration_seconds Time one delivery took.\n"
+	    "# TYPE livedesk_sink_duration_seconds histogram\n", f);
+	for (i = 0; i < ds->n_sinks; i++)
+		render_sink(f, &ds->sinks[i]);
+}
+
+char *
+metrics_render(const struct metrics *m, const struct dispatch_stats *ds)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	render_requests(f, m);
+	if (ds != NULL)
+		render_dispatch(f, ds);
+	fprintf(f, "# HELP livedesk_process_start_time_seconds Start time of "
+	    "the process since the Unix epoch.\n"
+	    "# TYPE livedesk_process_start_time_seconds gauge\n"
+	    "livedesk_process_start_time_seconds %.3f\n",
+	    (double)m->start_usec / 1e6);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -1,0 +1,254 @@
+/* File sink: JSON Lines, one line per event with the original payload,
+ * appended with one write; reopened on SIGHUP for logrotate. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "livedesk/sink.h"
+#include "log.h"
+#include "util.h"
+
+struct file_conf {
+	char	*path;
+	bool	 fsync;
+};
+
+static int
+file_conf_set(void **conf, const char *key, const char *value, char **err)
+{
+	struct file_conf *c = *conf;
+
+	if (c == NULL)
+		c = *conf = xcalloc(1, sizeof *c);
+	if (strcmp(key, "path") == 0) {
+		if (value[0] != '/') {
+			*err = xasprintf("'%s' is not an absolute path", value);
+			return -1;
+		}
+		free(c->path);
+		c->path = xstrdup(value);
+		return 0;
+	}
+	if (strcmp(key, "fsync") == 0) {
+		if (util_parse_bool(value, &c->fsync) == -1) {
+			*err = xasprintf("'%s' is not yes or no", value);
+			return -1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+static int
+file_conf_check(void **conf, char **err)
+{
+	struct file_conf *c = *conf;
+
+	if (c == NULL || c->path == NULL) {
+		*err = xstrdup("missing required key 'path'");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+file_conf_print(const void *conf, FILE *out)
+{
+	const struct file_conf *c = conf;
+
+	fprintf(out, "path = %s\nfsync = %s\n", c->path,
+	    c->fsync ? "yes" : "no");
+}
+
+static void
+file_conf_free(void *conf)
+{
+	struct file_conf *c = conf;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c);
+}
+
+static int
+file_probe(const void *conf, char **err)
+{
+	const struct file_conf *c = conf;
+	char *dir = xstrdup(c->path), *slash = strrchr(dir, '/');
+	int rc = 0;
+
+	if (slash != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (access(c->path, W_OK) == -1 && (errno != ENOENT ||
+	    access(dir, W_OK | X_OK) == -1)) {
+		*err = xasprintf("cannot write %s: %s", c->path,
+		    strerror(errno));
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
+
+/* The fd is swapped by reopen while deliveries may be writing: they hold
+ * the read side of the lock for one write. */
+struct file_state {
+	const struct file_conf	*conf;
+	const char		*name;
+	pthread_rwlock_t	 lock;
+	int			 fd;
+};
+
+static int
+open_file(const char *path, char **err)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd == -1)
+		*err = xasprintf("open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static int
+file_start(void **state, const void *conf, const struct sink_ctx *ctx,
+    char **err)
+{
+	const struct file_conf *c = conf;
+	struct file_state *s;
+	int fd;
+
+	if ((fd = open_file(c->path, err)) == -1)
+		return -1;
+	s = xcalloc(1, sizeof *s);
+	if ((errno = pthread_rwlock_init(&s->lock, NULL)) != 0) {
+		*err = xasprintf("rwlock: %s", strerror(errno));
+		close(fd);
+		free(s);
+		return -1;
+	}
+	s->conf = c;
+	s->name = ctx->name;
+	s->fd = fd;
+	*state = s;
+	return 0;
+}
+
+/*
+ * {"received_at":...,"delivery_id":...,"event":...,"payload":RAW}\n
+ * The payload is the received bytes themselves, so that it reads back
+ * exactly; newlines in it can only be whitespace between tokens (JSON
+ * strings cannot hold raw control characters), so they become spaces.
+ */
+static char *
+format_line(const struct ld_event *ev, size_t *len)
+{
+	char when[40], *head, *line, *p;
+	json_t *o;
+	size_t hl, i;
+
+	ld_time_format(ev->received_usec, when, sizeof when);
+	o = json_pack("{s:s, s:s, s:s}", "received_at", when,
+	    "delivery_id", ev->delivery_id, "event", ev->name);
+	if (o == NULL)
+		return NULL;
+	head = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (head == NULL)
+		return NULL;
+	hl = strlen(head) - 1;	/* without the closing brace */
+	*len = hl + strlen(",\"payload\":") + ev->raw_len + 2;
+	line = xmalloc(*len + 1);
+	memcpy(line, head, hl);
+	p = line + hl;
+	memcpy(p, ",\"payload\":", 11);
+	p += 11;
+	for (i = 0; i < ev->raw_len; i++)
+		p[i] = ev->raw[i] == '\n' || ev->raw[i] == '\r' ? ' ' :
+		    ev->raw[i];
+	p += ev->raw_len;
+	*p++ = '}';
+	*p++ = '\n';
+	*p = '\0';
+	free(head);
+	return line;
+}
+
+static void
+file_deliver(void *state, struct ld_event *ev, struct sink_result *r)
+{
+	struct file_state *s = state;
+	size_t len;
+	char *line = format_line(ev, &len);
+	int rc, saved;
+
+	if (line == NULL) {
+		snprintf(r->detail, sizeof r->detail, "out of memory");
+		return;
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	rc = util_write_all(s->fd, line, len);
+	if (rc == 0 && s->conf->fsync)
+		rc = fdatasync(s->fd);
+	saved = errno;
+	pthread_rwlock_unlock(&s->lock);
+	free(line);
+	if (rc == -1) {
+		snprintf(r->detail, sizeof r->detail, "write %s: %s",
+		    s->conf->path, strerror(saved));
+		return;
+	}
+	r->ok = true;
+}
+
+static int
+file_reopen(void *state)
+{
+	struct file_state *s = state;
+	char *err = NULL;
+	int fd = open_file(s->conf->path, &err), old;
+
+	if (fd == -1) {
+		struct log_ctx ctx = { NULL, NULL, s->name, -1 };
+
+		log_ctx(LOG_ERR, &ctx, "reopen: %s (keeping the old file)",
+		    err);
+		free(err);
+		return -1;
+	}
+	pthread_rwlock_wrlock(&s->lock);
+	old = s->fd;
+	s->fd = fd;
+	pthread_rwlock_unlock(&s->lock);
+	close(old);
+	return 0;
+}
+
+static void
+file_stop(void *state)
+{
+	struct file_state *s = state;
+
+	if (s == NULL)
+		return;
+	close(s->fd);
+	pthread_rwlock_destroy(&s->lock);
+	free(s);
+}
+
+const struct sink_ops sink_file_ops = {
+	.type = "file",
+	.incoming_only = false,
+	.conf_set = file_conf_set,
+	.conf_check = file_conf_check,
+	.conf_print = file_conf_print,
+	.conf_free = file_conf_free,
+	.probe = file_probe,
+	.start = file_start,
+	.deliver = file_deliver,
+	.reopen = file_reopen,
+	.stop = file_stop,
+};

@@ -1,0 +1,213 @@
+/* Log sink: one line per event, text or compact JSON, to the log. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "livedesk/sink.h"
+#include "log.h"
+#include "util.h"
+
+struct log_conf {
+	bool		 json;
+	long long	 max_content;
+};
+
+static struct log_conf *
+conf_get(void **conf)
+{
+	struct log_conf *c = *conf;
+
+	if (c == NULL) {
+		c = *conf = xcalloc(1, sizeof *c);
+		c->max_content = 200;
+	}
+	return c;
+}
+
+static int
+log_conf_set(void **conf, const char *key, const char *value, char **err)
+{
+	struct log_conf *c = conf_get(conf);
+	long long n;
+
+	if (strcmp(key, "format") == 0) {
+		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0) {
+			*err = xasprintf("'%s' is not text or json", value);
+			return -1;
+		}
+		c->json = strcmp(value, "json") == 0;
+		return 0;
+	}
+	if (strcmp(key, "max_content") == 0) {
+		if (util_parse_int(value, 0, 1 << 20, &n) == -1) {
+			*err = xasprintf("'%s' is not a length in bytes", value);
+			return -1;
+		}
+		c->max_content = n;
+		return 0;
+	}
+	return 1;
+}
+
+static int
+log_conf_check(void **conf, char **err)
+{
+	(void)err;
+	conf_get(conf);
+	return 0;
+}
+
+static void
+log_conf_print(const void *conf, FILE *out)
+{
+	const struct log_conf *c = conf;
+
+	fprintf(out, "format = %s\nmax_content = %lld\n",
+	    c->json ? "json" : "text", c->max_content);
+}
+
+static void
+log_conf_free(void *conf)
+{
+	free(conf);
+}
+
+struct log_state {
+	const struct log_conf	*conf;
+	const char		*name;
+};
+
+static int
+log_start(void **state, const void *conf, const struct sink_ctx *ctx,
+    char **err)
+{
+	struct log_state *s = xcalloc(1, sizeof *s);
+
+	(void)err;
+	s->conf = conf;
+	s->name = ctx->name;
+	*state = s;
+	return 0;
+}
+
+/* " key=123" when the id is set. */
+static void
+id_field(char *buf, size_t len, const char *key, struct ld_id id)
+{
+	if (id.set)
+		snprintf(buf, len, " %s=%" PRId64, key, id.v);
+	else
+		buf[0] = '\0';
+}
+
+static void
+log_text(struct log_state *s, const struct ld_event *ev,
+    const struct log_ctx *ctx)
+{
+	char acc[48], inb[48], conv[48], msg[48], *sender = NULL, *content = NULL;
+	const char *type = ld_message_type_name(ev->message.message_type);
+
+	id_field(acc, sizeof acc, "account", ev->account.id);
+	id_field(inb, sizeof inb, "inbox", ev->inbox.id);
+	id_field(conv, sizeof conv, "conversation", ev->conversation.id);
+	id_field(msg, sizeof msg, "message", ev->message.id);
+	if (ev->message.sender.name != NULL)
+		sender = util_escape(ev->message.sender.name, 64);
+	else if (!ld_event_is_message(ev) && ev->conversation.sender.name)
+		sender = util_escape(ev->conversation.sender.name, 64);
+	if (ev->message.content != NULL)
+		content = util_escape(ev->message.content,
+		    (size_t)s->conf->max_content);
+	log_ctx(LOG_INFO, ctx, "%s%s%s%s%s%s%s%s%s%s%s%s%s", ev->name, acc,
+	    inb, conv, msg, type ? " type=" : "", type ? type : "",
+	    sender ? " sender=\"" : "", sender ? sender : "",
+	    sender ? "\"" : "", content ? " content=\"" : "",
+	    content ? content : "", content ? "\"" : "");
+	free(sender);
+	free(content);
+}
+
+/* Compact JSON, escaped by jansson (control characters become \uXXXX, so
+ * one event stays one line). */
+static void
+log_json(struct log_state *s, const struct ld_event *ev)
+{
+	char when[40];
+	json_t *o;
+	char *line;
+
+	ld_time_format(ev->received_usec, when, sizeof when);
+	o = json_pack("{s:s, s:s, s:s}", "time", when, "event", ev->name,
+	    "delivery_id", ev->delivery_id);
+	if (o == NULL)
+		return;
+#define ID(k, f) if ((f).set) json_object_set_new(o, k, json_integer((f).v))
+	ID("account_id", ev->account.id);
+	ID("inbox_id", ev->inbox.id);
+	ID("conversation_id", ev->conversation.id);
+	ID("message_id", ev->message.id);
+#undef ID
+	if (ev->message.message_type != LD_MESSAGE_TYPE_NONE)
+		json_object_set_new(o, "message_type", json_string(
+		    ld_message_type_name(ev->message.message_type)));
+	if (ev->message.sender.name != NULL)
+		json_object_set_new(o, "sender",
+		    json_string(ev->message.sender.name));
+	if (ev->message.content != NULL) {
+		size_t n = strlen(ev->message.content);
+
+		if ((long long)n > s->conf->max_content)
+			n = util_utf8_cut(ev->message.content,
+			    (size_t)s->conf->max_content);
+		json_object_set_new(o, "content",
+		    json_stringn_nocheck(ev->message.content, n));
+	}
+	line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (line == NULL)
+		return;
+	log_raw(LOG_INFO, line);
+	free(line);
+}
+
+static void
+log_deliver(void *state, struct ld_event *ev, struct sink_result *r)
+{
+	struct log_state *s = state;
+	struct log_ctx ctx = { ev->name, ev->delivery_id, NULL,
+	    ev->conversation.id.set ? ev->conversation.id.v : -1 };
+
+	if (s->conf->json)
+		log_json(s, ev);
+	else
+		log_text(s, ev, &ctx);
+	r->ok = true;
+}
+
+static int
+log_reopen(void *state)
+{
+	(void)state;
+	return 0;
+}
+
+static void
+log_stop(void *state)
+{
+	free(state);
+}
+
+const struct sink_ops sink_log_ops = {
+	.type = "log",
+	.incoming_only = false,
+	.conf_set = log_conf_set,
+	.conf_check = log_conf_check,
+	.conf_print = log_conf_print,
+	.conf_free = log_conf_free,
+	.start = log_start,
+	.deliver = log_deliver,
+	.reopen = log_reopen,
+	.stop = log_stop,
+};
