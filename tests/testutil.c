@@ -255,9 +255,17 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 
 	memset(d, 0, sizeof *d);
 	d->dir = tu_tmpdir();
-	d->port = tu_free_port();
-	snprintf(d->url, sizeof d->url, "http://127.0.0.1:%d", d->port);
-	snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+	if (extra != NULL && extra[0] != NULL && extra[1] != NULL &&
+	    strcmp(extra[0], "-l") == 0) {
+		/* The caller's own address ("[::1]:PORT"). */
+		snprintf(listen, sizeof listen, "%s", extra[1]);
+		d->port = atoi(strrchr(listen, ':') + 1);
+		extra += 2;
+	} else {
+		d->port = tu_free_port();
+		snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+	}
+	snprintf(d->url, sizeof d->url, "http://%s", listen);
 	snprintf(bin, sizeof bin, "%s/livedesk-webhookd", tu_build_dir());
 	ck_assert_int_ge(asprintf(&d->log, "%s/daemon.log", d->dir), 0);
 	argv[argc++] = bin;

@@ -39,6 +39,8 @@ struct tu_daemon {
  * Starts build/livedesk-webhookd with conf_text (may be NULL: built-in
  * default) written to a file, extra arguments after "-c FILE -l ADDR", and
  * waits until /healthz answers. Returns false if it did not come up.
+ * When extra starts with "-l", "ADDR:PORT", that address is used instead
+ * of a free 127.0.0.1 port.
  */
 bool		 tu_daemon_start(struct tu_daemon *, const char *conf_text,
 		    const char *const *extra_args);
