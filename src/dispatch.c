@@ -77,6 +77,7 @@ struct dispatch {
 	size_t			 n_threads;
 	size_t			 queued;
 	size_t			 queued_bytes;
+	size_t			 abandoned;	/* cut short at shutdown */
 	int64_t			 next_private_key;
 	uint64_t		 rng;
 	bool			 closed;	/* no new events */
@@ -394,14 +395,16 @@ static void
 finish_job(struct dispatch *d, struct job *job)
 {
 	size_t bytes = job->ev->raw_len;
+	bool cancelled = job->cancelled;
 
-	if (d->hooks.event_done != NULL && !job->cancelled)
+	if (d->hooks.event_done != NULL && !cancelled)
 		d->hooks.event_done(d->hooks.arg, job->ev);
 	ld_event_unref(job->ev);
 	free(job);
 	pthread_mutex_lock(&d->lock);
 	d->queued--;
 	d->queued_bytes -= bytes;
+	d->abandoned += cancelled;
 	pthread_cond_broadcast(&d->idle);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -653,7 +656,7 @@ dispatch_drain(struct dispatch *d, int64_t grace_ms)
 	pthread_cond_broadcast(&d->work);
 	pthread_mutex_unlock(&d->lock);
 	join_workers(d);
-	left = d->queued;
+	left = d->queued + d->abandoned;
 	return left;
 }
 

@@ -34,9 +34,9 @@ ctx_suffix(const struct log_ctx *c, char *buf, size_t len)
 	buf[0] = '\0';
 	if (c == NULL)
 		return;
-	if (c->sink != NULL && o < len)
+	if (c->sink != NULL && *c->sink != '\0' && o < len)
 		o += (size_t)snprintf(buf + o, len - o, " sink=%s", c->sink);
-	if (c->delivery_id != NULL && o < len)
+	if (c->delivery_id != NULL && *c->delivery_id != '\0' && o < len)
 		o += (size_t)snprintf(buf + o, len - o, " delivery=%s",
 		    c->delivery_id);
 	/* The event and conversation are in the message where they matter;

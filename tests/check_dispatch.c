@@ -1,0 +1,428 @@
+/* The dispatcher with real worker threads and a recording test sink:
+ * per-conversation order under concurrency, retries that block only their
+ * own conversation, dead letters, the queue bound, drain and cancel. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "testutil.h"
+#include "util.h"
+
+#define MAXREC 4096
+
+/* What the test sink saw; shared by the worker threads. */
+static struct {
+	pthread_mutex_t	 lock;
+	int64_t		 conv[MAXREC];
+	int64_t		 seq[MAXREC];
+	int64_t		 at[MAXREC];	/* monotonic ms */
+	int		 n;
+	int		 running;
+	int		 max_running;
+	int		 running_conv[64];	/* per conversation */
+	bool		 overlap;		/* one conversation twice */
+	int		 fail_first;	/* attempts of seq 0 that fail */
+	int		 attempts_seq0;
+	bool		 always_fail;
+	int		 sleep_us;
+	bool		 block_until_cancel;
+	int		 sink_done;
+	int		 sink_done_attempts;
+	bool		 sink_done_ok;
+	int		 event_done;
+} rec;
+
+static const atomic_bool *cancel_flag;
+
+static int
+t_start(void **state, const void *conf, const struct sink_ctx *ctx,
+    char **err)
+{
+	(void)conf;
+	(void)err;
+	cancel_flag = ctx->cancel;
+	*state = NULL;
+	return 0;
+}
+
+static void
+t_deliver(void *state, struct ld_event *ev, struct sink_result *r)
+{
+	int64_t conv = ev->conversation.id.set ? ev->conversation.id.v : 63;
+	int64_t seq = ev->message.id.v;
+	bool fail;
+
+	(void)state;
+	pthread_mutex_lock(&rec.lock);
+	if (rec.running_conv[conv % 64]++ > 0)
+		rec.overlap = true;
+	if (++rec.running > rec.max_running)
+		rec.max_running = rec.running;
+	fail = rec.always_fail || (seq == 0 &&
+	    rec.attempts_seq0++ < rec.fail_first);
+	pthread_mutex_unlock(&rec.lock);
+	if (rec.sleep_us > 0)
+		usleep((useconds_t)(rec.sleep_us / 2 + rand() % (rec.sleep_us
+		    / 2 + 1)));
+	while (rec.block_until_cancel && !atomic_load(cancel_flag))
+		usleep(1000);
+	pthread_mutex_lock(&rec.lock);
+	rec.running--;
+	rec.running_conv[conv % 64]--;
+	if (!fail && rec.n < MAXREC) {
+		rec.conv[rec.n] = conv;
+		rec.seq[rec.n] = seq;
+		rec.at[rec.n] = util_mono_msec();
+		rec.n++;
+	}
+	pthread_mutex_unlock(&rec.lock);
+	r->ok = !fail && !(rec.block_until_cancel && atomic_load(cancel_flag));
+	if (!r->ok)
+		snprintf(r->detail, sizeof r->detail, "test failure");
+}
+
+static void
+t_stop(void *state)
+{
+	(void)state;
+}
+
+static const struct sink_ops test_ops = {
+	.type = "test",
+	.start = t_start,
+	.deliver = t_deliver,
+	.stop = t_stop,
+};
+
+static void
+h_sink_done(void *arg, struct ld_event *ev, const char *sink,
+    const struct sink_result *r, int attempts)
+{
+	(void)arg;
+	(void)ev;
+	(void)sink;
+	pthread_mutex_lock(&rec.lock);
+	rec.sink_done++;
+	if (ev->message.id.v == 0) {
+		rec.sink_done_attempts = attempts;
+		rec.sink_done_ok = r->ok;
+	}
+	pthread_mutex_unlock(&rec.lock);
+}
+
+static void
+h_event_done(void *arg, struct ld_event *ev)
+{
+	(void)arg;
+	(void)ev;
+	pthread_mutex_lock(&rec.lock);
+	rec.event_done++;
+	pthread_mutex_unlock(&rec.lock);
+}
+
+static const struct dispatch_hooks hooks = {
+	.sink_done = h_sink_done,
+	.event_done = h_event_done,
+};
+
+/* A configuration with one test sink. */
+static struct config *
+test_config(long long concurrency, long long retries, int64_t base_ms)
+{
+	struct config *cfg = config_default();
+	struct config_sink *s = &cfg->sinks[0];
+
+	s->ops->conf_free(s->conf);
+	s->conf = NULL;
+	s->ops = &test_ops;
+	s->concurrency = concurrency;
+	s->retries = retries;
+	s->retry_base_ms = base_ms;
+	s->retry_cap_ms = base_ms * 4;
+	return cfg;
+}
+
+static struct ld_event *
+event(int64_t conv, int64_t seq)
+{
+	char body[160];
+	struct ld_event_error err;
+	struct ld_event *ev;
+
+	if (conv >= 0)
+		snprintf(body, sizeof body, "{\"event\":\"message_created\","
+		    "\"id\":%lld,\"message_type\":\"incoming\","
+		    "\"conversation\":{\"id\":%lld}}", (long long)seq,
+		    (long long)conv);
+	else
+		snprintf(body, sizeof body, "{\"event\":\"message_created\","
+		    "\"id\":%lld}", (long long)seq);
+	ev = ld_event_parse(body, strlen(body), 0, &err);
+	ck_assert_msg(ev != NULL, "%s", err.text);
+	return ev;
+}
+
+static void
+submit(struct dispatch *d, int64_t conv, int64_t seq, int want)
+{
+	struct ld_event *ev = event(conv, seq);
+
+	ck_assert_int_eq(dispatch_submit(d, ev, NULL, 0, 0), want);
+	ld_event_unref(ev);
+}
+
+static bool
+wait_done(int n, int ms)
+{
+	long long end = tu_now_ms() + ms;
+	int got;
+
+	do {
+		pthread_mutex_lock(&rec.lock);
+		got = rec.event_done;
+		pthread_mutex_unlock(&rec.lock);
+		if (got >= n)
+			return true;
+		usleep(2000);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+static void
+setup(void)
+{
+	memset(&rec, 0, sizeof rec);
+	pthread_mutex_init(&rec.lock, NULL);
+}
+
+START_TEST(order_per_conversation_under_concurrency)
+{
+	struct config *cfg = test_config(4, 0, 10);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	int64_t last[10];
+	int i;
+
+	ck_assert_msg(d != NULL, "%s", err);
+	rec.sleep_us = 2000;
+	for (i = 0; i < 200; i++)
+		submit(d, i % 10, i, 0);
+	ck_assert(wait_done(200, 10000));
+	ck_assert_int_eq(rec.n, 200);
+	for (i = 0; i < 10; i++)
+		last[i] = -1;
+	for (i = 0; i < rec.n; i++) {
+		ck_assert_msg(rec.seq[i] > last[rec.conv[i]],
+		    "conversation %lld: %lld after %lld", (long long)rec.conv[i],
+		    (long long)rec.seq[i], (long long)last[rec.conv[i]]);
+		last[rec.conv[i]] = rec.seq[i];
+	}
+	ck_assert(!rec.overlap);
+	ck_assert_int_gt(rec.max_running, 1);
+	ck_assert_int_le(rec.max_running, 4);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(events_without_conversation_run_side_by_side)
+{
+	struct config *cfg = test_config(3, 0, 10);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	int i;
+
+	ck_assert_ptr_nonnull(d);
+	rec.sleep_us = 20000;
+	for (i = 0; i < 9; i++)
+		submit(d, -1, i + 1, 0);
+	ck_assert(wait_done(9, 5000));
+	ck_assert_int_eq(rec.max_running, 3);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+/* seq 0 fails twice then succeeds; seq 1 of the same conversation must
+ * wait for it, while conversation 2 goes ahead during the backoff. */
+START_TEST(retry_keeps_order_and_blocks_only_its_conversation)
+{
+	struct config *cfg = test_config(2, 3, 200);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	struct dispatch_stats st;
+	int i, i0 = -1, i1 = -1, i2 = -1;
+
+	ck_assert_ptr_nonnull(d);
+	rec.fail_first = 2;
+	submit(d, 1, 0, 0);
+	submit(d, 1, 1, 0);
+	submit(d, 2, 2, 0);
+	ck_assert(wait_done(3, 5000));
+	for (i = 0; i < rec.n; i++) {
+		if (rec.seq[i] == 0) i0 = i;
+		if (rec.seq[i] == 1) i1 = i;
+		if (rec.seq[i] == 2) i2 = i;
+	}
+	ck_assert_int_ge(i0, 0);
+	ck_assert_int_gt(i1, i0);
+	ck_assert_int_lt(i2, i0);
+	ck_assert_int_eq(rec.attempts_seq0, 3);
+	ck_assert_int_eq(rec.sink_done_attempts, 3);
+	ck_assert(rec.sink_done_ok);
+	dispatch_stats(d, &st);
+	ck_assert_uint_eq(st.sinks[0].retried, 2);
+	ck_assert_uint_eq(st.sinks[0].failed, 2);
+	ck_assert_uint_eq(st.sinks[0].delivered, 3);
+	ck_assert_uint_eq(st.sinks[0].dead, 0);
+	/* Backoff: base 200 ms then 400 ms, jittered to at least half. */
+	ck_assert_int_ge(rec.at[i0] - rec.at[i2], 250);
+	free(st.sinks);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(dead_after_last_retry)
+{
+	struct config *cfg = test_config(1, 1, 10);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	struct dispatch_stats st;
+
+	ck_assert_ptr_nonnull(d);
+	rec.always_fail = true;
+	submit(d, 5, 0, 0);
+	ck_assert(wait_done(1, 5000));
+	ck_assert_int_eq(rec.sink_done, 1);
+	ck_assert(!rec.sink_done_ok);
+	ck_assert_int_eq(rec.sink_done_attempts, 2);
+	dispatch_stats(d, &st);
+	ck_assert_uint_eq(st.sinks[0].dead, 1);
+	ck_assert_uint_eq(st.queued, 0);
+	free(st.sinks);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(queue_bound)
+{
+	struct config *cfg = test_config(1, 0, 10);
+	char *err = NULL;
+	struct dispatch *d;
+
+	cfg->queue_size = 2;
+	d = dispatch_new(cfg, &hooks, &err);
+	ck_assert_ptr_nonnull(d);
+	rec.block_until_cancel = true;
+	submit(d, 1, 1, 0);
+	submit(d, 1, 2, 0);
+	ck_assert(!dispatch_has_room(d, 10));
+	submit(d, 1, 3, -1);
+	/* Recovery may exceed the bound: it must not drop what was spooled. */
+	{
+		struct ld_event *ev = event(1, 4);
+
+		ck_assert_int_eq(dispatch_submit(d, ev, NULL, 0,
+		    DISPATCH_FORCE), 0);
+		ld_event_unref(ev);
+	}
+	ck_assert_uint_eq(dispatch_drain(d, 50), 3);
+	/* Cut short at shutdown: not reported done (it stays spooled). */
+	ck_assert_int_eq(rec.event_done, 0);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(filter_and_skip)
+{
+	struct config *cfg = test_config(1, 0, 10);
+	char *err = NULL;
+	struct dispatch *d;
+	struct ld_event *ev;
+	const char *skip[] = { "log" };
+
+	ck_assert_int_eq(filter_set(&cfg->sinks[0].filter, "events",
+	    "conversation_created", &err), 0);
+	d = dispatch_new(cfg, &hooks, &err);
+	ck_assert_ptr_nonnull(d);
+	submit(d, 1, 1, 0);	/* message_created: matches no sink */
+	ck_assert(wait_done(1, 1000));
+	ck_assert_int_eq(rec.n, 0);
+	ev = event(1, 2);
+	ck_assert_uint_eq(dispatch_match_count(d, ev), 0);
+	ld_event_unref(ev);
+	dispatch_free(d);
+	config_free(cfg);
+
+	/* A sink the spool says is done is skipped. */
+	cfg = test_config(1, 0, 10);
+	d = dispatch_new(cfg, &hooks, &err);
+	ev = event(1, 3);
+	ck_assert_int_eq(dispatch_submit(d, ev, skip, 1, 0), 0);
+	ld_event_unref(ev);
+	ck_assert(wait_done(2, 1000));
+	ck_assert_int_eq(rec.n, 0);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(drain_finishes_queue)
+{
+	struct config *cfg = test_config(2, 0, 10);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	int i;
+
+	ck_assert_ptr_nonnull(d);
+	rec.sleep_us = 1000;
+	for (i = 0; i < 50; i++)
+		submit(d, i % 3, i, 0);
+	ck_assert_uint_eq(dispatch_drain(d, 10000), 0);
+	ck_assert_int_eq(rec.event_done, 50);
+	ck_assert_int_eq(rec.n, 50);
+	submit(d, 1, 99, -1);	/* closed */
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+static Suite *
+dispatch_suite(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *tc = tcase_create("dispatch");
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, order_per_conversation_under_concurrency);
+	tcase_add_test(tc, events_without_conversation_run_side_by_side);
+	tcase_add_test(tc, retry_keeps_order_and_blocks_only_its_conversation);
+	tcase_add_test(tc, dead_after_last_retry);
+	tcase_add_test(tc, queue_bound);
+	tcase_add_test(tc, filter_and_skip);
+	tcase_add_test(tc, drain_finishes_queue);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(dispatch_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
