@@ -86,8 +86,13 @@ load_error(struct load *l, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	all = xasprintf("%s%s%s:%d: %s", l->errors ? l->errors : "",
-	    l->errors ? "\n" : "", l->file, line, msg);
+	/* Line 0: about the file as a whole. */
+	if (line > 0)
+		all = xasprintf("%s%s%s:%d: %s", l->errors ? l->errors : "",
+		    l->errors ? "\n" : "", l->file, line, msg);
+	else
+		all = xasprintf("%s%s%s: %s", l->errors ? l->errors : "",
+		    l->errors ? "\n" : "", l->file, msg);
 	free(msg);
 	free(l->errors);
 	l->errors = all;
@@ -474,8 +479,8 @@ finish(struct load *l)
 	for (i = 0; i < cfg->n_sinks; i++)
 		finish_sink(l, &cfg->sinks[i]);
 	if (cfg->n_sinks == 0)
-		load_error(l, l->line, "no [sink NAME] section: events would "
-		    "go nowhere");
+		load_error(l, 0, "no [sink NAME] section: events would go "
+		    "nowhere");
 	if (cfg->path[0] != '/')
 		load_error(l, 0, "[server] path: '%s' must start with /",
 		    cfg->path);

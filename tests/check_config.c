@@ -128,7 +128,7 @@ START_TEST(errors_name_file_line_key)
 	    "3: [sink a] retry_base: '5 parsecs' is not a duration");
 	load_fails("[sink a]\ntype = log\n[sink a]\ntype = log\n",
 	    "3: [sink a]: a sink of that name is already defined at line 1");
-	load_fails("[server]\nlisten = x\n", "0: no [sink NAME] section");
+	load_fails("[server]\nlisten = x\n", " no [sink NAME] section");
 	load_fails("[sink a]\ntype = log\nconcurrency = 0\n", "3: [sink a] "
 	    "concurrency:");
 	load_fails("[server]\ntoken_file = /nonexistent/x\n[sink a]\n"
