@@ -101,6 +101,83 @@ check-valgrind: deps-check
 	$(MAKE) check-build BUILD=build/vg OPT=-O1
 	BUILD=build/vg VALGRIND=1 tests/run.sh $(patsubst $(BUILD)/%,build/vg/%,$(CHECKS))
 
+# Install: the daemon in SBINDIR (a system daemon, section 8), livedesk-send
+# in BINDIR, the units, the example configuration (never over an existing
+# one), the example scripts and reverse-proxy snippets, the manual pages.
+# The units in systemd/ name the default paths; the installed copies name
+# the ones chosen here.
+INSTALL    ?= install
+CONFDIR    := $(SYSCONFDIR)/livedesk-webhookd
+CONFFILE   := $(CONFDIR)/livedesk-webhookd.conf
+PKGDATADIR := $(DATADIR)/livedesk-webhookd
+UNITS      := systemd/livedesk-webhookd.service systemd/livedesk-webhookd.socket
+EXAMPLES   := $(wildcard conf/examples/*)
+PROXIES    := conf/nginx/livedesk-webhookd.conf conf/caddy/Caddyfile
+MANPAGES   := $(wildcard man/*.1 man/*.5 man/*.8)
+PATH_SED   := -e 's|/usr/local/sbin/livedesk-webhookd|$(SBINDIR)/livedesk-webhookd|g' \
+              -e 's|/usr/local/share/livedesk-webhookd/|$(PKGDATADIR)/|g' \
+              -e 's|/etc/livedesk-webhookd/|$(CONFDIR)/|g'
+
+install: $(DAEMON) $(if $(SEND_SRC),$(SEND))
+	$(INSTALL) -d "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(UNITDIR)" \
+		"$(DESTDIR)$(CONFDIR)" "$(DESTDIR)$(PKGDATADIR)/examples" \
+		"$(DESTDIR)$(PKGDATADIR)/nginx" "$(DESTDIR)$(PKGDATADIR)/caddy"
+	$(INSTALL) -d -m 0700 "$(DESTDIR)$(CONFDIR)/credentials"
+	$(INSTALL) -m 0755 $(DAEMON) "$(DESTDIR)$(SBINDIR)/livedesk-webhookd"
+ifneq ($(SEND_SRC),)
+	$(INSTALL) -d "$(DESTDIR)$(BINDIR)"
+	$(INSTALL) -m 0755 $(SEND) "$(DESTDIR)$(BINDIR)/livedesk-send"
+endif
+	@set -e; for f in $(UNITS:%=%:$(UNITDIR)) \
+	    conf/livedesk-webhookd.conf:$(PKGDATADIR); do \
+		src=$${f%%:*}; t="$(DESTDIR)$${f#*:}/$${src##*/}"; \
+		echo "sed ... $$src > $$t"; \
+		sed $(PATH_SED) "$$src" >"$$t.tmp"; \
+		chmod 0644 "$$t.tmp"; mv -f "$$t.tmp" "$$t"; \
+	done
+	@if [ -e "$(DESTDIR)$(CONFFILE)" ]; then \
+		echo "install: keeping $(DESTDIR)$(CONFFILE); the new example is $(PKGDATADIR)/livedesk-webhookd.conf"; \
+	else \
+		echo "cp $(DESTDIR)$(PKGDATADIR)/livedesk-webhookd.conf $(DESTDIR)$(CONFFILE)"; \
+		$(INSTALL) -m 0644 "$(DESTDIR)$(PKGDATADIR)/livedesk-webhookd.conf" "$(DESTDIR)$(CONFFILE)"; \
+	fi
+	@set -e; for f in $(EXAMPLES); do \
+		m=0644; [ -x "$$f" ] && m=0755; \
+		echo "$(INSTALL) -m $$m $$f $(DESTDIR)$(PKGDATADIR)/examples/"; \
+		$(INSTALL) -m $$m "$$f" "$(DESTDIR)$(PKGDATADIR)/examples/"; \
+	done
+	$(INSTALL) -m 0644 conf/nginx/livedesk-webhookd.conf "$(DESTDIR)$(PKGDATADIR)/nginx/"
+	$(INSTALL) -m 0644 conf/caddy/Caddyfile "$(DESTDIR)$(PKGDATADIR)/caddy/"
+	@set -e; for m in $(MANPAGES); do \
+		d="$(DESTDIR)$(MANDIR)/man$${m##*.}"; \
+		echo "$(INSTALL) -m 0644 $$m $$d/"; \
+		$(INSTALL) -d "$$d"; $(INSTALL) -m 0644 "$$m" "$$d/"; \
+	done
+
+# Removes what install put there; the configuration only when it is still
+# the example, so that nobody's settings go with it.
+uninstall:
+	@if [ -e "$(DESTDIR)$(CONFFILE)" ]; then \
+		if cmp -s "$(DESTDIR)$(PKGDATADIR)/livedesk-webhookd.conf" "$(DESTDIR)$(CONFFILE)"; then \
+			echo "rm -f $(DESTDIR)$(CONFFILE)"; rm -f "$(DESTDIR)$(CONFFILE)"; \
+		else \
+			echo "uninstall: keeping $(DESTDIR)$(CONFFILE): it was changed"; \
+		fi; \
+	fi
+	rm -f "$(DESTDIR)$(SBINDIR)/livedesk-webhookd" \
+		"$(DESTDIR)$(BINDIR)/livedesk-send" \
+		$(foreach u,$(UNITS),"$(DESTDIR)$(UNITDIR)/$(notdir $(u))") \
+		$(foreach e,$(EXAMPLES),"$(DESTDIR)$(PKGDATADIR)/examples/$(notdir $(e))") \
+		$(foreach p,$(PROXIES),"$(DESTDIR)$(PKGDATADIR)/$(p:conf/%=%)") \
+		"$(DESTDIR)$(PKGDATADIR)/livedesk-webhookd.conf" \
+		$(foreach m,$(MANPAGES),"$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))")
+	@for d in "$(DESTDIR)$(PKGDATADIR)/examples" "$(DESTDIR)$(PKGDATADIR)/nginx" \
+	    "$(DESTDIR)$(PKGDATADIR)/caddy" "$(DESTDIR)$(PKGDATADIR)" \
+	    "$(DESTDIR)$(CONFDIR)/credentials" "$(DESTDIR)$(CONFDIR)"; do \
+		[ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \
+			echo "uninstall: keeping $$d: not empty"; \
+	done
+
 clean:
 	rm -rf build
 
