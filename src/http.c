@@ -44,6 +44,11 @@ struct req {
 	size_t		 len;
 	size_t		 cap;
 	bool		 too_big;
+	/* While the spool commits: the connection is suspended, and the
+	 * status to answer is set before it is resumed. */
+	struct MHD_Connection *conn;
+	atomic_int	 answer;
+	char		 delivery_id[40];
 };
 
 static enum MHD_Result
@@ -178,12 +183,40 @@ append_body(struct req *r, const char *data, size_t n, uint64_t max)
 	r->len += n;
 }
 
+/* The answer to an event the runtime has taken (200) or refused. */
+static enum MHD_Result
+answer_ingest(struct http *h, struct MHD_Connection *c, struct req *r,
+    int status)
+{
+	char ok[128];
+
+	/* 507 is ours for "the spool cannot be written": the sender sees 503
+	 * and retries, like for a full queue. */
+	if (status != 200)
+		return reply_error(h, c, status == 507 ? 503 : (unsigned)status,
+		    atomic_load(&h->rt->stopping) ? "shutting down" :
+		    status == 507 ? "cannot write the spool, retry later" :
+		    "queue full, retry later", MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	snprintf(ok, sizeof ok, "{\"ok\":true,\"delivery_id\":\"%s\"}",
+	    r->delivery_id);
+	return reply(h, c, MHD_HTTP_OK, ok, NULL, NULL);
+}
+
+/* Runs on the spool's thread once the event is on disk (or not). */
+static void
+on_ingested(void *arg, int status)
+{
+	struct req *r = arg;
+
+	atomic_store(&r->answer, status);
+	MHD_resume_connection(r->conn);
+}
+
 static enum MHD_Result
 accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 {
 	struct ld_event_error err;
 	struct ld_event *ev;
-	char ok[128];
 	int status;
 
 	ev = ld_event_parse(r->body ? r->body : "", r->len,
@@ -196,17 +229,25 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 	}
 	util_delivery_id(ev->delivery_id);
 	ev->received_usec = util_now_usec();
-	status = runtime_ingest(h->rt, r->gen, ev);
-	if (status != 200) {
+	memcpy(r->delivery_id, ev->delivery_id, sizeof r->delivery_id);
+	if (!runtime_ingest_waits(h->rt)) {
+		status = runtime_ingest(h->rt, r->gen, ev, NULL, NULL);
 		ld_event_unref(ev);
-		return reply_error(h, c, (unsigned)status,
-		    atomic_load(&h->rt->stopping) ? "shutting down" :
-		    "queue full, retry later", MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		return answer_ingest(h, c, r, status);
 	}
-	snprintf(ok, sizeof ok, "{\"ok\":true,\"delivery_id\":\"%s\"}",
-	    ev->delivery_id);
+	/*
+	 * A durable spool answers once the group commit holding the event is
+	 * on disk: the connection is suspended first, so that the spool
+	 * thread can never resume it before it is suspended, and MHD serves
+	 * other connections meanwhile. No fsync ever runs on this thread.
+	 */
+	r->conn = c;
+	MHD_suspend_connection(c);
+	status = runtime_ingest(h->rt, r->gen, ev, on_ingested, r);
 	ld_event_unref(ev);
-	return reply(h, c, MHD_HTTP_OK, ok, NULL, NULL);
+	if (status != 0)
+		on_ingested(r, status);
+	return MHD_YES;
 }
 
 static enum MHD_Result
@@ -274,6 +315,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		*con_cls = r;
 		return MHD_YES;
 	}
+	if (atomic_load(&r->answer) != 0)
+		return answer_ingest(h, c, r, atomic_load(&r->answer));
 	if (*upload_data_size > 0) {
 		append_body(r, upload_data, *upload_data_size,
 		    r->gen->cfg->max_body);

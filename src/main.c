@@ -251,8 +251,10 @@ run(const struct options *o)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	/* EPIPE and EFBIG are handled where they happen. */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-	    signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+	    signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    signal(SIGXFSZ, SIG_IGN) == SIG_ERR) {
 		log_err("cannot set up signals: %s", strerror(errno));
 		config_free(cfg);
 		return 1;

@@ -6,6 +6,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "runtime.h"
+#include "spool.h"
 #include "util.h"
 
 static void
@@ -19,17 +20,34 @@ gen_free(struct gen *g)
 }
 
 static struct gen *
-gen_new(struct config *cfg, char **err)
+gen_new(struct runtime *rt, struct config *cfg, char **err)
 {
 	struct gen *g = xcalloc(1, sizeof *g);
+	struct dispatch_hooks hooks = {
+		spool_sink_done, spool_event_done, rt->spool,
+	};
 
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
-	if ((g->disp = dispatch_new(cfg, NULL, err)) == NULL) {
+	if ((g->disp = dispatch_new(cfg, rt->spool ? &hooks : NULL, err)) ==
+	    NULL) {
 		gen_free(g);
 		return NULL;
 	}
 	return g;
+}
+
+/* Recovery: what the spool gives back goes first, before any new event,
+ * so each conversation keeps its order across the restart. */
+static void
+recovered(void *arg, struct ld_event *ev, const char *const *done,
+    size_t n_done)
+{
+	struct gen *g = arg;
+
+	/* FORCE: the queue bound is for new requests, not for what was
+	 * already acknowledged. */
+	(void)dispatch_submit(g->disp, ev, done, n_done, DISPATCH_FORCE);
 }
 
 struct runtime *
@@ -40,12 +58,26 @@ runtime_new(struct config *cfg, char **err)
 	metrics_init(&rt->metrics);
 	atomic_init(&rt->stopping, false);
 	pthread_mutex_init(&rt->lock, NULL);
-	if ((rt->cur = gen_new(cfg, err)) == NULL) {
-		pthread_mutex_destroy(&rt->lock);
-		free(rt);
-		return NULL;
+	if (cfg->spool_dir != NULL) {
+		if ((rt->spool = spool_open(cfg->spool_dir, cfg->durable,
+		    err)) == NULL) {
+			config_free(cfg);
+			goto fail;
+		}
+		if (!cfg->durable)
+			log_warn("spool: durable = no: events are acknowledged "
+			    "before they are on disk, and a crash loses what "
+			    "was not yet written");
 	}
+	if ((rt->cur = gen_new(rt, cfg, err)) == NULL)
+		goto fail;
+	if (rt->spool != NULL &&
+	    spool_recover(rt->spool, recovered, rt->cur, err) == -1)
+		goto fail;
 	return rt;
+fail:
+	runtime_free(rt);
+	return NULL;
 }
 
 struct gen *
@@ -70,9 +102,18 @@ runtime_release(struct gen *g)
 int
 runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 {
-	struct gen *g = gen_new(cfg, err), *old;
+	struct gen *g, *old;
 
-	if (g == NULL)
+	if ((cfg->spool_dir == NULL) != (rt->spool == NULL) ||
+	    (cfg->spool_dir != NULL && strcmp(cfg->spool_dir,
+	    rt->cur->cfg->spool_dir) != 0) ||
+	    cfg->durable != rt->cur->cfg->durable) {
+		*err = xstrdup("spool_dir and durable take a restart to "
+		    "change");
+		config_free(cfg);
+		return -1;
+	}
+	if ((g = gen_new(rt, cfg, err)) == NULL)
 		return -1;
 	pthread_mutex_lock(&rt->lock);
 	old = rt->cur;
@@ -117,19 +158,71 @@ runtime_reopen(struct runtime *rt)
 	runtime_release(g);
 }
 
-int
-runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev)
+bool
+runtime_ingest_waits(const struct runtime *rt)
 {
+	return rt->spool != NULL && spool_durable(rt->spool);
+}
+
+/* An event on its way through the spool's group commit. */
+struct ingest {
+	struct runtime		*rt;
+	struct gen		*gen;
+	runtime_ingest_fn	 fn;
+	void			*arg;
+};
+
+/* On the spool's thread: the commit holding ev is on disk, or failed. */
+static void
+committed(void *arg, struct ld_event *ev, bool ok)
+{
+	struct ingest *in = arg;
+	struct runtime *rt = in->rt;
+
+	if (ok) {
+		/* On disk means accepted: should the dispatcher be closing,
+		 * the event waits in the spool for the next start. */
+		(void)dispatch_submit(in->gen->disp, ev, NULL, 0,
+		    DISPATCH_FORCE);
+		metrics_event(&rt->metrics, ev->kind);
+	} else
+		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
+	if (in->fn != NULL)
+		in->fn(in->arg, ok ? 200 : 507);
+	runtime_release(in->gen);
+	free(in);
+}
+
+int
+runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev,
+    runtime_ingest_fn fn, void *arg)
+{
+	struct ingest *in;
+
 	if (atomic_load(&rt->stopping)) {
 		metrics_drop(&rt->metrics, DROP_STOPPING);
 		return 503;
 	}
-	if (dispatch_submit(g->disp, ev, NULL, 0, 0) == -1) {
+	if (rt->spool == NULL) {
+		if (dispatch_submit(g->disp, ev, NULL, 0, 0) == -1) {
+			metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
+			return 503;
+		}
+		metrics_event(&rt->metrics, ev->kind);
+		return 200;
+	}
+	if (!dispatch_has_room(g->disp, ev->raw_len)) {
 		metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
 		return 503;
 	}
-	metrics_event(&rt->metrics, ev->kind);
-	return 200;
+	in = xcalloc(1, sizeof *in);
+	in->rt = rt;
+	in->gen = g;
+	atomic_fetch_add(&g->refs, 1);
+	in->fn = spool_durable(rt->spool) ? fn : NULL;
+	in->arg = arg;
+	spool_append(rt->spool, ev, committed, in);
+	return spool_durable(rt->spool) ? 0 : 200;
 }
 
 static void
@@ -150,6 +243,9 @@ runtime_shutdown(struct runtime *rt)
 	/* From here on requests are answered 503; the dispatchers refuse
 	 * new events as soon as they start draining. */
 	atomic_store(&rt->stopping, true);
+	/* Requests waiting for a commit get their answer first. */
+	if (rt->spool != NULL)
+		spool_flush(rt->spool);
 	drain(rt->cur);
 	for (g = rt->retired; g != NULL; g = g->next)
 		drain(g);
@@ -162,11 +258,13 @@ runtime_free(struct runtime *rt)
 
 	if (rt == NULL)
 		return;
+	/* Dispatchers first: their workers call into the spool. */
 	gen_free(rt->cur);
 	for (g = rt->retired; g != NULL; g = next) {
 		next = g->next;
 		gen_free(g);
 	}
+	spool_free(rt->spool);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
 }

@@ -17,6 +17,7 @@
 struct config;
 struct dispatch;
 struct ld_event;
+struct spool;
 
 struct gen {
 	struct config	*cfg;
@@ -27,6 +28,7 @@ struct gen {
 
 struct runtime {
 	struct metrics	 metrics;
+	struct spool	*spool;		/* NULL without spool_dir */
 	atomic_bool	 stopping;	/* answer 503, /healthz not ready */
 	/* Guards cur and the retired list; held only to swap pointers. */
 	pthread_mutex_t	 lock;
@@ -50,12 +52,21 @@ void		 runtime_reap(struct runtime *);
 /* Reopens the files of the current generation's sinks. */
 void		 runtime_reopen(struct runtime *);
 
+/* Called once an event is durable (200) or refused (503, 507). */
+typedef void (*runtime_ingest_fn)(void *arg, int status);
+
+/* Whether runtime_ingest answers later, through its callback (a durable
+ * spool), so that the caller must be ready to wait. */
+bool		 runtime_ingest_waits(const struct runtime *);
 /*
- * Hands a parsed event to the current generation. Returns the HTTP status
- * to answer: 200, or 503 when the queue is full or the daemon stops.
+ * Hands a parsed event to generation g (taking a reference). Returns the
+ * HTTP status to answer now: 200, 503 when the queue is full or the daemon
+ * stops; or 0 when the answer will come through fn, from another thread,
+ * once the spool has the event on disk (then fn gets 200, or 507 when the
+ * spool cannot be written).
  */
 int		 runtime_ingest(struct runtime *, struct gen *,
-		    struct ld_event *);
+		    struct ld_event *, runtime_ingest_fn fn, void *arg);
 
 /* Drains every generation (up to grace each) and stops the sinks. */
 void		 runtime_shutdown(struct runtime *);

@@ -169,6 +169,9 @@ struct ld_event {
 	/* Set by the receiver, not the payload. */
 	char			 delivery_id[40];
 	int64_t			 received_usec;
+	/* The spool's record of this event, set before it is dispatched;
+	 * owned and guarded by the spool (spool.c). NULL without a spool. */
+	struct spool_entry	*spool;
 
 	json_t			*json;		/* the whole payload, owned */
 	const char		*raw;		/* the bytes received, owned */

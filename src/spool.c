@@ -1,0 +1,1080 @@
+/*
+ * The durable spool.
+ *
+ * Layout under spool_dir:
+ *   tmp/NAME.batch      a commit being written; never acknowledged
+ *   new/NAME.batch      committed events: per event a JSON header line
+ *                       {"seq":..,"delivery_id":..,"received_usec":..,
+ *                       "len":N} then N raw bytes and a newline
+ *   new/NAME.done       progress, appended: "SEQ SINK\n" when a sink is
+ *                       finished with an event, "SEQ *\n" when all are
+ *   failed/ID.json      a dead letter's payload, byte for byte
+ *   failed/ID.reason.json  why: sink, attempts, exit status, stderr tail
+ *
+ * NAME is the first event's sequence number in hex, so names sort in
+ * arrival order. A batch file is deleted once every event in it is done.
+ *
+ * Threads: HTTP threads append to a queue; one writer thread commits the
+ * queue as one batch (one fsync for all of it); dispatcher workers record
+ * progress. One mutex guards the queue, the batches and the entries.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "spool.h"
+#include "util.h"
+
+struct batch {
+	struct batch	*next, *prev;	/* every live batch, for spool_free */
+	char		 name[32];
+	int		 done_fd;	/* new/NAME.done, opened when needed */
+	size_t		 n;		/* events in the batch */
+	size_t		 finished;
+};
+
+struct spool_entry {
+	struct spool_entry *next, *prev; /* every live entry */
+	struct batch	*batch;
+	uint64_t	 seq;
+	json_t		*failures;	/* array, NULL while none */
+};
+
+struct pending {
+	struct pending	*next;
+	struct ld_event	*ev;
+	spool_commit_fn	 fn;
+	void		*arg;
+};
+
+struct spool {
+	char		*dir;
+	bool		 durable;
+	int		 new_fd;	/* new/, for fsync after rename */
+	int		 failed_fd;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	pthread_t	 writer;
+	bool		 writer_started;
+	bool		 quit;
+	bool		 committing;	/* the writer has a list in hand */
+	struct pending	*head, *tail;
+	struct batch	*batches;
+	struct spool_entry *entries;
+	uint64_t	 next_seq;
+	uint64_t	 write_errors;
+};
+
+static char *
+path_in(const struct spool *s, const char *sub, const char *name,
+    const char *ext)
+{
+	return xasprintf("%s/%s/%s%s", s->dir, sub, name, ext);
+}
+
+/* Doubly linked lists of live batches and entries, under s->lock, so that
+ * spool_free can free what shutdown left unfinished. */
+#define LIST_INSERT(head, e) do {					\
+	(e)->prev = NULL;						\
+	(e)->next = (head);						\
+	if ((head) != NULL)						\
+		(head)->prev = (e);					\
+	(head) = (e);							\
+} while (0)
+#define LIST_REMOVE(head, e) do {					\
+	if ((e)->prev != NULL)						\
+		(e)->prev->next = (e)->next;				\
+	else								\
+		(head) = (e)->next;					\
+	if ((e)->next != NULL)						\
+		(e)->next->prev = (e)->prev;				\
+} while (0)
+
+/* fsync on a directory makes renames and unlinks in it durable. */
+static int
+sync_dir(int fd)
+{
+	return fsync(fd) == -1 && errno != EINVAL ? -1 : 0;
+}
+
+/* Builds the batch in memory: one write, then one fsync. */
+static char *
+batch_bytes(struct pending *list, uint64_t *first, size_t *len, size_t *n)
+{
+	char *buf = NULL, *hdr;
+	size_t cap = 0, hl;
+	struct pending *p;
+
+	*len = *n = 0;
+	for (p = list; p != NULL; p = p->next) {
+		struct ld_event *ev = p->ev;
+
+		if (p == list)
+			*first = ev->spool->seq;
+		hdr = xasprintf("{\"seq\":%" PRIu64 ",\"delivery_id\":\"%s\","
+		    "\"received_usec\":%" PRId64 ",\"len\":%zu}\n",
+		    ev->spool->seq, ev->delivery_id, ev->received_usec,
+		    ev->raw_len);
+		hl = strlen(hdr);
+		if (*len + hl + ev->raw_len + 1 > cap) {
+			cap = (*len + hl + ev->raw_len + 1) * 2;
+			buf = xrealloc(buf, cap);
+		}
+		memcpy(buf + *len, hdr, hl);
+		memcpy(buf + *len + hl, ev->raw, ev->raw_len);
+		*len += hl + ev->raw_len;
+		buf[(*len)++] = '\n';
+		(*n)++;
+		free(hdr);
+	}
+	return buf;
+}
+
+/* Writes tmp/NAME.batch, fsyncs it, renames it into new/, fsyncs new/.
+ * Returns -1 with errno set and nothing left behind on failure. */
+static int
+commit_file(struct spool *s, const char *name, const char *buf, size_t len)
+{
+	char *tmp = path_in(s, "tmp", name, ".batch");
+	char *dst = path_in(s, "new", name, ".batch");
+	int fd, rc = -1, saved = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		saved = errno;
+		goto out;
+	}
+	if (util_write_all(fd, buf, len) == -1 ||
+	    (s->durable && fdatasync(fd) == -1)) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) == -1 || rename(tmp, dst) == -1) {
+		saved = errno;
+		unlink(tmp);
+		goto out;
+	}
+	if (s->durable && sync_dir(s->new_fd) == -1) {
+		saved = errno;
+		unlink(dst);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tmp);
+	free(dst);
+	errno = saved;
+	return rc;
+}
+
+static void
+commit(struct spool *s, struct pending *list)
+{
+	struct batch *b = xcalloc(1, sizeof *b);
+	struct pending *p, *next;
+	uint64_t first = 0;
+	size_t len, n;
+	char *buf = batch_bytes(list, &first, &len, &n);
+	bool ok;
+
+	snprintf(b->name, sizeof b->name, "%016" PRIx64, first);
+	b->n = n;
+	b->done_fd = -1;
+	ok = commit_file(s, b->name, buf, len) == 0;
+	if (!ok) {
+		pthread_mutex_lock(&s->lock);
+		s->write_errors++;
+		pthread_mutex_unlock(&s->lock);
+		log_err("spool: write %s/tmp/%s.batch: %s; answering 503",
+		    s->dir, b->name, strerror(errno));
+		free(b);
+		b = NULL;
+	}
+	free(buf);
+	pthread_mutex_lock(&s->lock);
+	if (ok)
+		LIST_INSERT(s->batches, b);
+	for (p = list; p != NULL; p = p->next) {
+		if (ok) {
+			p->ev->spool->batch = b;
+		} else {
+			LIST_REMOVE(s->entries, p->ev->spool);
+			free(p->ev->spool);
+			p->ev->spool = NULL;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (p = list; p != NULL; p = next) {
+		next = p->next;
+		p->fn(p->arg, p->ev, ok);
+		ld_event_unref(p->ev);
+		free(p);
+	}
+}
+
+static void *
+writer(void *arg)
+{
+	struct spool *s = arg;
+	struct pending *list;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (s->head == NULL && !s->quit)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->head == NULL)
+			break;
+		/* Everything queued while the last commit ran goes into this
+		 * one: that is the group commit. */
+		list = s->head;
+		s->head = s->tail = NULL;
+		s->committing = true;
+		pthread_mutex_unlock(&s->lock);
+		commit(s, list);
+		pthread_mutex_lock(&s->lock);
+		s->committing = false;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+void
+spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
+    void *arg)
+{
+	struct pending *p = xcalloc(1, sizeof *p);
+
+	p->ev = ld_event_ref(ev);
+	p->fn = fn;
+	p->arg = arg;
+	ev->spool = xcalloc(1, sizeof *ev->spool);
+	pthread_mutex_lock(&s->lock);
+	ev->spool->seq = s->next_seq++;
+	LIST_INSERT(s->entries, ev->spool);
+	if (s->tail != NULL)
+		s->tail->next = p;
+	else
+		s->head = p;
+	s->tail = p;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int
+make_dir(const char *dir, const char *sub, char **err)
+{
+	char *p = sub ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
+	int rc = 0;
+
+	if (mkdir(p, 0700) == -1 && errno != EEXIST) {
+		*err = xasprintf("spool: mkdir %s: %s", p, strerror(errno));
+		rc = -1;
+	} else if (access(p, W_OK | X_OK) == -1) {
+		*err = xasprintf("spool: %s: %s", p, strerror(errno));
+		rc = -1;
+	}
+	free(p);
+	return rc;
+}
+
+static int
+open_dir(const char *dir, const char *sub, char **err)
+{
+	char *p = xasprintf("%s/%s", dir, sub);
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1)
+		*err = xasprintf("spool: open %s: %s", p, strerror(errno));
+	free(p);
+	return fd;
+}
+
+struct spool *
+spool_open(const char *dir, bool durable, char **err)
+{
+	struct spool *s = xcalloc(1, sizeof *s);
+	int rc;
+
+	s->dir = xstrdup(dir);
+	s->durable = durable;
+	s->new_fd = s->failed_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	if (make_dir(dir, NULL, err) == -1 || make_dir(dir, "tmp", err) == -1 ||
+	    make_dir(dir, "new", err) == -1 ||
+	    make_dir(dir, "failed", err) == -1)
+		goto fail;
+	if ((s->new_fd = open_dir(dir, "new", err)) == -1 ||
+	    (s->failed_fd = open_dir(dir, "failed", err)) == -1)
+		goto fail;
+	if ((rc = pthread_create(&s->writer, NULL, writer, s)) != 0) {
+		*err = xasprintf("spool: pthread_create: %s", strerror(rc));
+		goto fail;
+	}
+	s->writer_started = true;
+	return s;
+fail:
+	spool_free(s);
+	return NULL;
+}
+
+void
+spool_flush(struct spool *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->head != NULL || s->committing)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool
+spool_durable(const struct spool *s)
+{
+	return s->durable;
+}
+
+void
+spool_free(struct spool *s)
+{
+	if (s == NULL)
+		return;
+	if (s->writer_started) {
+		pthread_mutex_lock(&s->lock);
+		s->quit = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->writer, NULL);
+	}
+	while (s->batches != NULL) {
+		struct batch *b = s->batches;
+
+		LIST_REMOVE(s->batches, b);
+		if (b->done_fd != -1)
+			close(b->done_fd);
+		free(b);
+	}
+	while (s->entries != NULL) {
+		struct spool_entry *e = s->entries;
+
+		LIST_REMOVE(s->entries, e);
+		json_decref(e->failures);
+		free(e);
+	}
+	if (s->new_fd != -1)
+		close(s->new_fd);
+	if (s->failed_fd != -1)
+		close(s->failed_fd);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s->dir);
+	free(s);
+}
+
+/* Appends "SEQ WHAT\n" to the batch's progress file. Losing a line costs
+ * a repeated delivery after a crash, never a lost one, so no fsync. */
+static void
+progress(struct spool *s, struct batch *b, uint64_t seq, const char *what)
+{
+	char line[160];
+	int n;
+
+	if (b->done_fd == -1) {
+		char *p = path_in(s, "new", b->name, ".done");
+
+		b->done_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0600);
+		if (b->done_fd == -1)
+			log_err("spool: open %s: %s", p, strerror(errno));
+		free(p);
+		if (b->done_fd == -1)
+			return;
+	}
+	n = snprintf(line, sizeof line, "%" PRIu64 " %s\n", seq, what);
+	if (n > 0 && (size_t)n < sizeof line &&
+	    util_write_all(b->done_fd, line, (size_t)n) == -1)
+		log_err("spool: write %s/new/%s.done: %s", s->dir, b->name,
+		    strerror(errno));
+}
+
+void
+spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
+    const struct sink_result *r, int attempts)
+{
+	struct spool *s = arg;
+	struct spool_entry *e = ev->spool;
+	json_t *f;
+
+	if (e == NULL || e->batch == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (!r->ok) {
+		f = json_pack("{s:s, s:i, s:i, s:s}", "sink", sink, "attempts",
+		    attempts, "exit_status", r->exit_status, "detail",
+		    r->detail);
+		if (e->failures == NULL)
+			e->failures = json_array();
+		if (f != NULL && e->failures != NULL)
+			json_array_append_new(e->failures, f);
+	}
+	progress(s, e->batch, e->seq, sink);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Writes name under failed/ through a temporary file, fsync'd. */
+static int
+write_failed(struct spool *s, const char *name, const char *data, size_t len)
+{
+	char *tmp = xasprintf("%s/failed/.%s.tmp", s->dir, name);
+	char *dst = xasprintf("%s/failed/%s", s->dir, name);
+	int fd, rc = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto out;
+	if (util_write_all(fd, data, len) == -1 || fdatasync(fd) == -1) {
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) == -1 || rename(tmp, dst) == -1) {
+		unlink(tmp);
+		goto out;
+	}
+	rc = sync_dir(s->failed_fd);
+out:
+	if (rc == -1)
+		log_err("spool: write %s: %s", dst, strerror(errno));
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+/* The event failed for good in at least one sink: payload and reason. */
+static int
+dead_letter(struct spool *s, struct ld_event *ev, json_t *failures)
+{
+	char when[40], now[40], *name, *reason;
+	json_t *o;
+	int rc = -1;
+
+	ld_time_format(ev->received_usec, when, sizeof when);
+	ld_time_format(util_now_usec(), now, sizeof now);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:O}", "delivery_id",
+	    ev->delivery_id, "event", ev->name, "received_at", when,
+	    "failed_at", now, "failures", failures);
+	reason = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+	json_decref(o);
+	if (reason == NULL)
+		return -1;
+	name = xasprintf("%s.json", ev->delivery_id);
+	if (write_failed(s, name, ev->raw, ev->raw_len) == 0) {
+		free(name);
+		name = xasprintf("%s.reason.json", ev->delivery_id);
+		rc = write_failed(s, name, reason, strlen(reason));
+	}
+	if (rc == 0)
+		log_err("spool: %s moved to %s/failed/", ev->delivery_id,
+		    s->dir);
+	free(name);
+	free(reason);
+	return rc;
+}
+
+static void
+batch_finished(struct spool *s, struct batch *b)
+{
+	char *p;
+
+	pthread_mutex_lock(&s->lock);
+	LIST_REMOVE(s->batches, b);
+	pthread_mutex_unlock(&s->lock);
+	if (b->done_fd != -1)
+		close(b->done_fd);
+	/* The batch file goes first: a crash between the two leaves a
+	 * progress file alone, which recovery removes. */
+	p = path_in(s, "new", b->name, ".batch");
+	if (unlink(p) == -1)
+		log_err("spool: unlink %s: %s", p, strerror(errno));
+	free(p);
+	p = path_in(s, "new", b->name, ".done");
+	(void)unlink(p);
+	free(p);
+	free(b);
+}
+
+void
+spool_event_done(void *arg, struct ld_event *ev)
+{
+	struct spool *s = arg;
+	struct spool_entry *e = ev->spool;
+	struct batch *b;
+	bool last;
+
+	if (e == NULL || e->batch == NULL)
+		return;
+	/* Written before the event is marked done: a dead letter is never
+	 * lost, at worst written twice. */
+	if (e->failures != NULL)
+		(void)dead_letter(s, ev, e->failures);
+	pthread_mutex_lock(&s->lock);
+	b = e->batch;
+	progress(s, b, e->seq, "*");
+	last = ++b->finished == b->n;
+	json_decref(e->failures);
+	LIST_REMOVE(s->entries, e);
+	free(e);
+	ev->spool = NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		batch_finished(s, b);
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in dir/sub ending in ext, sorted (arrival order). */
+static char **
+list_dir(const char *dir, const char *sub, const char *ext, size_t *n,
+    char **err)
+{
+	char *p = sub ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
+	DIR *d = opendir(p);
+	struct dirent *de;
+	char **names = NULL;
+	size_t el = strlen(ext), nl;
+
+	*n = 0;
+	if (d == NULL) {
+		*err = xasprintf("spool: opendir %s: %s", p, strerror(errno));
+		free(p);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		nl = strlen(de->d_name);
+		if (de->d_name[0] == '.' || nl <= el ||
+		    strcmp(de->d_name + nl - el, ext) != 0)
+			continue;
+		names = xreallocarray(names, *n + 1, sizeof *names);
+		names[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	free(p);
+	if (*n > 0)
+		qsort(names, *n, sizeof *names, cmp_names);
+	else
+		names = xcalloc(1, sizeof *names);
+	return names;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* The progress file as {"SEQ": ["sink", ..., "*"]}. */
+static json_t *
+read_progress(struct spool *s, const char *name)
+{
+	char *p = path_in(s, "new", name, ".done"), *line = NULL, *sp;
+	FILE *f = fopen(p, "r");
+	json_t *o = json_object(), *a;
+	size_t cap = 0;
+	ssize_t n;
+
+	free(p);
+	if (f == NULL || o == NULL) {
+		if (f != NULL)
+			fclose(f);
+		return o;
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] != '\n')
+			break;	/* a line cut by a crash */
+		line[n - 1] = '\0';
+		if ((sp = strchr(line, ' ')) == NULL)
+			continue;
+		*sp = '\0';
+		if ((a = json_object_get(o, line)) == NULL) {
+			a = json_array();
+			json_object_set_new(o, line, a);
+		}
+		json_array_append_new(a, json_string(sp + 1));
+	}
+	free(line);
+	fclose(f);
+	return o;
+}
+
+static bool
+progress_has(json_t *sinks, const char *what)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(sinks, i, v)
+		if (strcmp(json_string_value(v), what) == 0)
+			return true;
+	return false;
+}
+
+/* One record of a batch file read back. */
+struct record {
+	struct ld_event	*ev;
+	json_t		*done;	/* borrowed from the progress object */
+};
+
+/*
+ * Parses the records of one batch file into events. Stops at the first
+ * damaged record with a log line: with the fsync before the rename, that
+ * takes a damaged disk, and what follows cannot be framed.
+ */
+static struct record *
+read_batch(struct spool *s, const char *name, json_t *prog, size_t *n,
+    uint64_t *max_seq)
+{
+	char *p = path_in(s, "new", name, ".batch"), *buf;
+	struct record *recs = NULL;
+	size_t len = 0, off = 0;
+	FILE *f = fopen(p, "rb");
+
+	*n = 0;
+	buf = NULL;
+	if (f == NULL) {
+		log_err("spool: open %s: %s", p, strerror(errno));
+		goto out;
+	}
+	{
+		FILE *m = open_memstream(&buf, &len);
+		char chunk[65536];
+		size_t r;
+
+		while (m != NULL && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
+			fwrite(chunk, 1, r, m);
+		if (m != NULL)
+			fclose(m);
+		fclose(f);
+	}
+	while (buf != NULL && off < len) {
+		char *nl = memchr(buf + off, '\n', len - off);
+		json_t *h;
+		json_int_t seq, rlen;
+		const char *id;
+		json_int_t usec;
+		struct ld_event_error perr;
+		struct ld_event *ev;
+		char key[32];
+
+		if (nl == NULL ||
+		    (h = json_loadb(buf + off, (size_t)(nl - buf - off), 0,
+		    NULL)) == NULL)
+			goto damaged;
+		if (json_unpack(h, "{s:I, s:s, s:I, s:I}", "seq", &seq,
+		    "delivery_id", &id, "received_usec", &usec, "len", &rlen)
+		    == -1 || rlen < 0 || (size_t)rlen > len - (size_t)(nl -
+		    buf) - 1 || nl[1 + rlen] != '\n') {
+			json_decref(h);
+			goto damaged;
+		}
+		ev = ld_event_parse(nl + 1, (size_t)rlen, 0, &perr);
+		if (ev == NULL) {
+			/* It parsed when it came in: only a damaged disk. */
+			log_err("spool: %s: record %" PRId64 " no longer "
+			    "parses (%s); skipped", p, (int64_t)seq, perr.text);
+		} else {
+			snprintf(ev->delivery_id, sizeof ev->delivery_id, "%s",
+			    id);
+			ev->received_usec = usec;
+			ev->spool = xcalloc(1, sizeof *ev->spool);
+			ev->spool->seq = (uint64_t)seq;
+			snprintf(key, sizeof key, "%" PRId64, (int64_t)seq);
+			recs = xreallocarray(recs, *n + 1, sizeof *recs);
+			recs[*n].ev = ev;
+			recs[*n].done = json_object_get(prog, key);
+			(*n)++;
+		}
+		if ((uint64_t)seq > *max_seq)
+			*max_seq = (uint64_t)seq;
+		json_decref(h);
+		off = (size_t)(nl - buf) + 1 + (size_t)rlen + 1;
+	}
+	goto out;
+damaged:
+	log_err("spool: %s is damaged at byte %zu; the rest of it is lost",
+	    p, off);
+out:
+	free(buf);
+	free(p);
+	return recs;
+}
+
+/* Removes tmp/ leftovers: written by a commit that a crash interrupted,
+ * so never acknowledged. */
+static void
+discard_tmp(struct spool *s)
+{
+	char **names, *err = NULL, *p;
+	size_t n, i;
+
+	if ((names = list_dir(s->dir, "tmp", ".batch", &n, &err)) == NULL) {
+		log_err("%s", err);
+		free(err);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		p = path_in(s, "tmp", names[i], "");
+		log_warn("spool: discarding half-written %s (a crash during "
+		    "its commit; it was never acknowledged)", p);
+		if (unlink(p) == -1)
+			log_err("spool: unlink %s: %s", p, strerror(errno));
+		free(p);
+	}
+	free_names(names, n);
+}
+
+/* Hands one batch's unfinished events to fn, in order. */
+static void
+recover_batch(struct spool *s, const char *file, spool_recover_fn fn,
+    void *arg, uint64_t *max_seq, size_t *given)
+{
+	char name[32];
+	json_t *prog, *v;
+	struct record *recs;
+	struct batch *b;
+	size_t n, i, j, nd;
+	const char *done[64];
+
+	snprintf(name, sizeof name, "%.*s", (int)(strlen(file) - 6), file);
+	prog = read_progress(s, name);
+	recs = read_batch(s, name, prog, &n, max_seq);
+	b = xcalloc(1, sizeof *b);
+	snprintf(b->name, sizeof b->name, "%s", name);
+	b->done_fd = -1;
+	b->n = n;
+	pthread_mutex_lock(&s->lock);
+	LIST_INSERT(s->batches, b);
+	for (i = 0; i < n; i++) {
+		recs[i].ev->spool->batch = b;
+		LIST_INSERT(s->entries, recs[i].ev->spool);
+		if (recs[i].done && progress_has(recs[i].done, "*"))
+			b->finished++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (b->finished == b->n)
+		batch_finished(s, b);
+	for (i = 0; i < n; i++) {
+		struct ld_event *ev = recs[i].ev;
+
+		if (recs[i].done && progress_has(recs[i].done, "*")) {
+			pthread_mutex_lock(&s->lock);
+			LIST_REMOVE(s->entries, ev->spool);
+			pthread_mutex_unlock(&s->lock);
+			free(ev->spool);
+			ev->spool = NULL;
+		} else {
+			nd = 0;
+			json_array_foreach(recs[i].done, j, v)
+				if (nd < nitems(done))
+					done[nd++] = json_string_value(v);
+			fn(arg, ev, done, nd);
+			(*given)++;
+		}
+		ld_event_unref(ev);
+	}
+	free(recs);
+	json_decref(prog);
+}
+
+int
+spool_recover(struct spool *s, spool_recover_fn fn, void *arg, char **err)
+{
+	char **names, **dones, *p;
+	uint64_t max_seq = 0;
+	size_t n, nd, i, given = 0;
+
+	discard_tmp(s);
+	if ((names = list_dir(s->dir, "new", ".batch", &n, err)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		recover_batch(s, names[i], fn, arg, &max_seq, &given);
+	if (n > 0) {
+		pthread_mutex_lock(&s->lock);
+		if (max_seq + 1 > s->next_seq)
+			s->next_seq = max_seq + 1;
+		pthread_mutex_unlock(&s->lock);
+	}
+	free_names(names, n);
+	/* A progress file whose batch is gone: the batch finished and a
+	 * crash came before the progress file was removed. */
+	if ((dones = list_dir(s->dir, "new", ".done", &nd, err)) == NULL)
+		return -1;
+	for (i = 0; i < nd; i++) {
+		char *batch;
+
+		p = path_in(s, "new", dones[i], "");
+		batch = xasprintf("%.*s.batch", (int)(strlen(p) - 5), p);
+		if (access(batch, F_OK) == -1)
+			(void)unlink(p);
+		free(batch);
+		free(p);
+	}
+	free_names(dones, nd);
+	if (given > 0)
+		log_notice("spool: recovered %zu unfinished event%s from %s",
+		    given, given == 1 ? "" : "s", s->dir);
+	return 0;
+}
+
+/* Counts the records of a batch file that are not marked done. */
+static size_t
+count_pending(struct spool *s, const char *file)
+{
+	char name[32];
+	json_t *prog;
+	struct record *recs;
+	uint64_t max = 0;
+	size_t n, i, pending = 0;
+
+	snprintf(name, sizeof name, "%.*s", (int)(strlen(file) - 6), file);
+	prog = read_progress(s, name);
+	recs = read_batch(s, name, prog, &n, &max);
+	for (i = 0; i < n; i++) {
+		if (!(recs[i].done && progress_has(recs[i].done, "*")))
+			pending++;
+		free(recs[i].ev->spool);
+		recs[i].ev->spool = NULL;
+		ld_event_unref(recs[i].ev);
+	}
+	free(recs);
+	json_decref(prog);
+	return pending;
+}
+
+int
+spool_status(struct spool *running, const char *dir, struct spool_status *st,
+    char **err)
+{
+	struct spool tmp;
+	struct spool *s = running;
+	char **names;
+	size_t n, i;
+
+	memset(st, 0, sizeof *st);
+	if (s == NULL) {
+		memset(&tmp, 0, sizeof tmp);
+		tmp.dir = (char *)dir;
+		s = &tmp;
+	} else {
+		pthread_mutex_lock(&s->lock);
+		st->write_errors = s->write_errors;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if ((names = list_dir(s->dir, "new", ".batch", &n, err)) == NULL)
+		return -1;
+	st->batches = n;
+	for (i = 0; i < n; i++)
+		st->pending += count_pending(s, names[i]);
+	free_names(names, n);
+	if ((names = list_dir(s->dir, "failed", ".reason.json", &n, err)) ==
+	    NULL)
+		return -1;
+	st->dead = n;
+	free_names(names, n);
+	return 0;
+}
+
+/* Calls fn with body as an event carrying id and received time. */
+static int
+replay_one(const char *what, const char *body, size_t len, const char *id,
+    int64_t usec, spool_recover_fn fn, void *arg, char **err)
+{
+	struct ld_event_error perr;
+	struct ld_event *ev = ld_event_parse(body, len, 0, &perr);
+
+	if (ev == NULL) {
+		*err = xasprintf("%s: %s", what, perr.text);
+		return -1;
+	}
+	if (id != NULL)
+		snprintf(ev->delivery_id, sizeof ev->delivery_id, "%s", id);
+	else
+		util_delivery_id(ev->delivery_id);
+	ev->received_usec = usec ? usec : util_now_usec();
+	fn(arg, ev, NULL, 0);
+	ld_event_unref(ev);
+	return 0;
+}
+
+/* A dead letter: PATH is failed/ID.json (or its ID.reason.json). */
+static int
+replay_dead_letter(const char *path, spool_recover_fn fn, void *arg,
+    char **err)
+{
+	size_t pl = strlen(path), len;
+	char *payload, *body, *slash, *id;
+	json_t *reason = NULL;
+	json_error_t je;
+	int rc;
+
+	if (pl > 12 && strcmp(path + pl - 12, ".reason.json") == 0)
+		payload = xasprintf("%.*s.json", (int)(pl - 12), path);
+	else
+		payload = xstrdup(path);
+	{
+		FILE *f = fopen(payload, "rb");
+		FILE *m;
+
+		body = NULL;
+		len = 0;
+		if (f == NULL) {
+			*err = xasprintf("open %s: %s", payload,
+			    strerror(errno));
+			free(payload);
+			return -1;
+		}
+		m = open_memstream(&body, &len);
+		if (m != NULL) {
+			char chunk[65536];
+			size_t r;
+
+			while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
+				fwrite(chunk, 1, r, m);
+			fclose(m);
+		}
+		fclose(f);
+	}
+	slash = strrchr(payload, '/');
+	id = xstrdup(slash ? slash + 1 : payload);
+	id[strlen(id) - 5] = '\0';	/* without .json */
+	{
+		char *rp = xasprintf("%.*s.reason.json",
+		    (int)(strlen(payload) - 5), payload);
+
+		reason = json_load_file(rp, 0, &je);
+		free(rp);
+	}
+	rc = replay_one(payload, body ? body : "", len, id, 0, fn, arg, err);
+	json_decref(reason);
+	free(id);
+	free(body);
+	free(payload);
+	return rc;
+}
+
+/* A file sink archive: one {"received_at","delivery_id","event",
+ * "payload"} per line. */
+static long
+replay_archive(const char *path, FILE *f, spool_recover_fn fn, void *arg,
+    char **err)
+{
+	char *line = NULL, *body, *what;
+	size_t cap = 0;
+	ssize_t n;
+	long count = 0, lineno = 0;
+	json_t *o, *payload;
+	json_error_t je;
+	int rc;
+
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		if (n <= 1)
+			continue;
+		if ((o = json_loadb(line, (size_t)n, 0, &je)) == NULL ||
+		    (payload = json_object_get(o, "payload")) == NULL) {
+			*err = xasprintf("%s:%ld: not a file-sink line%s%s",
+			    path, lineno, o ? "" : ": ", o ? "" : je.text);
+			json_decref(o);
+			free(line);
+			return -1;
+		}
+		body = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY |
+		    JSON_REAL_PRECISION(17));
+		what = xasprintf("%s:%ld", path, lineno);
+		rc = body == NULL ? -1 : replay_one(what, body, strlen(body),
+		    json_string_value(json_object_get(o, "delivery_id")), 0,
+		    fn, arg, err);
+		free(what);
+		free(body);
+		json_decref(o);
+		if (rc == -1) {
+			free(line);
+			return -1;
+		}
+		count++;
+	}
+	free(line);
+	return count;
+}
+
+long
+spool_read_replay(const char *path, spool_recover_fn fn, void *arg,
+    char **err)
+{
+	struct stat st;
+	char **names, *p;
+	size_t n, i;
+	long count = 0;
+	FILE *f;
+	int c;
+
+	if (stat(path, &st) == -1) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if ((names = list_dir(path, NULL, ".reason.json", &n, err)) ==
+		    NULL)
+			return -1;
+		for (i = 0; i < n && count >= 0; i++) {
+			p = xasprintf("%s/%s", path, names[i]);
+			count = replay_dead_letter(p, fn, arg, err) == -1 ? -1 :
+			    count + 1;
+			free(p);
+		}
+		free_names(names, n);
+		return count;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		*err = xasprintf("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* An archive line starts with {"received_at"; a dead letter is the
+	 * payload as LiveDesk sent it. */
+	while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t')
+		;
+	if (c == '{') {
+		char head[16] = "";
+
+		if (fread(head, 1, 14, f) == 14 &&
+		    strncmp(head, "\"received_at\"", 13) == 0) {
+			rewind(f);
+			count = replay_archive(path, f, fn, arg, err);
+			fclose(f);
+			return count;
+		}
+	}
+	fclose(f);
+	return replay_dead_letter(path, fn, arg, err) == -1 ? -1 : 1;
+}
