@@ -5,10 +5,12 @@
 
 extern const struct sink_ops sink_log_ops;
 extern const struct sink_ops sink_file_ops;
+extern const struct sink_ops sink_exec_ops;
 
 const struct sink_ops *const sink_types[] = {
 	&sink_log_ops,
 	&sink_file_ops,
+	&sink_exec_ops,
 	NULL,
 };
 
