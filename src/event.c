@@ -1,4 +1,4 @@
-/* Event parser: turns a webhook body into a typed, reference-counted ld_event. */
+/* Event parser: a webhook body into a typed, reference-counted ld_event. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,8 +14,8 @@
  * worked out before the one allocation that holds them. */
 struct shape {
 	enum ld_event_kind	 kind;
-	json_t			*msg;		/* the message object, or NULL */
-	json_t			*conv;		/* the conversation object, or NULL */
+	json_t			*msg;		/* the message, or NULL */
+	json_t			*conv;		/* the conversation, or NULL */
 	size_t			 n_labels;
 	size_t			 n_attachments;
 	size_t			 n_changes;
@@ -140,7 +140,7 @@ id_get(const json_t *o, const char *key)
 		id.v = json_integer_value(v);
 	} else if (json_is_real(v)) {
 		d = json_real_value(v);
-		/* Range first: converting an out-of-range double is undefined. */
+		/* Range first: an out-of-range conversion is undefined. */
 		if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
 		    (double)(int64_t)d == d) {
 			id.set = true;
@@ -261,14 +261,15 @@ time_from_iso(const char *s, int64_t *usec)
 	const char *p;
 	int64_t frac = 0, off, secs;
 
-	/* strptime skips leading blanks; a timestamp must not start with one. */
+	/* strptime skips leading blanks; a timestamp has none. */
 	if (!is_digit(*s))
 		return false;
 	memset(&tm, 0, sizeof tm);
 	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
 		return false;
-	if ((*p == '.' || *p == ',') && (p = fraction_parse(p + 1, &frac)) == NULL)
-		return false;
+	if (*p == '.' || *p == ',')
+		if ((p = fraction_parse(p + 1, &frac)) == NULL)
+			return false;
 	if (!offset_parse(p, &off))
 		return false;
 	secs = days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday) *
@@ -291,9 +292,11 @@ time_from_real(double d)
 	if ((double)s > d)
 		s--;
 	/*
-	 * Split before scaling: d - s is exact, so only the fraction is
-	 * rounded, and 1768967324.268219 (stored as ...268218994) comes out
-	 * as ...268219 rather than losing a microsecond in d * 1e6.
+	 * The double is a little off (1768967324.268219 is stored as
+	 * ...268218994), so round to the nearest microsecond, not down.
+	 * Split first: d - s is exact, and scaling only the fraction keeps
+	 * the product exact enough, where d * 1e6 (about 1.8e15) would
+	 * already be rounded to a quarter microsecond.
 	 */
 	f = d - (double)s;
 	t.usec = s * 1000000 + (int64_t)(f * 1e6 + 0.5);
@@ -334,7 +337,8 @@ message_type_get(const json_t *o, const char *key)
 		return ld_message_type_from_name(json_string_value(v));
 	if (json_is_integer(v)) {
 		i = json_integer_value(v);
-		if (i >= LD_MESSAGE_TYPE_INCOMING && i <= LD_MESSAGE_TYPE_TEMPLATE)
+		if (i >= LD_MESSAGE_TYPE_INCOMING &&
+		    i <= LD_MESSAGE_TYPE_TEMPLATE)
 			return (enum ld_message_type)i;
 	}
 	return LD_MESSAGE_TYPE_NONE;
@@ -480,7 +484,8 @@ message_parse(const json_t *o, struct ld_message *m)
 	person_parse(json_object_get(o, "sender"), &m->sender);
 	json_array_foreach(json_object_get(o, "attachments"), i, v)
 		if (json_is_object(v))
-			attachment_parse(v, &m->attachments[m->n_attachments++]);
+			attachment_parse(v,
+			    &m->attachments[m->n_attachments++]);
 	m->created_at = time_get(o, "created_at");
 }
 
@@ -490,7 +495,7 @@ static void
 changes_parse(json_t *a, struct ld_event *ev)
 {
 	struct ld_change *c;
-	json_t *o;
+	json_t *o, *v;
 	void *it;
 	size_t i;
 
@@ -498,11 +503,10 @@ changes_parse(json_t *a, struct ld_event *ev)
 		for (it = json_object_iter(o); it != NULL;
 		    it = json_object_iter_next(o, it)) {
 			c = &ev->changes[ev->n_changes++];
+			v = json_object_iter_value(it);
 			c->name = json_object_iter_key(it);
-			c->previous = json_object_get(json_object_iter_value(it),
-			    "previous_value");
-			c->current = json_object_get(json_object_iter_value(it),
-			    "current_value");
+			c->previous = json_object_get(v, "previous_value");
+			c->current = json_object_get(v, "current_value");
 		}
 	}
 }
@@ -539,7 +543,8 @@ shape_find(json_t *root, enum ld_event_kind kind, struct shape *sh)
 		break;
 	}
 	if (sh->conv != NULL)
-		sh->n_labels = count_strings(json_object_get(sh->conv, "labels"));
+		sh->n_labels = count_strings(json_object_get(sh->conv,
+		    "labels"));
 	if (sh->msg != NULL)
 		sh->n_attachments = count_objects(json_object_get(sh->msg,
 		    "attachments"));
@@ -577,7 +582,8 @@ event_new(const struct shape *sh, const char *body, size_t len)
 	ev = (struct ld_event *)base;
 	memset(ev, 0, sizeof *ev);
 	if (sh->n_attachments > 0)
-		ev->message.attachments = (struct ld_attachment *)(base + off_att);
+		ev->message.attachments =
+		    (struct ld_attachment *)(base + off_att);
 	if (sh->n_changes > 0)
 		ev->changes = (struct ld_change *)(base + off_chg);
 	if (sh->n_labels > 0)
@@ -649,15 +655,15 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		set_error(err, 400, "JSON body is an array, not an object");
 		goto fail;
 	}
-	if ((name = str_get(root, "event")) == NULL) {
-		set_error(err, 422, "missing or non-string \"event\"");
-		goto fail;
-	}
 	/* Past jansson's own limit the walk could find nothing new. */
 	if (max_depth > 0 && max_depth < JSON_PARSER_MAX_DEPTH &&
 	    !depth_within(root, 1, max_depth)) {
 		set_error(err, 400, "JSON nests deeper than %d levels",
 		    max_depth);
+		goto fail;
+	}
+	if ((name = str_get(root, "event")) == NULL) {
+		set_error(err, 422, "missing or non-string \"event\"");
 		goto fail;
 	}
 	shape_find(root, kind_from_name(name), &sh);
@@ -688,7 +694,8 @@ ld_event_unref(struct ld_event *ev)
 {
 	/* Release/acquire so the last holder sees every other holder's
 	 * writes (delivery_id and the like) before it frees. */
-	if (ev == NULL || __atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) > 0)
+	if (ev == NULL ||
+	    __atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	json_decref(ev->json);
 	free(ev);	/* attachments, changes, labels and raw live in it */
