@@ -10,6 +10,7 @@
 
 #include <ini.h>
 
+#include "auth.h"
 #include "config.h"
 #include "util.h"
 
@@ -37,6 +38,9 @@ static const struct server_key {
 	    1000000 },
 	{ "connection_timeout", K_DURATION, OFF(connection_timeout_ms), 1000,
 	    86400000 },
+	{ "request_timeout", K_DURATION, OFF(request_timeout_ms), 1000,
+	    86400000 },
+	{ "max_header_size", K_SIZE, OFF(max_header_size), 4096, 1 << 20 },
 	{ "shutdown_grace", K_DURATION, OFF(shutdown_grace_ms), 0, 86400000 },
 	{ "token", K_SECRET, OFF(token), 0, 0 },
 	{ "signature_secret", K_SECRET, OFF(signature_secret), 0, 0 },
@@ -141,6 +145,8 @@ config_default(void)
 	cfg->max_connections = 1024;
 	cfg->max_connections_per_ip = 64;
 	cfg->connection_timeout_ms = 10000;
+	cfg->request_timeout_ms = 30000;
+	cfg->max_header_size = 32 * 1024;
 	cfg->shutdown_grace_ms = 10000;
 	cfg->signature_tolerance_ms = 300000;
 	cfg->dedupe_window_ms = 600000;
@@ -471,6 +477,14 @@ credentials(struct load *l)
 }
 
 static void
+auth_error(void *arg, const char *msg)
+{
+	struct load *l = arg;
+
+	load_error(l, 0, "%s", msg);
+}
+
+static void
 finish(struct load *l)
 {
 	struct config *cfg = l->cfg;
@@ -488,6 +502,7 @@ finish(struct load *l)
 		load_error(l, 0, "[server] log_level: '%s' is not error, "
 		    "warning, notice, info or debug", cfg->log_level);
 	credentials(l);
+	auth_config_check(cfg, auth_error, l);
 }
 
 struct config *

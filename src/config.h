@@ -36,7 +36,9 @@ struct config {
 	long long		 max_depth;
 	long long		 max_connections;
 	long long		 max_connections_per_ip;
-	int64_t			 connection_timeout_ms;
+	int64_t			 connection_timeout_ms;	/* idle */
+	int64_t			 request_timeout_ms;	/* whole request */
+	uint64_t		 max_header_size;	/* MHD memory limit */
 	int64_t			 shutdown_grace_ms;
 	/* Who may enter (auth.c). Secrets come from the key, a *_file, or
 	 * a systemd credential of the key's name; never printed. */
