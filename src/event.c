@@ -517,6 +517,15 @@ changes_parse(json_t *a, struct ld_event *ev)
  * An unknown event is read as a message when it nests a conversation, else
  * as a conversation, so that whatever it shares with the known ones shows.
  */
+static bool
+looks_like_conversation(const json_t *o)
+{
+	return json_object_get(o, "contact_inbox") != NULL ||
+	    json_object_get(o, "inbox_id") != NULL ||
+	    json_object_get(o, "meta") != NULL ||
+	    json_object_get(o, "messages") != NULL;
+}
+
 static void
 shape_find(json_t *root, enum ld_event_kind kind, struct shape *sh)
 {
@@ -538,8 +547,14 @@ shape_find(json_t *root, enum ld_event_kind kind, struct shape *sh)
 		sh->conv = root;
 		break;
 	default:
+		/* An event we do not know: a nested conversation means the
+		 * top level is a message (typing, widget events); otherwise
+		 * the top level is a conversation only if it looks like one,
+		 * so that contact_created's id is not taken for a
+		 * conversation's. */
 		sh->msg = nested != NULL ? root : NULL;
-		sh->conv = nested != NULL ? nested : root;
+		sh->conv = nested != NULL ? nested : looks_like_conversation(root)
+		    ? root : NULL;
 		break;
 	}
 	if (sh->conv != NULL)

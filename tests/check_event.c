@@ -598,9 +598,23 @@ START_TEST(test_unknown_event)
 	ck_assert_str_eq(ld_event_kind_name(ev->kind), "unknown");
 	ck_assert(!ld_event_is_message(ev));
 	assert_vendor_account(ev);
-	/* No nested conversation: the top level is read as one. */
-	ck_assert(ev->conversation.present);
+	/* A contact is not a conversation: its id is not one. */
+	ck_assert(!ev->conversation.present);
+	ID_ABSENT(ld_event_conversation_id(ev));
 	assert_no_message(ev);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* An unknown event whose top level looks like a conversation. */
+START_TEST(test_unknown_event_conversation_shape)
+{
+	struct ld_event *ev = parse_str("{\"event\":\"conversation_opened\","
+	    "\"id\":89,\"inbox_id\":523,\"status\":\"open\"}");
+
+	ck_assert(ev->conversation.present);
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ck_assert_str_eq(ev->conversation.status, "open");
 	ld_event_unref(ev);
 }
 END_TEST
@@ -1415,6 +1429,7 @@ event_suite(void)
 	suite_add_tcase(s, fx);
 
 	tcase_add_test(fields, test_unknown_event_nested_conversation);
+	tcase_add_test(fields, test_unknown_event_conversation_shape);
 	tcase_add_test(fields, test_time_iso);
 	tcase_add_test(fields, test_time_iso_refused);
 	tcase_add_test(fields, test_time_numbers);
