@@ -22,13 +22,14 @@ struct api {
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
-struct sink {
+struct reply_buf {
 	char	*buf;
 	size_t	 len;
 	size_t	 cap;
 	bool	 too_big;
 };
 
+/* Tells the caller's notice function about a retry or a warning. */
 static void
 notice(const struct api *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -102,10 +103,11 @@ fail:
 	return rc;
 }
 
+/* libcurl's write callback: the reply body, bounded by REPLY_MAX. */
 static size_t
 collect(char *p, size_t size, size_t nmemb, void *arg)
 {
-	struct sink *s = arg;
+	struct reply_buf *s = arg;
 	size_t add = size * nmemb;
 	char *nb;
 
@@ -277,7 +279,7 @@ api_post(struct api *a, const char *url, const char *json, curl_mime *mime,
     struct api_reply *r, char *err, size_t errlen)
 {
 	struct curl_slist *hl = NULL, *nl;
-	struct sink s = { 0 };
+	struct reply_buf s = { 0 };
 	curl_off_t retry_after;
 	CURLcode rc;
 	long wait;

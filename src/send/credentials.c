@@ -207,25 +207,22 @@ credentials_load(struct credentials *c, const char *file, char *err,
 	}
 
 	dir = env("CREDENTIALS_DIRECTORY");
-	if (dir != NULL) {
-		n = snprintf(path, sizeof path, "%s/%s", dir, CRED_FILE);
-		if (n < 0 || (size_t)n >= sizeof path) {
-			snprintf(err, errlen, "CREDENTIALS_DIRECTORY is too "
-			    "long");
-			return -1;
-		}
-		if (load_file(c, path, &missing, err, errlen) == 0)
-			return 0;
-		if (!missing)
-			return -1;
-	}
-	if (dir != NULL)
-		snprintf(err, errlen, "no API credentials: set LIVEDESK_API_KEY "
-		    "and LIVEDESK_API_SECRET, give --credentials FILE, or put "
-		    "%s in $CREDENTIALS_DIRECTORY (%s)", CRED_FILE, dir);
-	else
+	if (dir == NULL) {
 		snprintf(err, errlen, "no API credentials: set LIVEDESK_API_KEY "
 		    "and LIVEDESK_API_SECRET, give --credentials FILE, or load "
 		    "the systemd credential %s", CRED_FILE);
+		return -1;
+	}
+	n = snprintf(path, sizeof path, "%s/%s", dir, CRED_FILE);
+	if (n < 0 || (size_t)n >= sizeof path) {
+		snprintf(err, errlen, "CREDENTIALS_DIRECTORY is too long");
+		return -1;
+	}
+	if (load_file(c, path, &missing, err, errlen) == 0)
+		return 0;
+	if (missing)
+		snprintf(err, errlen, "no API credentials: set LIVEDESK_API_KEY "
+		    "and LIVEDESK_API_SECRET, give --credentials FILE, or put "
+		    "%s in $CREDENTIALS_DIRECTORY (%s)", CRED_FILE, dir);
 	return -1;
 }
