@@ -21,7 +21,10 @@
 #include "util.h"
 
 #define EXEC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
-#define EXEC_LINE_MAX		4096	/* longer output lines: in pieces */
+#define EXEC_READ_MAX		4096	/* output read at once, per stream */
+/* Longer output lines are logged in pieces: even fully escaped (4 bytes
+ * for one) a piece stays within one log line. */
+#define EXEC_PIECE_MAX		1000
 #define EXEC_TAIL_LINES		5	/* stderr lines kept for the detail */
 #define EXEC_TAIL_BYTES		400
 #define EXEC_VALUE_MAX		(32 * 1024)	/* per environment value */
@@ -52,6 +55,7 @@ struct exec_state {
 	const atomic_bool	 *cancel;
 	char			 *prog;		/* NULL: look it up per run */
 	struct envv		  env;		/* PATH, LANG, the env lines */
+	const char		 *path;		/* PATH's value, in env */
 };
 
 struct stream {
@@ -59,7 +63,7 @@ struct stream {
 	int		 prio;
 	const char	*label;
 	size_t		 len;
-	char		 buf[EXEC_LINE_MAX];
+	char		 buf[EXEC_READ_MAX];
 };
 
 enum why {
@@ -368,6 +372,21 @@ can_exec(const char *path)
 	return faccessat(AT_FDCWD, path, X_OK, AT_EACCESS);
 }
 
+/* Whether path is a directory; -1 with errno if not. */
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Finds the program as execvp would: a name with a slash as it is (relative
  * to workdir, where it runs), else the first executable in path. Returns a
@@ -421,13 +440,11 @@ exec_probe(const void *conf, char **err)
 {
 	const struct exec_conf *c = conf;
 	const char *path = path_var(c);
-	struct stat st;
 	char *prog, *why;
 
-	errno = 0;
-	if (stat(c->workdir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+	if (is_dir(c->workdir) == -1) {
 		*err = xasprintf("workdir %s: %s", c->workdir,
-		    strerror(errno != 0 ? errno : ENOTDIR));
+		    strerror(errno));
 		return -1;
 	}
 	if ((prog = resolve(c->argv[0], path, c->workdir)) == NULL) {
@@ -590,8 +607,11 @@ exec_start(void **state, const void *conf, const struct sink_ctx *ctx,
 		envv_put(&s->env, xasprintf("LANG=%s", lang));
 	for (i = 0; i < c->n_env; i++)
 		envv_put(&s->env, xstrdup(c->env[i]));
+	for (i = 0; i < s->env.n; i++)
+		if (strncmp(s->env.v[i], "PATH=", 5) == 0)
+			s->path = s->env.v[i] + 5;
 	/* Not found now: the probe said so; each run looks again. */
-	s->prog = resolve(c->argv[0], path_var(c), c->workdir);
+	s->prog = resolve(c->argv[0], s->path, c->workdir);
 	*state = s;
 	return 0;
 }
@@ -726,23 +746,26 @@ run_line(struct exec_run *rn, const struct stream *st, const char *p,
 	}
 }
 
-/* Logs the complete lines in st's buffer; a full buffer as one piece. */
+/* Logs the complete lines in st's buffer, and pieces of long ones. */
 static void
 stream_lines(struct exec_run *rn, struct stream *st)
 {
 	char *p = st->buf, *nl;
-	size_t left = st->len, cut;
+	size_t left = st->len, n;
 
-	while ((nl = memchr(p, '\n', left)) != NULL) {
-		run_line(rn, st, p, (size_t)(nl - p), true);
-		left -= (size_t)(nl - p) + 1;
-		p = nl + 1;
-	}
-	if (left == sizeof st->buf) {
-		cut = utf8_whole(p, left);
-		run_line(rn, st, p, cut, false);
-		p += cut;
-		left -= cut;
+	for (;;) {
+		n = left < EXEC_PIECE_MAX ? left : EXEC_PIECE_MAX;
+		if ((nl = memchr(p, '\n', n)) != NULL) {
+			n = (size_t)(nl - p);
+			run_line(rn, st, p, n, true);
+			n++;
+		} else if (left >= EXEC_PIECE_MAX) {
+			n = utf8_whole(p, EXEC_PIECE_MAX);
+			run_line(rn, st, p, n, false);
+		} else
+			break;
+		p += n;
+		left -= n;
 	}
 	memmove(st->buf, p, left);
 	st->len = left;
@@ -888,6 +911,15 @@ fail:
 	return rc;
 }
 
+/* Signals the child's process group (and the child, should it have left
+ * the group). */
+static void
+run_signal(const struct exec_run *rn, int sig)
+{
+	if (killpg(rn->pid, sig) == -1)
+		(void)kill(rn->pid, sig);
+}
+
 /* Reaps our child if it has ended; never anyone else's. */
 static bool
 run_reap(struct exec_run *rn, int *status, bool *known)
@@ -933,12 +965,12 @@ run_loop(struct exec_run *rn, int *status, bool *known)
 			else if (now >= deadline)
 				rn->why = WHY_TIMEOUT;
 			if (rn->why != WHY_NONE) {
-				(void)killpg(rn->pid, SIGTERM);
+				run_signal(rn, SIGTERM);
 				kill_at = now + c->kill_after_ms;
 			}
 		}
 		if (rn->why != WHY_NONE && !killed && now >= kill_at) {
-			(void)killpg(rn->pid, SIGKILL);
+			run_signal(rn, SIGKILL);
 			killed = true;
 		}
 		open_out = rn->out[0].fd != -1 || rn->out[1].fd != -1;
@@ -1036,6 +1068,7 @@ run_result(struct exec_run *rn, int status, bool known,
 		snprintf(r->detail, sizeof r->detail, "exit status lost "
 		    "(is SIGCHLD ignored?)");
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		log_ctx(LOG_DEBUG, &rn->ctx, "exited with status 0");
 		r->ok = true;
 		return;
 	} else if (WIFEXITED(status)) {
@@ -1066,8 +1099,7 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	struct envv env = { NULL, 0 };
 	struct ld_id conv = ld_event_conversation_id(ev);
 	sigset_t pipe_set, old_mask, pending;
-	char *prog, *event_name = util_escape(ev->name, 64), *why;
-	const char *path;
+	char *prog = NULL, *event_name = util_escape(ev->name, 64), *why;
 	bool known = false;
 	int status = 0, rc;
 	size_t i;
@@ -1089,12 +1121,20 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	rn->out[1].prio = LOG_WARNING;
 	rn->out[1].label = "stderr";
 
+	/* Checked first, so that the usual mistakes read clearly even where
+	 * posix_spawn cannot report a failed exec (valgrind). */
+	if (is_dir(s->conf->workdir) == -1) {
+		snprintf(r->detail, sizeof r->detail, "cannot change to workdir "
+		    "%s: %s", s->conf->workdir, strerror(errno));
+		log_ctx(LOG_ERR, &rn->ctx, "%s", r->detail);
+		goto out;
+	}
 	prog = s->prog;
-	if (prog == NULL) {
-		path = path_var(s->conf);
-		if ((prog = resolve(s->conf->argv[0], path,
+	if (prog == NULL || can_exec(prog) == -1) {
+		/* Not there at start, or gone since: look again. */
+		if ((prog = resolve(s->conf->argv[0], s->path,
 		    s->conf->workdir)) == NULL) {
-			why = resolve_error(s->conf->argv[0], path, errno);
+			why = resolve_error(s->conf->argv[0], s->path, errno);
 			snprintf(r->detail, sizeof r->detail, "cannot run %s",
 			    why);
 			free(why);
@@ -1114,15 +1154,8 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	rc = run_spawn(rn, prog, event_env(s, ev, &env));
 	envv_free(&env);
 	if (rc != 0) {
-		struct stat st;
-
-		if (stat(s->conf->workdir, &st) == -1)
-			snprintf(r->detail, sizeof r->detail, "cannot change "
-			    "to workdir %s: %s", s->conf->workdir,
-			    strerror(errno));
-		else
-			snprintf(r->detail, sizeof r->detail, "cannot run %s: "
-			    "%s", prog, strerror(rc));
+		snprintf(r->detail, sizeof r->detail, "cannot run %s: %s",
+		    prog, strerror(rc));
 		log_ctx(LOG_ERR, &rn->ctx, "%s", r->detail);
 	} else {
 		log_ctx(LOG_DEBUG, &rn->ctx, "started %s, pid %ld", prog,
