@@ -610,8 +610,14 @@ dispatch_stats(struct dispatch *d, struct dispatch_stats *s)
 	s->queued_bytes = d->queued_bytes;
 	s->n_sinks = d->n_lanes;
 	s->sinks = xcalloc(d->n_lanes, sizeof *s->sinks);
-	for (i = 0; i < d->n_lanes; i++)
+	s->retrying = 0;
+	for (i = 0; i < d->n_lanes; i++) {
+		const struct conv *c;
+
 		s->sinks[i] = d->lanes[i].st;
+		for (c = d->lanes[i].waiting; c != NULL; c = c->lnext)
+			s->retrying++;
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -42,6 +42,7 @@ struct dispatch_sink_stats {
 struct dispatch_stats {
 	size_t		 queued;	/* events accepted, not yet finished */
 	size_t		 queued_bytes;
+	size_t		 retrying;	/* deliveries waiting for a retry */
 	size_t		 n_sinks;
 	struct dispatch_sink_stats *sinks;	/* n_sinks, caller frees */
 };

@@ -2,6 +2,7 @@
  * order, waits for signals, stops the parts in reverse order. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +15,17 @@
 #include "log.h"
 #include "runtime.h"
 #include "service.h"
+#include "spool.h"
 #include "util.h"
 
 struct options {
 	const char	*config;
 	const char	*listen;
 	const char	*path;
+	const char	*replay;
+	const char	*sink;
 	bool		 check_config;
+	bool		 spool_status;
 	bool		 verbose;
 };
 
@@ -37,6 +42,10 @@ usage(FILE *out)
 "  -l, --listen ADDR:PORT  address to listen on ([::1]:8080 for IPv6)\n"
 "  -p, --path PATH       the webhook's URL path (default /webhook)\n"
 "      --check-config    validate, print the effective configuration, exit\n"
+"      --replay PATH     deliver a dead letter, a directory of them, or a\n"
+"                        file-sink JSON Lines archive to the sinks, exit\n"
+"      --sink NAME       with --replay: only to this sink\n"
+"      --spool-status    print pending and dead events in the spool, exit\n"
 "  -v, --verbose         log at debug level\n"
 "  -h, --help            this text\n"
 "  -V, --version         the version\n"
@@ -54,6 +63,9 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "replay", required_argument, NULL, 'R' },
+		{ "sink", required_argument, NULL, 'S' },
+		{ "spool-status", no_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -68,12 +80,19 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'l': o->listen = optarg; break;
 		case 'p': o->path = optarg; break;
 		case 'C': o->check_config = true; break;
+		case 'R': o->replay = optarg; break;
+		case 'S': o->sink = optarg; break;
+		case 'T': o->spool_status = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("livedesk-webhookd %s\n", LD_VERSION);
 			return 1;
 		default: usage(stderr); return -1;
 		}
+	}
+	if (o->sink != NULL && o->replay == NULL) {
+		fprintf(stderr, "livedesk-webhookd: --sink goes with --replay\n");
+		return -1;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "livedesk-webhookd: unexpected argument '%s'\n",
@@ -128,6 +147,136 @@ check_config(const struct options *o)
 		free(err);
 		rc = 1;
 	}
+	config_free(cfg);
+	return rc;
+}
+
+/* Keeps only the sink called name; -1 when there is none. */
+static int
+only_sink(struct config *cfg, const char *name)
+{
+	struct config_sink keep;
+	size_t i, found = cfg->n_sinks;
+
+	for (i = 0; i < cfg->n_sinks; i++)
+		if (strcmp(cfg->sinks[i].name, name) == 0)
+			found = i;
+	if (found == cfg->n_sinks)
+		return -1;
+	keep = cfg->sinks[found];
+	for (i = 0; i < cfg->n_sinks; i++) {
+		struct config_sink *s = &cfg->sinks[i];
+
+		if (i == found)
+			continue;
+		free(s->name);
+		filter_destroy(&s->filter);
+		s->ops->conf_free(s->conf);
+	}
+	cfg->sinks[0] = keep;
+	cfg->n_sinks = 1;
+	return 0;
+}
+
+struct replay_count {
+	pthread_mutex_t	 lock;
+	size_t		 ok, failed;
+};
+
+static void
+replay_sink_done(void *arg, struct ld_event *ev, const char *sink,
+    const struct sink_result *r, int attempts)
+{
+	struct replay_count *rc = arg;
+
+	(void)attempts;
+	pthread_mutex_lock(&rc->lock);
+	if (r->ok)
+		rc->ok++;
+	else
+		rc->failed++;
+	pthread_mutex_unlock(&rc->lock);
+	if (!r->ok)
+		fprintf(stderr, "replay: %s to sink %s failed: %s\n",
+		    ev->delivery_id, sink, r->detail);
+}
+
+static void
+replay_submit(void *arg, struct ld_event *ev, const char *const *done,
+    size_t n_done)
+{
+	(void)dispatch_submit(arg, ev, done, n_done, DISPATCH_FORCE);
+}
+
+/* --replay: delivers what PATH holds to the configured sinks, waits for
+ * every delivery (retries included), exits 0 when all went through. */
+static int
+replay(const struct options *o)
+{
+	struct replay_count rc = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	struct dispatch_hooks hooks = { replay_sink_done, NULL, &rc };
+	struct dispatch *d = NULL;
+	struct config *cfg;
+	char *err = NULL;
+	long n;
+	int status = 1;
+
+	if ((cfg = load_config(o, &err)) == NULL)
+		goto fail;
+	if (o->sink != NULL && only_sink(cfg, o->sink) == -1) {
+		err = xasprintf("--sink %s: no such sink in %s", o->sink,
+		    cfg->file ? cfg->file : "the default configuration");
+		goto fail;
+	}
+	log_init(LOG_TARGET_STDERR, o->verbose ? LOG_DEBUG :
+	    config_log_prio(cfg));
+	if ((d = dispatch_new(cfg, &hooks, &err)) == NULL)
+		goto fail;
+	if ((n = spool_read_replay(o->replay, replay_submit, d, &err)) == -1)
+		goto fail;
+	(void)dispatch_drain(d, INT64_MAX / 4);
+	printf("replayed %ld event%s from %s: %zu deliver%s ok, %zu failed\n",
+	    n, n == 1 ? "" : "s", o->replay, rc.ok, rc.ok == 1 ? "y" : "ies",
+	    rc.failed);
+	status = rc.failed == 0 ? 0 : 1;
+	goto out;
+fail:
+	fprintf(stderr, "livedesk-webhookd: %s\n", err);
+	free(err);
+out:
+	dispatch_free(d);
+	config_free(cfg);
+	return status;
+}
+
+/* --spool-status: what the spool holds, read from disk. */
+static int
+print_spool_status(const struct options *o)
+{
+	struct spool_status st;
+	struct config *cfg;
+	char *err = NULL;
+	int rc = 1;
+
+	if ((cfg = load_config(o, &err)) == NULL)
+		goto fail;
+	if (cfg->spool_dir == NULL) {
+		err = xstrdup("no spool_dir in the configuration");
+		goto fail;
+	}
+	if (spool_status(NULL, cfg->spool_dir, &st, &err) == -1)
+		goto fail;
+	printf("spool %s\npending %zu\ndead %zu\nfiles %zu\n",
+	    cfg->spool_dir, st.pending, st.dead, st.batches);
+	if (st.dead > 0)
+		printf("# dead letters are in %s/failed/; re-deliver them with "
+		    "--replay %s/failed\n", cfg->spool_dir, cfg->spool_dir);
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "livedesk-webhookd: %s\n", err);
+	free(err);
+out:
 	config_free(cfg);
 	return rc;
 }
@@ -293,5 +442,9 @@ main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	if (o.check_config)
 		return check_config(&o);
+	if (o.replay != NULL)
+		return replay(&o);
+	if (o.spool_status)
+		return print_spool_status(&o);
 	return run(&o);
 }

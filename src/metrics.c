@@ -5,6 +5,7 @@
 
 #include "dispatch.h"
 #include "metrics.h"
+#include "spool.h"
 #include "util.h"
 
 static const unsigned statuses[METRICS_STATUSES] = {
@@ -129,8 +130,28 @@ render_dispatch(FILE *f, const struct dispatch_stats *ds)
 		render_sink(f, &ds->sinks[i]);
 }
 
+static void
+render_spool(FILE *f, const struct spool_status *ss, size_t retrying)
+{
+	fprintf(f, "# HELP livedesk_spool_pending Events in the spool not yet "
+	    "finished by every sink.\n# TYPE livedesk_spool_pending gauge\n"
+	    "livedesk_spool_pending %zu\n", ss->pending);
+	fprintf(f, "# HELP livedesk_spool_retrying Deliveries waiting for a "
+	    "retry.\n# TYPE livedesk_spool_retrying gauge\n"
+	    "livedesk_spool_retrying %zu\n", retrying);
+	fprintf(f, "# HELP livedesk_spool_dead Dead letters in the spool's "
+	    "failed/ directory.\n# TYPE livedesk_spool_dead gauge\n"
+	    "livedesk_spool_dead %zu\n", ss->dead);
+	fprintf(f, "# HELP livedesk_spool_write_errors_total Commits that "
+	    "could not be written (answered 503).\n"
+	    "# TYPE livedesk_spool_write_errors_total counter\n"
+	    "livedesk_spool_write_errors_total %llu\n",
+	    (unsigned long long)ss->write_errors);
+}
+
 char *
-metrics_render(const struct metrics *m, const struct dispatch_stats *ds)
+metrics_render(const struct metrics *m, const struct dispatch_stats *ds,
+    const struct spool_status *ss)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -141,6 +162,8 @@ metrics_render(const struct metrics *m, const struct dispatch_stats *ds)
 	render_requests(f, m);
 	if (ds != NULL)
 		render_dispatch(f, ds);
+	if (ss != NULL)
+		render_spool(f, ss, ds ? ds->retrying : 0);
 	fprintf(f, "# HELP livedesk_process_start_time_seconds Start time of "
 	    "the process since the Unix epoch.\n"
 	    "# TYPE livedesk_process_start_time_seconds gauge\n"

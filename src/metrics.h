@@ -10,6 +10,7 @@
 #include "livedesk/event.h"
 
 struct dispatch_stats;
+struct spool_status;
 
 /* Why a request did not become a dispatched event. */
 enum metrics_drop {
@@ -40,7 +41,9 @@ void	metrics_init(struct metrics *);
 void	metrics_request(struct metrics *, unsigned status);
 void	metrics_event(struct metrics *, enum ld_event_kind);
 void	metrics_drop(struct metrics *, enum metrics_drop);
-/* Prometheus text format; ds may be NULL. Returns a malloc'd string. */
-char	*metrics_render(const struct metrics *, const struct dispatch_stats *);
+/* Prometheus text format; ds and ss may be NULL. Returns a malloc'd
+ * string. */
+char	*metrics_render(const struct metrics *, const struct dispatch_stats *,
+	    const struct spool_status *);
 
 #endif

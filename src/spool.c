@@ -75,6 +75,9 @@ struct spool {
 	struct spool_entry *entries;
 	uint64_t	 next_seq;
 	uint64_t	 write_errors;
+	size_t		 n_entries;	/* events not yet finished */
+	size_t		 n_batches;
+	size_t		 n_dead;		/* dead letters in failed/ */
 };
 
 static char *
@@ -84,20 +87,26 @@ path_in(const struct spool *s, const char *sub, const char *name,
 	return xasprintf("%s/%s/%s%s", s->dir, sub, name, ext);
 }
 
+static char	**list_dir(const char *, const char *, const char *, size_t *,
+		    char **);
+static void	  free_names(char **, size_t);
+
 /* Doubly linked lists of live batches and entries, under s->lock, so that
  * spool_free can free what shutdown left unfinished. */
-#define LIST_INSERT(head, e) do {					\
+#define LIST_INSERT(sp, list, e) do {				\
+	(sp)->n_##list++;						\
 	(e)->prev = NULL;						\
-	(e)->next = (head);						\
-	if ((head) != NULL)						\
-		(head)->prev = (e);					\
-	(head) = (e);							\
+	(e)->next = (sp)->list;						\
+	if ((sp)->list != NULL)						\
+		(sp)->list->prev = (e);					\
+	(sp)->list = (e);						\
 } while (0)
-#define LIST_REMOVE(head, e) do {					\
+#define LIST_REMOVE(sp, list, e) do {				\
+	(sp)->n_##list--;						\
 	if ((e)->prev != NULL)						\
 		(e)->prev->next = (e)->next;				\
 	else								\
-		(head) = (e)->next;					\
+		(sp)->list = (e)->next;					\
 	if ((e)->next != NULL)						\
 		(e)->next->prev = (e)->prev;				\
 } while (0)
@@ -207,12 +216,12 @@ commit(struct spool *s, struct pending *list)
 	free(buf);
 	pthread_mutex_lock(&s->lock);
 	if (ok)
-		LIST_INSERT(s->batches, b);
+		LIST_INSERT(s, batches, b);
 	for (p = list; p != NULL; p = p->next) {
 		if (ok) {
 			p->ev->spool->batch = b;
 		} else {
-			LIST_REMOVE(s->entries, p->ev->spool);
+			LIST_REMOVE(s, entries, p->ev->spool);
 			free(p->ev->spool);
 			p->ev->spool = NULL;
 		}
@@ -265,7 +274,7 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	ev->spool = xcalloc(1, sizeof *ev->spool);
 	pthread_mutex_lock(&s->lock);
 	ev->spool->seq = s->next_seq++;
-	LIST_INSERT(s->entries, ev->spool);
+	LIST_INSERT(s, entries, ev->spool);
 	if (s->tail != NULL)
 		s->tail->next = p;
 	else
@@ -327,6 +336,14 @@ spool_open(const char *dir, bool durable, char **err)
 		goto fail;
 	}
 	s->writer_started = true;
+	{
+		char **names = list_dir(dir, "failed", ".reason.json",
+		    &s->n_dead, err);
+
+		if (names == NULL)
+			goto fail;
+		free_names(names, s->n_dead);
+	}
 	return s;
 fail:
 	spool_free(s);
@@ -363,7 +380,7 @@ spool_free(struct spool *s)
 	while (s->batches != NULL) {
 		struct batch *b = s->batches;
 
-		LIST_REMOVE(s->batches, b);
+		LIST_REMOVE(s, batches, b);
 		if (b->done_fd != -1)
 			close(b->done_fd);
 		free(b);
@@ -371,7 +388,7 @@ spool_free(struct spool *s)
 	while (s->entries != NULL) {
 		struct spool_entry *e = s->entries;
 
-		LIST_REMOVE(s->entries, e);
+		LIST_REMOVE(s, entries, e);
 		json_decref(e->failures);
 		free(e);
 	}
@@ -487,9 +504,13 @@ dead_letter(struct spool *s, struct ld_event *ev, json_t *failures)
 		name = xasprintf("%s.reason.json", ev->delivery_id);
 		rc = write_failed(s, name, reason, strlen(reason));
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		log_err("spool: %s moved to %s/failed/", ev->delivery_id,
 		    s->dir);
+		pthread_mutex_lock(&s->lock);
+		s->n_dead++;
+		pthread_mutex_unlock(&s->lock);
+	}
 	free(name);
 	free(reason);
 	return rc;
@@ -501,7 +522,7 @@ batch_finished(struct spool *s, struct batch *b)
 	char *p;
 
 	pthread_mutex_lock(&s->lock);
-	LIST_REMOVE(s->batches, b);
+	LIST_REMOVE(s, batches, b);
 	pthread_mutex_unlock(&s->lock);
 	if (b->done_fd != -1)
 		close(b->done_fd);
@@ -536,7 +557,7 @@ spool_event_done(void *arg, struct ld_event *ev)
 	progress(s, b, e->seq, "*");
 	last = ++b->finished == b->n;
 	json_decref(e->failures);
-	LIST_REMOVE(s->entries, e);
+	LIST_REMOVE(s, entries, e);
 	free(e);
 	ev->spool = NULL;
 	pthread_mutex_unlock(&s->lock);
@@ -774,10 +795,10 @@ recover_batch(struct spool *s, const char *file, spool_recover_fn fn,
 	b->done_fd = -1;
 	b->n = n;
 	pthread_mutex_lock(&s->lock);
-	LIST_INSERT(s->batches, b);
+	LIST_INSERT(s, batches, b);
 	for (i = 0; i < n; i++) {
 		recs[i].ev->spool->batch = b;
-		LIST_INSERT(s->entries, recs[i].ev->spool);
+		LIST_INSERT(s, entries, recs[i].ev->spool);
 		if (recs[i].done && progress_has(recs[i].done, "*"))
 			b->finished++;
 	}
@@ -789,7 +810,7 @@ recover_batch(struct spool *s, const char *file, spool_recover_fn fn,
 
 		if (recs[i].done && progress_has(recs[i].done, "*")) {
 			pthread_mutex_lock(&s->lock);
-			LIST_REMOVE(s->entries, ev->spool);
+			LIST_REMOVE(s, entries, ev->spool);
 			pthread_mutex_unlock(&s->lock);
 			free(ev->spool);
 			ev->spool = NULL;
@@ -882,15 +903,19 @@ spool_status(struct spool *running, const char *dir, struct spool_status *st,
 	size_t n, i;
 
 	memset(st, 0, sizeof *st);
-	if (s == NULL) {
-		memset(&tmp, 0, sizeof tmp);
-		tmp.dir = (char *)dir;
-		s = &tmp;
-	} else {
+	if (s != NULL) {
+		/* A running spool knows without reading the disk. */
 		pthread_mutex_lock(&s->lock);
 		st->write_errors = s->write_errors;
+		st->pending = s->n_entries;
+		st->batches = s->n_batches;
+		st->dead = s->n_dead;
 		pthread_mutex_unlock(&s->lock);
+		return 0;
 	}
+	memset(&tmp, 0, sizeof tmp);
+	tmp.dir = (char *)dir;
+	s = &tmp;
 	if ((names = list_dir(s->dir, "new", ".batch", &n, err)) == NULL)
 		return -1;
 	st->batches = n;

@@ -1,0 +1,675 @@
+/* Nothing lost: the real daemon with a durable spool and real scripts,
+ * killed with SIGKILL mid-flight and during recovery; retries, dead
+ * letters, replay, a full disk, graceful shutdown. */
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "testutil.h"
+
+static const char *const json_ct[] = {
+	"Content-Type: application/json", NULL
+};
+
+/* A script that records "CONV SEQ DELIVERY" and sleeps a little. */
+static char *
+write_script(const char *dir, const char *name, const char *body)
+{
+	char *p, *text;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s", dir, name), 0);
+	ck_assert_int_ge(asprintf(&text, "#!/bin/sh\n%s\n", body), 0);
+	tu_write_file(p, text, strlen(text));
+	ck_assert_int_eq(chmod(p, 0755), 0);
+	free(text);
+	return p;
+}
+
+static char *
+body_for(int conv, int seq)
+{
+	char *b;
+
+	ck_assert_int_ge(asprintf(&b, "{\"event\":\"message_created\","
+	    "\"id\":%d,\"message_type\":\"incoming\",\"private\":false,"
+	    "\"content\":\"n%d\",\"conversation\":{\"id\":%d}}", seq, seq,
+	    conv), 0);
+	return b;
+}
+
+/* POSTs; returns the delivery id (malloc'd) on 200, NULL otherwise. */
+static char *
+post_event(const char *url, const char *body, long *status)
+{
+	struct tu_response r;
+	json_t *o;
+	char *id = NULL;
+
+	tu_http(&r, "POST", url, json_ct, body, strlen(body));
+	*status = r.status;
+	if (r.status == 200 && (o = json_loads(r.body, 0, NULL)) != NULL) {
+		id = strdup(json_string_value(json_object_get(o,
+		    "delivery_id")));
+		json_decref(o);
+	}
+	tu_response_free(&r);
+	return id;
+}
+
+static char *
+spool_conf(const char *dir, const char *script, const char *extra)
+{
+	char *conf;
+
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "shutdown_grace = 1s\n%s\n[sink run]\ntype = exec\n"
+	    "command = %s\nconcurrency = 4\ntimeout = 10s\n", dir, extra,
+	    script), 0);
+	return conf;
+}
+
+static int
+count_files(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	size_t sl = strlen(suffix);
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Reads the record file: checks every acked id ran, and per conversation
+ * the runs never go backwards and first runs follow the send order. */
+static void
+check_records(const char *path, char **acked, int n_acked, int n_conv)
+{
+	char *text = tu_read_file(path, NULL), *line, *save = NULL;
+	int last[64], i, conv, seq, runs = 0;
+	char id[64];
+
+	for (i = 0; i < 64; i++)
+		last[i] = -1;
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		ck_assert_int_eq(sscanf(line, "%d %d %63s", &conv, &seq, id), 3);
+		ck_assert_int_lt(conv, n_conv);
+		/* At least once: a re-run after a crash repeats the last one,
+		 * it never goes back further. */
+		ck_assert_msg(seq >= last[conv], "conversation %d: %d after %d",
+		    conv, seq, last[conv]);
+		last[conv] = seq;
+		runs++;
+	}
+	free(text);
+	text = tu_read_file(path, NULL);
+	for (i = 0; i < n_acked; i++)
+		ck_assert_msg(strstr(text, acked[i]) != NULL,
+		    "acknowledged %s never ran", acked[i]);
+	ck_assert_int_ge(runs, n_acked);
+	free(text);
+}
+
+static void
+wait_records(const char *path, char **acked, int n_acked, int ms)
+{
+	long long end = tu_now_ms() + ms;
+	char *text;
+	int i, missing;
+
+	do {
+		missing = 0;
+		if (access(path, F_OK) == 0) {
+			text = tu_read_file(path, NULL);
+			for (i = 0; i < n_acked; i++)
+				if (strstr(text, acked[i]) == NULL)
+					missing++;
+			free(text);
+		} else
+			missing = n_acked;
+		if (missing == 0)
+			return;
+		usleep(50000);
+	} while (tu_now_ms() < end);
+	ck_abort_msg("%d acknowledged events never ran", missing);
+}
+
+/* Sends n events over n_conv conversations; kills the daemon with
+ * SIGKILL after kill_after acknowledgements. */
+static int
+drive(struct tu_daemon *d, int n, int n_conv, int kill_after, char **acked)
+{
+	char url[256], *body, *id;
+	int i, n_acked = 0;
+	long status;
+
+	snprintf(url, sizeof url, "%s/webhook", d->url);
+	for (i = 0; i < n; i++) {
+		body = body_for(i % n_conv, i);
+		id = post_event(url, body, &status);
+		free(body);
+		if (id != NULL)
+			acked[n_acked++] = id;
+		if (n_acked == kill_after) {
+			tu_daemon_kill(d, SIGKILL);
+			break;
+		}
+	}
+	return n_acked;
+}
+
+START_TEST(crash_loses_nothing_acknowledged)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *script, *conf, *out, *acked[400];
+	int n_acked, i;
+
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	script = write_script(dir, "rec.sh", "echo \"$(cat | sed -n "
+	    "'s/.*\"conversation\":{\"id\":\\([0-9]*\\)}.*/\\1/p') "
+	    "$LIVEDESK_MESSAGE_ID $LIVEDESK_DELIVERY_ID\" >> RUNS\n"
+	    "sleep 0.02");
+	{
+		/* The script writes to this test's own file. */
+		char *text = tu_read_file(script, NULL), *p = strstr(text,
+		    "RUNS"), *fixed;
+
+		*p = '\0';
+		ck_assert_int_ge(asprintf(&fixed, "%s%s%s", text, out, p + 4),
+		    0);
+		tu_write_file(script, fixed, strlen(fixed));
+		free(fixed);
+		free(text);
+	}
+	conf = spool_conf(dir, script, "");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	n_acked = drive(&d, 300, 10, 150, acked);
+	ck_assert_int_eq(n_acked, 150);
+	/* Restart on the same spool: the rest runs, in order. */
+	tu_daemon_free(&d);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	wait_records(out, acked, n_acked, 30000);
+	check_records(out, acked, n_acked, 10);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < n_acked; i++)
+		free(acked[i]);
+	free(script);
+	free(conf);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* SIGKILL while the daemon is still working through what it recovered. */
+START_TEST(crash_during_recovery)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *slow, *fast, *conf, *out, *acked[100];
+	char *cmd;
+	int n_acked, i;
+
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	slow = write_script(dir, "slow.sh", "sleep 5");
+	ck_assert_int_ge(asprintf(&cmd, "echo \"0 $LIVEDESK_MESSAGE_ID "
+	    "$LIVEDESK_DELIVERY_ID\" >> %s; sleep 0.05", out), 0);
+	fast = write_script(dir, "fast.sh", cmd);
+	free(cmd);
+	/* One conversation: everything waits behind the slow first one. */
+	conf = spool_conf(dir, slow, "");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	n_acked = drive(&d, 60, 1, 60, acked);
+	ck_assert_int_eq(n_acked, 60);
+	tu_daemon_free(&d);
+	free(conf);
+	conf = spool_conf(dir, fast, "");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	/* Some ran; kill in the middle of the recovered backlog. */
+	ck_assert(tu_wait_file_lines(out, 5, 10000));
+	tu_daemon_kill(&d, SIGKILL);
+	ck_assert_int_lt(tu_count_lines(out), 60);
+	tu_daemon_free(&d);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	wait_records(out, acked, n_acked, 30000);
+	check_records(out, acked, n_acked, 1);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < n_acked; i++)
+		free(acked[i]);
+	free(slow);
+	free(fast);
+	free(conf);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Fails twice, then succeeds: no dead letter; always fails: one. */
+START_TEST(retries_then_dead_letter_then_replay)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *flaky, *bad, *good, *conf, *cmd, *p, *text;
+	char url[256], *id, *body = body_for(7, 1);
+	long status;
+	json_t *reason, *f;
+	int rc;
+
+	ck_assert_int_ge(asprintf(&cmd, "n=$(cat %s/count 2>/dev/null || "
+	    "echo 0); echo $((n+1)) > %s/count; [ $n -ge 2 ]", dir, dir), 0);
+	flaky = write_script(dir, "flaky.sh", cmd);
+	free(cmd);
+	bad = write_script(dir, "bad.sh", "echo 'no route to the CRM' >&2; "
+	    "exit 3");
+	ck_assert_int_ge(asprintf(&cmd, "cat > %s/replayed.json; echo "
+	    "$LIVEDESK_DELIVERY_ID >> %s/replayed", dir, dir), 0);
+	good = write_script(dir, "good.sh", cmd);
+	free(cmd);
+
+	conf = spool_conf(dir, flaky, "");
+	ck_assert_int_ge(asprintf(&text, "%sretries = 3\nretry_base = 50ms\n",
+	    conf), 0);
+	ck_assert(tu_daemon_start(&d, text, NULL));
+	free(text);
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_eq(status, 200);
+	ck_assert_int_ge(asprintf(&p, "%s/count", dir), 0);
+	{
+		long long end = tu_now_ms() + 5000;
+
+		while (tu_now_ms() < end && (access(p, F_OK) != 0 ||
+		    atoi((text = tu_read_file(p, NULL))) < 3 ||
+		    (free(text), 0)))
+			usleep(20000);
+	}
+	usleep(200000);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	free(id);
+	free(conf);
+
+	conf = spool_conf(dir, bad, "");
+	ck_assert_int_ge(asprintf(&text, "%sretries = 1\nretry_base = 50ms\n",
+	    conf), 0);
+	ck_assert(tu_daemon_start(&d, text, NULL));
+	free(text);
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	{
+		long long end = tu_now_ms() + 5000;
+
+		while (tu_now_ms() < end && count_files(p, ".reason.json") < 1)
+			usleep(20000);
+	}
+	free(p);
+	/* The payload byte for byte, and why. */
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed/%s.json", dir, id), 0);
+	text = tu_read_file(p, NULL);
+	ck_assert_str_eq(text, body);
+	free(text);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed/%s.reason.json", dir,
+	    id), 0);
+	reason = json_load_file(p, 0, NULL);
+	ck_assert_ptr_nonnull(reason);
+	free(p);
+	f = json_array_get(json_object_get(reason, "failures"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "sink")), "run");
+	ck_assert_int_eq(json_integer_value(json_object_get(f, "attempts")),
+	    2);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(f,
+	    "detail")), "no route to the CRM"));
+	ck_assert_str_eq(json_string_value(json_object_get(reason,
+	    "delivery_id")), id);
+	json_decref(reason);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+
+	/* --spool-status sees it; --replay delivers it once fixed. */
+	free(conf);
+	conf = spool_conf(dir, good, "");
+	ck_assert_int_ge(asprintf(&p, "%s/good.conf", dir), 0);
+	tu_write_file(p, conf, strlen(conf));
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s "
+	    "--spool-status | grep -q '^dead 1$'", tu_build_dir(), p), 0);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s/spool/failed --sink run > %s/replay.out 2>&1", tu_build_dir(),
+	    p, dir, dir), 0);
+	rc = system(cmd);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/replay.out", dir), 0);
+	text = tu_read_file(cmd, NULL);
+	ck_assert_msg(WEXITSTATUS(rc) == 0, "%s", text);
+	ck_assert_ptr_nonnull(strstr(text, "replayed 1 event"));
+	free(text);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/replayed.json", dir), 0);
+	text = tu_read_file(cmd, NULL);
+	ck_assert_str_eq(text, body);
+	free(text);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/replayed", dir), 0);
+	text = tu_read_file(cmd, NULL);
+	ck_assert_ptr_nonnull(strstr(text, id));	/* the same id */
+	free(text);
+	free(cmd);
+	/* A --sink that does not exist is a clear error. */
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s/spool/failed --sink nope 2>/dev/null", tu_build_dir(), p, dir),
+	    0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+	free(cmd);
+	free(p);
+	free(id);
+	free(body);
+	free(flaky);
+	free(bad);
+	free(good);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* A file sink's archive replays into the sinks, one event per line. */
+START_TEST(replay_archive)
+{
+	char *dir = tu_tmpdir(), *arch, *conf, *p, *cmd, *out;
+	struct tu_daemon d;
+	char url[256], *id, *body;
+	long status;
+	int i;
+
+	ck_assert_int_ge(asprintf(&arch, "%s/archive.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink a]\ntype = file\npath = %s\n",
+	    arch), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	for (i = 0; i < 3; i++) {
+		body = body_for(1, i);
+		id = post_event(url, body, &status);
+		ck_assert_ptr_nonnull(id);
+		free(id);
+		free(body);
+	}
+	ck_assert(tu_wait_file_lines(arch, 3, 5000));
+	tu_daemon_free(&d);
+	free(conf);
+	ck_assert_int_ge(asprintf(&out, "%s/out.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink b]\ntype = file\npath = %s\n",
+	    out), 0);
+	ck_assert_int_ge(asprintf(&p, "%s/b.conf", dir), 0);
+	tu_write_file(p, conf, strlen(conf));
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s >/dev/null", tu_build_dir(), p, arch), 0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+	ck_assert_int_eq(tu_count_lines(out), 3);
+	free(cmd);
+	{
+		char *a = tu_read_file(arch, NULL), *b = tu_read_file(out, NULL);
+		json_t *ja = json_loads(a, JSON_DISABLE_EOF_CHECK, NULL);
+		json_t *jb = json_loads(b, JSON_DISABLE_EOF_CHECK, NULL);
+
+		/* Same payload and delivery id as the original. */
+		ck_assert(json_equal(json_object_get(ja, "payload"),
+		    json_object_get(jb, "payload")));
+		ck_assert(json_equal(json_object_get(ja, "delivery_id"),
+		    json_object_get(jb, "delivery_id")));
+		json_decref(ja);
+		json_decref(jb);
+		free(a);
+		free(b);
+	}
+	free(p);
+	free(arch);
+	free(out);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* SIGTERM with a script still running: it gets shutdown_grace, then the
+ * event stays in the spool and runs at the next start; exit code 0. */
+START_TEST(graceful_shutdown_keeps_unfinished)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *slow, *fast, *conf, *cmd, *out, url[256];
+	char *id, *body = body_for(3, 1);
+	long status;
+	long long t0;
+	int st;
+
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	slow = write_script(dir, "slow.sh", "sleep 30");
+	ck_assert_int_ge(asprintf(&cmd, "echo \"3 1 $LIVEDESK_DELIVERY_ID\" "
+	    ">> %s", out), 0);
+	fast = write_script(dir, "fast.sh", cmd);
+	free(cmd);
+	conf = spool_conf(dir, slow, "");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	usleep(300000);
+	t0 = tu_now_ms();
+	st = tu_daemon_stop(&d);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	/* grace 1 s + the script's SIGTERM: well under its 30 s. */
+	ck_assert_int_lt(tu_now_ms() - t0, 8000);
+	tu_daemon_free(&d);
+	free(conf);
+	conf = spool_conf(dir, fast, "");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	wait_records(out, &id, 1, 10000);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	/* Finished: nothing left in the spool. */
+	ck_assert_int_ge(asprintf(&cmd, "%s/spool/new", dir), 0);
+	ck_assert_int_eq(count_files(cmd, ".batch"), 0);
+	free(cmd);
+	free(id);
+	free(body);
+	free(slow);
+	free(fast);
+	free(conf);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* A half-written commit (a crash in the middle) was never acknowledged:
+ * discarded at start with a log line. */
+START_TEST(half_written_discarded)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *script, *conf, *p, *log;
+
+	script = write_script(dir, "t.sh", "true");
+	conf = spool_conf(dir, script, "");
+	ck_assert_int_ge(asprintf(&p, "%s/spool", dir), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/tmp", dir), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/tmp/00000000000000aa.batch",
+	    dir), 0);
+	tu_write_file(p, "{\"seq\":170,\"deliv", 17);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	ck_assert_int_eq(access(p, F_OK), -1);
+	log = tu_read_file(d.log, NULL);
+	ck_assert_ptr_nonnull(strstr(log, "discarding half-written"));
+	free(log);
+	tu_daemon_free(&d);
+	free(p);
+	free(script);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* A spool on a small filesystem: once it is full the answer is 503 with
+ * Retry-After, never 200, and nothing acknowledged is lost. */
+START_TEST(disk_full_503)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *script, *conf, *mnt, *out, *cmd, url[256];
+	char *acked[2000], *big, *id, *metrics;
+	int n_acked = 0, n_503 = 0, i;
+	long status;
+	struct tu_response r;
+
+	ck_assert_int_ge(asprintf(&mnt, "%s/spool", dir), 0);
+	ck_assert_int_eq(mkdir(mnt, 0700), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") == -1) {
+		fprintf(stderr, "disk_full_503: skipped, cannot mount a tmpfs "
+		    "(%s)\n", strerror(errno));
+		tu_rmtree(dir);
+		free(mnt);
+		free(dir);
+		return;
+	}
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	ck_assert_int_ge(asprintf(&cmd, "echo \"$LIVEDESK_DELIVERY_ID\" >> %s;"
+	    " sleep 60", out), 0);
+	/* Scripts that never finish: nothing leaves the spool. */
+	script = write_script(dir, "stuck.sh", cmd);
+	free(cmd);
+	conf = spool_conf(dir, script, "queue_size = 5000\n");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	big = malloc(8192);
+	ck_assert_ptr_nonnull(big);
+	for (i = 0; i < 200 && n_503 < 3; i++) {
+		snprintf(big, 8192, "{\"event\":\"message_created\",\"id\":%d,"
+		    "\"message_type\":\"incoming\",\"conversation\":{\"id\":%d},"
+		    "\"content\":\"%0*d\"}", i,
+		    1000 + i, 4000, i);
+		id = post_event(url, big, &status);
+		if (id != NULL)
+			acked[n_acked++] = id;
+		else {
+			ck_assert_int_eq(status, 503);
+			n_503++;
+		}
+	}
+	ck_assert_int_eq(n_503, 3);
+	ck_assert_int_gt(n_acked, 10);
+	/* Retry-After on the 503. */
+	tu_http(&r, "POST", url, json_ct, big, strlen(big));
+	ck_assert_int_eq(r.status, 503);
+	{
+		char *ra = tu_header(&r, "Retry-After");
+
+		ck_assert_ptr_nonnull(ra);
+		free(ra);
+	}
+	tu_response_free(&r);
+	snprintf(big, 8192, "%s/metrics", d.url);
+	tu_http(&r, "GET", big, NULL, NULL, 0);
+	metrics = r.body;
+	ck_assert_ptr_nonnull(strstr(metrics,
+	    "livedesk_events_dropped_total{reason=\"spool_error\"} 4"));
+	ck_assert_ptr_nonnull(strstr(metrics, "livedesk_spool_write_errors"));
+	tu_response_free(&r);
+	tu_daemon_kill(&d, SIGKILL);
+	tu_daemon_free(&d);
+	/* Everything acknowledged is still there: a restart with room
+	 * recovers each one. */
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s/../x.conf "
+	    "--spool-status >/dev/null 2>&1", tu_build_dir(), mnt), 0);
+	free(cmd);
+	{
+		char *conf_path, *status_out;
+
+		ck_assert_int_ge(asprintf(&conf_path, "%s/x.conf", dir), 0);
+		tu_write_file(conf_path, conf, strlen(conf));
+		ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s "
+		    "--spool-status > %s/status", tu_build_dir(), conf_path,
+		    dir), 0);
+		ck_assert_int_eq(system(cmd), 0);
+		free(cmd);
+		ck_assert_int_ge(asprintf(&cmd, "%s/status", dir), 0);
+		status_out = tu_read_file(cmd, NULL);
+		ck_assert_int_ge(asprintf(&big, "pending %d\n", n_acked), 0);
+		ck_assert_msg(strstr(status_out, big) != NULL, "%s",
+		    status_out);
+		free(status_out);
+		free(cmd);
+		free(conf_path);
+	}
+	for (i = 0; i < n_acked; i++)
+		free(acked[i]);
+	umount2(mnt, MNT_DETACH);
+	free(big);
+	free(mnt);
+	free(out);
+	free(script);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+static Suite *
+spool_suite(void)
+{
+	Suite *s = suite_create("spool");
+	TCase *tc = tcase_create("spool");
+
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, crash_loses_nothing_acknowledged);
+	tcase_add_test(tc, crash_during_recovery);
+	tcase_add_test(tc, retries_then_dead_letter_then_replay);
+	tcase_add_test(tc, replay_archive);
+	tcase_add_test(tc, graceful_shutdown_keeps_unfinished);
+	tcase_add_test(tc, half_written_discarded);
+	tcase_add_test(tc, disk_full_503);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(spool_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
