@@ -28,7 +28,7 @@ ifneq ($(SAN),)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 endif
-PKGS     := libmicrohttpd jansson inih libsystemd libcrypto libcurl
+PKGS     := libmicrohttpd jansson inih libsystemd libcrypto libcurl hiredis
 ALL_CFLAGS = $(WARN) $(DEFS) $(INCS) $(CFLAGS) $(SANFLAGS) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
@@ -37,8 +37,9 @@ ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
 
 # Debian packages: to build, to test, to benchmark.
 DEPS_BUILD := gcc make libc6-dev pkg-config libmicrohttpd-dev libjansson-dev \
-              libinih-dev libsystemd-dev libssl-dev libcurl4-openssl-dev
-DEPS_CHECK := check libsubunit-dev curl valgrind systemd
+              libinih-dev libsystemd-dev libssl-dev libcurl4-openssl-dev \
+              libhiredis-dev
+DEPS_CHECK := check libsubunit-dev curl valgrind systemd redis-server
 DEPS_BENCH := wrk webhook curl
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
