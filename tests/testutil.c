@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -346,4 +347,60 @@ tu_daemon_free(struct tu_daemon *d)
 	free(d->conf);
 	free(d->log);
 	memset(d, 0, sizeof *d);
+}
+
+pid_t
+tu_mock_api_start(const char *log, const char *const *args, int *port)
+{
+	const char *argv[32];
+	char bin[512], buf[32];
+	posix_spawn_file_actions_t fa;
+	struct pollfd pfd;
+	size_t n = 0;
+	ssize_t r;
+	int p[2], argc = 0;
+	pid_t pid;
+
+	snprintf(bin, sizeof bin, "%s/tests/tool_mock_api", tu_build_dir());
+	argv[argc++] = bin;
+	argv[argc++] = "--log";
+	argv[argc++] = log;
+	argv[argc++] = "--max-seconds";
+	argv[argc++] = "60";
+	for (; args != NULL && *args != NULL && argc < 31; args++)
+		argv[argc++] = *args;
+	argv[argc] = NULL;
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	ck_assert_int_eq(posix_spawn(&pid, bin, &fa, NULL,
+	    (char *const *)argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	buf[0] = '\0';
+	while (n < sizeof buf - 1 && memchr(buf, '\n', n) == NULL) {
+		ck_assert_msg(poll(&pfd, 1, 5000) == 1, "mock did not start");
+		r = read(p[0], buf + n, sizeof buf - 1 - n);
+		ck_assert_msg(r > 0, "mock did not start");
+		n += (size_t)r;
+	}
+	close(p[0]);
+	buf[n] = '\0';
+	*port = atoi(buf);
+	ck_assert_int_gt(*port, 0);
+	return pid;
+}
+
+void
+tu_mock_api_stop(pid_t pid)
+{
+	int st;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
 }

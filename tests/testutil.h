@@ -68,4 +68,14 @@ void		 tu_http(struct tu_response *r, const char *method,
 char		*tu_header(const struct tu_response *, const char *name);
 void		 tu_response_free(struct tu_response *);
 
+/*
+ * Starts build/tests/tool_mock_api (the mock LiveDesk API) logging each
+ * request to log as a JSON line, with extra arguments; returns its pid and
+ * the port it listens on in *port.
+ */
+pid_t		 tu_mock_api_start(const char *log, const char *const *args,
+		    int *port);
+/* SIGTERM and wait. */
+void		 tu_mock_api_stop(pid_t);
+
 #endif
