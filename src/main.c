@@ -299,7 +299,7 @@ reload(struct runtime *rt, const struct options *o)
 	struct config *cfg;
 	struct gen *g;
 
-	service_notify("RELOADING=1");
+	service_reloading();
 	if (o->config == NULL) {
 		log_notice("SIGHUP: no configuration file to reload; files "
 		    "reopened");
@@ -328,36 +328,49 @@ reload(struct runtime *rt, const struct options *o)
 	service_notify("READY=1");
 }
 
+/* STATUS= for systemctl status, sent when it changes. last holds the one
+ * sent before. */
 static void
-notify_status(struct runtime *rt)
+notify_status(struct runtime *rt, char *last, size_t len)
 {
 	struct metrics *m = &rt->metrics;
 	struct gen *g = runtime_acquire(rt);
 	struct dispatch_stats ds;
 	uint64_t failed = 0;
 	size_t i;
+	char now[160];
 
 	dispatch_stats(g->disp, &ds);
 	runtime_release(g);
 	for (i = 0; i < ds.n_sinks; i++)
 		failed += ds.sinks[i].dead;
-	service_notifyf("STATUS=%llu events accepted, %zu queued, %llu "
-	    "failed deliveries", (unsigned long long)atomic_load(&m->accepted),
-	    ds.queued, (unsigned long long)failed);
+	snprintf(now, sizeof now, "STATUS=%llu events accepted, %zu queued, "
+	    "%llu failed deliveries",
+	    (unsigned long long)atomic_load(&m->accepted), ds.queued,
+	    (unsigned long long)failed);
 	free(ds.sinks);
+	if (strcmp(now, last) != 0) {
+		service_notify(now);
+		snprintf(last, len, "%s", now);
+	}
 }
 
 /* Waits for signals; does the work they ask for in ordinary code. */
 static void
 main_loop(struct runtime *rt, const struct options *o, const sigset_t *set)
 {
-	int64_t wd = service_watchdog_msec(), last_wd = 0, now;
-	struct timespec tick = { 0, 500 * 1000000 };
+	int64_t wd = service_watchdog_usec(), tick_usec = 500000, now,
+	    last_wd = 0;
+	struct timespec tick;
+	char status[160] = "";
 	siginfo_t si;
 	int sig;
 
-	if (wd > 0 && wd < 1000)
-		tick.tv_nsec = (long)(wd / 2) * 1000000;
+	/* WATCHDOG=1 at half the interval: wake up at least that often. */
+	if (wd > 0 && wd / 2 < tick_usec)
+		tick_usec = wd / 2 > 0 ? wd / 2 : 1;
+	tick.tv_sec = 0;
+	tick.tv_nsec = (long)tick_usec * 1000;
 	for (;;) {
 		sig = sigtimedwait(set, &si, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -367,13 +380,14 @@ main_loop(struct runtime *rt, const struct options *o, const sigset_t *set)
 		}
 		if (sig == SIGHUP)
 			reload(rt, o);
-		now = util_mono_msec();
-		if (wd > 0 && now - last_wd >= wd / 2) {
+		now = util_mono_msec() * 1000;
+		if (wd > 0 && (last_wd == 0 || now - last_wd >= wd / 2 -
+		    tick_usec / 10)) {
 			service_notify("WATCHDOG=1");
 			last_wd = now;
 		}
 		runtime_reap(rt);
-		notify_status(rt);
+		notify_status(rt, status, sizeof status);
 	}
 }
 
@@ -383,8 +397,10 @@ run(const struct options *o)
 	struct runtime *rt = NULL;
 	struct http *h = NULL;
 	struct config *cfg;
+	struct gen *g;
 	char *err = NULL;
 	sigset_t set;
+	int64_t grace_ms;
 	int first_fd, n_fds, rc = 1;
 
 	if ((cfg = load_config(o, &err)) == NULL) {
@@ -408,7 +424,10 @@ run(const struct options *o)
 		config_free(cfg);
 		return 1;
 	}
-	n_fds = service_listen_fds(&first_fd);
+	if ((n_fds = service_listen_fds(&first_fd, &err)) == -1) {
+		config_free(cfg);
+		goto fail;
+	}
 	if ((rt = runtime_new(cfg, &err)) == NULL)
 		goto fail;
 	if ((h = http_new(rt, cfg, first_fd, n_fds, &err)) == NULL)
@@ -418,7 +437,12 @@ run(const struct options *o)
 	    cfg->n_sinks == 1 ? "" : "s");
 	service_notify("READY=1");
 	main_loop(rt, o, &set);
-	service_notify("STOPPING=1");
+	g = runtime_acquire(rt);
+	grace_ms = g->cfg->shutdown_grace_ms;
+	runtime_release(g);
+	/* Each generation drains for up to shutdown_grace; then the sinks
+	 * stop (an exec sink's kill_after): a margin for those. */
+	service_stopping((grace_ms + 15000) * 1000);
 	runtime_shutdown(rt);
 	rc = 0;
 	goto out;

@@ -1,4 +1,5 @@
 /* Everything that talks to systemd (see service.h). */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -14,6 +16,10 @@
 #include "log.h"
 #include "service.h"
 #include "util.h"
+
+/* The most fields one entry carries: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER
+ * and the four LIVEDESK_* ones. */
+#define JOURNAL_FIELDS	7
 
 bool
 service_stderr_is_journal(void)
@@ -30,49 +36,52 @@ service_stderr_is_journal(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
-/* Adds "NAME=value" to iov when value is set; the strings are owned by
- * the caller of service_journal. */
-static void
-field(struct iovec *iov, int *n, char *buf, size_t len, const char *name,
-    const char *value)
+/* Adds "NAME=value" to iov when value is set. Returns the string, which
+ * the caller frees once the entry is sent. */
+static char *
+field(struct iovec *iov, int *n, const char *name, const char *value)
 {
-	int w;
+	char *s;
 
-	if (value == NULL)
-		return;
-	w = snprintf(buf, len, "%s=%s", name, value);
-	if (w < 0 || (size_t)w >= len)
-		return;
-	iov[*n].iov_base = buf;
-	iov[*n].iov_len = (size_t)w;
+	if (value == NULL || *n >= JOURNAL_FIELDS)
+		return NULL;
+	s = xasprintf("%s=%s", name, value);
+	iov[*n].iov_base = s;
+	iov[*n].iov_len = strlen(s);
 	(*n)++;
+	return s;
 }
 
 void
 service_journal(int prio, const char *msg, const struct log_ctx *c)
 {
-	char m[4200], f[7][512], conv[32];
-	struct iovec iov[7];
-	int n = 0;
+	struct iovec iov[JOURNAL_FIELDS];
+	char *own[JOURNAL_FIELDS], num[32];
+	int n = 0, i;
 
-	field(iov, &n, m, sizeof m, "MESSAGE", msg);
-	snprintf(conv, sizeof conv, "%d", prio);
-	field(iov, &n, f[1], sizeof f[1], "PRIORITY", conv);
-	field(iov, &n, f[2], sizeof f[2], "SYSLOG_IDENTIFIER",
-	    "livedesk-webhookd");
+	/* Allocated, not cut to a buffer: a JSON line from the log sink may
+	 * be long, and an entry without its MESSAGE would be lost. */
+	own[0] = field(iov, &n, "MESSAGE", msg);
+	snprintf(num, sizeof num, "%d", prio & 7);
+	own[1] = field(iov, &n, "PRIORITY", num);
+	own[2] = field(iov, &n, "SYSLOG_IDENTIFIER", "livedesk-webhookd");
+	own[3] = own[4] = own[5] = own[6] = NULL;
 	if (c != NULL) {
-		field(iov, &n, f[3], sizeof f[3], "LIVEDESK_EVENT", c->event);
-		field(iov, &n, f[4], sizeof f[4], "LIVEDESK_DELIVERY_ID",
+		own[3] = field(iov, &n, "LIVEDESK_EVENT", c->event);
+		own[4] = field(iov, &n, "LIVEDESK_DELIVERY_ID",
 		    c->delivery_id);
-		field(iov, &n, f[5], sizeof f[5], "LIVEDESK_SINK", c->sink);
+		own[5] = field(iov, &n, "LIVEDESK_SINK", c->sink);
 		if (c->conversation_id >= 0) {
-			snprintf(conv, sizeof conv, "%" PRId64,
+			snprintf(num, sizeof num, "%" PRId64,
 			    c->conversation_id);
-			field(iov, &n, f[6], sizeof f[6],
-			    "LIVEDESK_CONVERSATION_ID", conv);
+			own[6] = field(iov, &n, "LIVEDESK_CONVERSATION_ID",
+			    num);
 		}
 	}
+	/* Nowhere to report a failure: the journal is where it would go. */
 	(void)sd_journal_sendv(iov, n);
+	for (i = 0; i < JOURNAL_FIELDS; i++)
+		free(own[i]);
 }
 
 void
@@ -94,21 +103,56 @@ service_notifyf(const char *fmt, ...)
 	free(s);
 }
 
+static uint64_t
+monotonic_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void
+service_reloading(void)
+{
+	service_notifyf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+	    monotonic_usec());
+}
+
+void
+service_stopping(int64_t drain_usec)
+{
+	service_notifyf("STOPPING=1\nSTATUS=draining and stopping\n"
+	    "EXTEND_TIMEOUT_USEC=%" PRId64, drain_usec > 0 ? drain_usec : 0);
+}
+
 int64_t
-service_watchdog_msec(void)
+service_watchdog_usec(void)
 {
 	uint64_t usec = 0;
 
-	if (sd_watchdog_enabled(0, &usec) <= 0)
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec > INT64_MAX)
 		return 0;
-	return (int64_t)(usec / 1000);
+	return (int64_t)usec;
 }
 
 int
-service_listen_fds(int *first)
+service_listen_fds(int *first, char **err)
 {
-	int n = sd_listen_fds(1);
+	int n = sd_listen_fds(1), i;
 
 	*first = SD_LISTEN_FDS_START;
-	return n > 0 ? n : 0;
+	if (n <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (sd_is_socket(SD_LISTEN_FDS_START + i, AF_UNSPEC,
+		    SOCK_STREAM, 1) <= 0) {
+			*err = xasprintf("socket activation: fd %d is not a "
+			    "listening stream socket (use ListenStream=)",
+			    SD_LISTEN_FDS_START + i);
+			return -1;
+		}
+	}
+	return n;
 }

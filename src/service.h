@@ -11,17 +11,25 @@ struct log_ctx;
 
 /* True when stderr is the journal's stream (JOURNAL_STREAM matches). */
 bool	service_stderr_is_journal(void);
-void	service_journal(int prio, const char *msg, const struct log_ctx *);
+/* One journal entry: MESSAGE, PRIORITY and the LIVEDESK_* fields of c. */
+void	service_journal(int prio, const char *msg, const struct log_ctx *c);
 
 /* Sends a notification ("READY=1", "STATUS=...") to $NOTIFY_SOCKET. */
 void	service_notify(const char *state);
 void	service_notifyf(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
-/* The watchdog interval in milliseconds, or 0 when none was asked for. */
-int64_t	service_watchdog_msec(void);
+/* RELOADING=1 with the time of the reload, as Type=notify-reload wants. */
+void	service_reloading(void);
+/* STOPPING=1, and more time to stop: drain_usec from now, whatever
+ * TimeoutStopSec= says, so that a drain is not cut short by SIGKILL. */
+void	service_stopping(int64_t drain_usec);
+/* The watchdog interval in microseconds, or 0 when none was asked for (or
+ * WATCHDOG_PID names another process). */
+int64_t	service_watchdog_usec(void);
 
 /* Sockets passed by socket activation: their count (0: none), first fd in
- * *first. Unsets LISTEN_FDS so that children do not inherit them. */
-int	service_listen_fds(int *first);
+ * *first; -1 with *err when one of them cannot be served (not a listening
+ * stream socket). Unsets LISTEN_FDS so that children do not inherit them. */
+int	service_listen_fds(int *first, char **err);
 
 #endif
