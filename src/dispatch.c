@@ -430,6 +430,7 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 	attempts = it->attempts + 1;
 	done = settle(d, l, c, &r, util_mono_usec() - t0, &final);
 	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
 	if (!final) {
 		struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name,
 		    -1 };
@@ -437,9 +438,9 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 		log_ctx(LOG_WARNING, &ctx, "attempt %d of %lld failed: %s; "
 		    "retrying", attempts, l->cs->retries + 1, r.detail);
 		ld_event_unref(ev);
+		pthread_mutex_lock(&d->lock);
 		return;
 	}
-	pthread_mutex_unlock(&d->lock);
 	if (!r.ok) {
 		struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name,
 		    -1 };
