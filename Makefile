@@ -179,6 +179,50 @@ uninstall:
 			echo "uninstall: keeping $$d: not empty"; \
 	done
 
+# libFuzzer harnesses (fuzz/fuzz_NAME.c), built with clang against the
+# library sources instrumented for coverage, ASan and UBSan; each runs for
+# FUZZ_TIME seconds on build/fuzz/corpus-NAME, seeded from fixtures/ (and
+# conf/ for the configuration). FUZZ_TARGETS picks some (event config
+# signature), e.g. to run them in parallel from separate makes. Crashes
+# land in build/fuzz/ as crash-*: each becomes a test in tests/.
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+DEPS_FUZZ    := clang libclang-rt-14-dev
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(WARN) $(DEFS) $(INCS) $(FUZZ_FLAGS) \
+		-fsanitize=fuzzer-no-link -MMD -MP \
+		$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -c -o $@ $<
+
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%.o)
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
+
+fuzz:
+	@scripts/deps.sh $(DEPS_BUILD) $(DEPS_FUZZ)
+	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		c=$(FUZZ_BUILD)/corpus-$$t; mkdir -p $$c; \
+		cp fixtures/*.json $$c/ 2>/dev/null; \
+		[ $$t != config ] || cp conf/*.conf conf/*/*.conf $$c/ 2>/dev/null; \
+		echo "fuzz: $$t for $(FUZZ_TIME)s (log $(FUZZ_BUILD)/$$t.log)"; \
+		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
+			-rss_limit_mb=2048 -timeout=10 $$c \
+			>$(FUZZ_BUILD)/$$t.log 2>&1 || \
+			{ tail -n 40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
+		grep -E '^#[0-9]+.*(DONE|cov:)' $(FUZZ_BUILD)/$$t.log | tail -n 1; \
+		grep -E '^stat::(number_of_executed_units|peak_rss)' \
+			$(FUZZ_BUILD)/$$t.log; \
+	done
+
 clean:
 	rm -rf build
 
