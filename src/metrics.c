@@ -1,4 +1,5 @@
 /* Counters for /metrics and the systemd status line (see metrics.h). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,50 +85,103 @@ render_requests(FILE *f, const struct metrics *m)
 		    drop_names[i], (unsigned long long)get(&m->dropped[i]));
 }
 
+/* A label value with backslash, double quote and newline escaped, as the
+ * text format wants: a sink's name comes from the configuration. */
 static void
-render_sink(FILE *f, const struct dispatch_sink_stats *s)
+put_label(FILE *f, const char *v)
 {
-	size_t i;
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
 
-	fprintf(f, "livedesk_sink_deliveries_total{sink=\"%s\",type=\"%s\"} "
-	    "%llu\n", s->name, s->type, (unsigned long long)s->delivered);
-	fprintf(f, "livedesk_sink_failures_total{sink=\"%s\",type=\"%s\"} "
-	    "%llu\n", s->name, s->type, (unsigned long long)s->failed);
-	fprintf(f, "livedesk_sink_retries_total{sink=\"%s\",type=\"%s\"} "
-	    "%llu\n", s->name, s->type, (unsigned long long)s->retried);
-	fprintf(f, "livedesk_sink_dead_total{sink=\"%s\",type=\"%s\"} %llu\n",
-	    s->name, s->type, (unsigned long long)s->dead);
-	for (i = 0; i < nitems(dispatch_duration_bounds); i++)
-		fprintf(f, "livedesk_sink_duration_seconds_bucket{sink=\"%s\","
-		    "le=\"%g\"} %llu\n", s->name, dispatch_duration_bounds[i],
-		    (unsigned long long)s->duration_le[i]);
-	fprintf(f, "livedesk_sink_duration_seconds_bucket{sink=\"%s\","
-	    "le=\"+Inf\"} %llu\n", s->name,
-	    (unsigned long long)s->duration_count);
-	fprintf(f, "livedesk_sink_duration_seconds_sum{sink=\"%s\"} %.6f\n",
-	    s->name, s->duration_sum);
-	fprintf(f, "livedesk_sink_duration_seconds_count{sink=\"%s\"} %llu\n",
-	    s->name, (unsigned long long)s->duration_count);
+/* {sink="NAME",type="TYPE" and what follows, up to the closing brace. */
+static void
+put_sink_labels(FILE *f, const char *metric,
+    const struct dispatch_sink_stats *s)
+{
+	fprintf(f, "%s{sink=\"", metric);
+	put_label(f, s->name);
+	fputs("\",type=\"", f);
+	put_label(f, s->type);
+	fputc('"', f);
+}
+
+/* The per-sink counters, one family each. */
+static const struct {
+	const char	*name;
+	const char	*help;
+	size_t		 off;
+} sink_counters[] = {
+#define OFF(f) offsetof(struct dispatch_sink_stats, f)
+	{ "livedesk_sink_deliveries_total", "Events a sink delivered.",
+	    OFF(delivered) },
+	{ "livedesk_sink_failures_total", "Delivery attempts that failed.",
+	    OFF(failed) },
+	{ "livedesk_sink_retries_total", "Retries after a failed attempt.",
+	    OFF(retried) },
+	{ "livedesk_sink_dead_total", "Events given up after the last "
+	    "retry (dead letters).", OFF(dead) },
+#undef OFF
+};
+
+/* Every sample of a family together, after its HELP and TYPE, as the
+ * exposition format requires: one family at a time over all the sinks. */
+static void
+render_sinks(FILE *f, const struct dispatch_stats *ds)
+{
+	const struct dispatch_sink_stats *s;
+	size_t c, i, b;
+
+	for (c = 0; c < nitems(sink_counters); c++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s counter\n",
+		    sink_counters[c].name, sink_counters[c].help,
+		    sink_counters[c].name);
+		for (i = 0; i < ds->n_sinks; i++) {
+			s = &ds->sinks[i];
+			put_sink_labels(f, sink_counters[c].name, s);
+			fprintf(f, "} %llu\n", (unsigned long long)
+			    *(const uint64_t *)(const void *)
+			    ((const char *)s + sink_counters[c].off));
+		}
+	}
+	fputs("# HELP livedesk_sink_duration_seconds Time one delivery "
+	    "attempt took.\n"
+	    "# TYPE livedesk_sink_duration_seconds histogram\n", f);
+	for (i = 0; i < ds->n_sinks; i++) {
+		s = &ds->sinks[i];
+		for (b = 0; b < nitems(dispatch_duration_bounds); b++) {
+			put_sink_labels(f,
+			    "livedesk_sink_duration_seconds_bucket", s);
+			fprintf(f, ",le=\"%g\"} %llu\n",
+			    dispatch_duration_bounds[b],
+			    (unsigned long long)s->duration_le[b]);
+		}
+		put_sink_labels(f, "livedesk_sink_duration_seconds_bucket", s);
+		fprintf(f, ",le=\"+Inf\"} %llu\n",
+		    (unsigned long long)s->duration_count);
+		put_sink_labels(f, "livedesk_sink_duration_seconds_sum", s);
+		fprintf(f, "} %.6f\n", s->duration_sum);
+		put_sink_labels(f, "livedesk_sink_duration_seconds_count", s);
+		fprintf(f, "} %llu\n", (unsigned long long)s->duration_count);
+	}
 }
 
 static void
 render_dispatch(FILE *f, const struct dispatch_stats *ds)
 {
-	size_t i;
-
 	fprintf(f, "# HELP livedesk_queue_depth Events accepted and not yet "
 	    "finished by every sink.\n# TYPE livedesk_queue_depth gauge\n"
 	    "livedesk_queue_depth %zu\n", ds->queued);
-	fprintf(f, "# TYPE livedesk_queue_bytes gauge\n"
+	fprintf(f, "# HELP livedesk_queue_bytes Bytes of the events in the "
+	    "queue.\n# TYPE livedesk_queue_bytes gauge\n"
 	    "livedesk_queue_bytes %zu\n", ds->queued_bytes);
-	fputs("# TYPE livedesk_sink_deliveries_total counter\n"
-	    "# TYPE livedesk_sink_failures_total counter\n"
-	    "# TYPE livedesk_sink_retries_total counter\n"
-	    "# TYPE livedesk_sink_dead_total counter\n"
-	    "# HELP livedesk_sink_duration_seconds Time one delivery took.\n"
-	    "# TYPE livedesk_sink_duration_seconds histogram\n", f);
-	for (i = 0; i < ds->n_sinks; i++)
-		render_sink(f, &ds->sinks[i]);
+	render_sinks(f, ds);
 }
 
 static void
