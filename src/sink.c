@@ -6,11 +6,13 @@
 extern const struct sink_ops sink_log_ops;
 extern const struct sink_ops sink_file_ops;
 extern const struct sink_ops sink_exec_ops;
+extern const struct sink_ops sink_redis_ops;
 
 const struct sink_ops *const sink_types[] = {
 	&sink_log_ops,
 	&sink_file_ops,
 	&sink_exec_ops,
+	&sink_redis_ops,
 	NULL,
 };
 
