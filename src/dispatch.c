@@ -344,13 +344,13 @@ record_duration(struct dispatch_sink_stats *st, int64_t usec)
 }
 
 /*
- * Settles a delivery with the lock held. Returns the job if this was its
- * last sink (the caller finishes it unlocked), and whether the sink is
- * done with the item in *final.
+ * Settles a delivery with the lock held: final when the sink is done with
+ * the item, cut when it was cut short at shutdown. Returns the job if this
+ * was its last sink (the caller finishes it unlocked).
  */
 static struct job *
 settle(struct dispatch *d, struct lane *l, struct conv *c,
-    const struct sink_result *r, int64_t usec, bool *final)
+    const struct sink_result *r, int64_t usec, bool final, bool cut)
 {
 	struct item *it = c->head;
 	struct job *job = it->job, *last = NULL;
@@ -358,13 +358,11 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 	l->running--;
 	record_duration(&l->st, usec);
 	it->attempts++;
-	*final = r->ok || it->attempts > l->cs->retries ||
-	    atomic_load(&d->cancel);
 	if (r->ok)
 		l->st.delivered++;
 	else
 		l->st.failed++;
-	if (!*final) {
+	if (!final) {
 		l->st.retried++;
 		c->not_before = util_mono_msec() + backoff(d, l->cs,
 		    it->attempts);
@@ -372,7 +370,7 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 		l->waiting = c;
 		return NULL;
 	}
-	if (!r->ok && !atomic_load(&d->cancel))
+	if (!r->ok && !cut)
 		l->st.dead++;
 	c->head = it->next;
 	if (c->head == NULL)
@@ -382,7 +380,7 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 		ready_push(l, c);
 	else
 		conv_remove(l, c);
-	if (!r->ok && atomic_load(&d->cancel))
+	if (cut)
 		job->cancelled = true;
 	if (--job->pending == 0)
 		last = job;
@@ -414,10 +412,11 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 {
 	struct item *it = c->head;
 	struct ld_event *ev = it->job->ev;
+	struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name, -1 };
 	struct sink_result r;
 	int64_t t0;
 	struct job *done;
-	bool final;
+	bool final, cut;
 	int attempts;
 
 	memset(&r, 0, sizeof r);
@@ -426,32 +425,27 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 	pthread_mutex_unlock(&d->lock);
 	t0 = util_mono_usec();
 	l->cs->ops->deliver(l->state, ev, &r);
-	pthread_mutex_lock(&d->lock);
+	/* it->attempts is ours while the conversation is busy. */
 	attempts = it->attempts + 1;
-	done = settle(d, l, c, &r, util_mono_usec() - t0, &final);
-	pthread_cond_broadcast(&d->work);
-	pthread_mutex_unlock(&d->lock);
-	if (!final) {
-		struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name,
-		    -1 };
-
-		log_ctx(LOG_WARNING, &ctx, "attempt %d of %lld failed: %s; "
-		    "retrying", attempts, l->cs->retries + 1, r.detail);
-		ld_event_unref(ev);
-		pthread_mutex_lock(&d->lock);
-		return;
-	}
-	if (!r.ok) {
-		struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name,
-		    -1 };
-
+	cut = !r.ok && atomic_load(&d->cancel);
+	final = r.ok || attempts > l->cs->retries || cut;
+	if (final && !r.ok && !cut)
 		log_ctx(LOG_ERR, &ctx, "gave up after %d attempt%s: %s",
 		    attempts, attempts == 1 ? "" : "s", r.detail);
-	}
-	if (d->hooks.sink_done != NULL && !(atomic_load(&d->cancel) && !r.ok))
+	else if (!final)
+		log_ctx(LOG_WARNING, &ctx, "attempt %d of %lld failed: %s; "
+		    "retrying", attempts, l->cs->retries + 1, r.detail);
+	/* Recorded before the conversation's next event may start, so that
+	 * after a crash nothing runs again behind a later event. */
+	if (final && !cut && d->hooks.sink_done != NULL)
 		d->hooks.sink_done(d->hooks.arg, ev, l->cs->name, &r,
 		    attempts);
-	free(it);
+	pthread_mutex_lock(&d->lock);
+	done = settle(d, l, c, &r, util_mono_usec() - t0, final, cut);
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	if (final)
+		free(it);
 	if (done != NULL)
 		finish_job(d, done);
 	ld_event_unref(ev);
