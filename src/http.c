@@ -32,6 +32,7 @@
 #include "livedesk/event.h"
 #include "log.h"
 #include "runtime.h"
+#include "spool.h"
 #include "util.h"
 
 #define HTTP_MAX_DAEMONS 8
@@ -492,13 +493,17 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
 {
 	struct gen *g = runtime_acquire(h->rt);
 	struct dispatch_stats ds;
+	struct spool_status ss;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	char *text;
+	char *text, *err = NULL;
+	bool spooled = h->rt->spool != NULL &&
+	    spool_status(h->rt->spool, NULL, &ss, &err) == 0;
 
+	free(err);
 	dispatch_stats(g->disp, &ds);
 	runtime_release(g);
-	text = metrics_render(&h->rt->metrics, &ds);
+	text = metrics_render(&h->rt->metrics, &ds, spooled ? &ss : NULL);
 	free(ds.sinks);
 	if (text == NULL)
 		return MHD_NO;
