@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "source_redis.h"
 #include "util.h"
 
 enum key_type { K_STR, K_SECRET, K_DURATION, K_SIZE, K_INT, K_BOOL };
@@ -72,6 +73,7 @@ struct load {
 	char		*section;	/* the current [section] */
 	int		 section_line;
 	struct config_sink *sink;	/* the current [sink NAME] or NULL */
+	bool		 in_source;	/* in [source] */
 	bool		 seen[nitems(server_keys)];
 	char		*errors;
 	int		 n_errors;
@@ -354,6 +356,19 @@ set_sink(struct load *l, const char *key, const char *value)
 	free(err);
 }
 
+static void
+set_source(struct load *l, const char *key, const char *value)
+{
+	char *err = NULL;
+	int rc = source_redis_conf_set(&l->cfg->source.conf, key, value, &err);
+
+	if (rc == 1)
+		load_error(l, l->line, "[source] unknown key '%s'", key);
+	else if (rc == -1)
+		load_error(l, l->line, "[source] %s: %s", key, err);
+	free(err);
+}
+
 /* Starts a section; called from the reader, so that empty sections are
  * seen too. */
 static void
@@ -365,8 +380,18 @@ begin_section(struct load *l, const char *name)
 	l->section = xstrdup(name);
 	l->section_line = l->line;
 	l->sink = NULL;
+	l->in_source = false;
 	if (strcmp(name, "server") == 0)
 		return;
+	if (strcmp(name, "source") == 0) {
+		if (l->cfg->source.present)
+			load_error(l, l->line, "[source]: given twice (first at "
+			    "line %d)", l->cfg->source.line);
+		l->cfg->source.present = true;
+		l->cfg->source.line = l->line;
+		l->in_source = true;
+		return;
+	}
 	if (strncmp(name, "sink ", 5) == 0 && name[5] != '\0') {
 		for (i = 0; i < l->cfg->n_sinks; i++)
 			if (strcmp(l->cfg->sinks[i].name, name + 5) == 0)
@@ -376,8 +401,8 @@ begin_section(struct load *l, const char *name)
 		l->sink = add_sink(l->cfg, name + 5, l->line);
 		return;
 	}
-	load_error(l, l->line, "unknown section [%s] (expected [server] or "
-	    "[sink NAME])", name);
+	load_error(l, l->line, "unknown section [%s] (expected [server], "
+	    "[source] or [sink NAME])", name);
 }
 
 static int
@@ -392,6 +417,8 @@ on_key(void *user, const char *section, const char *key, const char *value)
 		set_server(l, key, value);
 	else if (l->sink != NULL)
 		set_sink(l, key, value);
+	else if (l->in_source)
+		set_source(l, key, value);
 	return 1;	/* go on: report every error at once */
 }
 
@@ -435,7 +462,7 @@ finish_sink(struct load *l, struct config_sink *s)
 
 	if (s->ops == NULL) {
 		load_error(l, s->line, "[sink %s]: missing required key "
-		    "'type' (log, file or exec)", s->name);
+		    "'type' (log, file, exec or redis)", s->name);
 		return;
 	}
 	filter_defaults(&s->filter, s->ops->incoming_only);
@@ -488,10 +515,16 @@ static void
 finish(struct load *l)
 {
 	struct config *cfg = l->cfg;
+	char *err = NULL;
 	size_t i;
 
 	for (i = 0; i < cfg->n_sinks; i++)
 		finish_sink(l, &cfg->sinks[i]);
+	if (cfg->source.present &&
+	    source_redis_conf_check(&cfg->source.conf, &err) == -1) {
+		load_error(l, cfg->source.line, "[source] %s", err);
+		free(err);
+	}
 	if (cfg->n_sinks == 0)
 		load_error(l, 0, "no [sink NAME] section: events would go "
 		    "nowhere");
@@ -630,6 +663,10 @@ config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "# effective configuration (%s)\n",
 	    cfg->file ? cfg->file : "built-in default");
 	print_server(cfg, out);
+	if (cfg->source.present) {
+		fputs("\n[source]\n", out);
+		source_redis_conf_print(cfg->source.conf, out);
+	}
 	for (i = 0; i < cfg->n_sinks; i++) {
 		const struct config_sink *s = &cfg->sinks[i];
 
@@ -670,6 +707,7 @@ config_free(struct config *cfg)
 			s->ops->conf_free(s->conf);
 	}
 	free(cfg->sinks);
+	source_redis_conf_free(cfg->source.conf);
 	free(cfg->file);
 	free(cfg);
 }

@@ -22,6 +22,14 @@ struct config_sink {
 	int64_t			 retry_cap_ms;
 };
 
+/* [source]: worker mode reads events from a Redis stream instead of
+ * HTTP (source_redis.c reads and checks the keys). */
+struct config_source {
+	bool			 present;	/* the file has [source] */
+	int			 line;		/* of its header */
+	void			*conf;		/* source_redis's own keys */
+};
+
 struct config {
 	char			*file;		/* NULL: the built-in default */
 	/* [server] */
@@ -52,6 +60,8 @@ struct config {
 	/* Nothing lost (spool.c). */
 	char			*spool_dir;
 	bool			 durable;
+
+	struct config_source	 source;
 
 	struct config_sink	*sinks;
 	size_t			 n_sinks;
