@@ -15,6 +15,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "service.h"
+#include "source_redis.h"
 #include "spool.h"
 #include "util.h"
 
@@ -24,6 +25,8 @@ struct options {
 	const char	*path;
 	const char	*replay;
 	const char	*sink;
+	const char	*consumer;	/* --worker=NAME */
+	bool		 worker;
 	bool		 check_config;
 	bool		 spool_status;
 	bool		 verbose;
@@ -46,6 +49,9 @@ usage(FILE *out)
 "                        file-sink JSON Lines archive to the sinks, exit\n"
 "      --sink NAME       with --replay: only to this sink\n"
 "      --spool-status    print pending and dead events in the spool, exit\n"
+"      --worker[=NAME]   take events from the Redis stream of [source] as\n"
+"                        consumer NAME (default: [source] consumer, or the\n"
+"                        host name) instead of listening on HTTP\n"
 "  -v, --verbose         log at debug level\n"
 "  -h, --help            this text\n"
 "  -V, --version         the version\n"
@@ -66,6 +72,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "replay", required_argument, NULL, 'R' },
 		{ "sink", required_argument, NULL, 'S' },
 		{ "spool-status", no_argument, NULL, 'T' },
+		{ "worker", optional_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -83,6 +90,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'R': o->replay = optarg; break;
 		case 'S': o->sink = optarg; break;
 		case 'T': o->spool_status = true; break;
+		case 'W': o->worker = true; o->consumer = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("livedesk-webhookd %s\n", LD_VERSION);
@@ -328,6 +336,50 @@ reload(struct runtime *rt, const struct options *o)
 	service_notify("READY=1");
 }
 
+/* SIGHUP in worker mode: new sinks once the entries in hand are done. */
+static void
+worker_reload(struct source_redis *src, const struct options *o)
+{
+	char *err = NULL;
+	struct config *cfg;
+
+	service_reloading();
+	if (o->config == NULL) {
+		log_notice("SIGHUP: no configuration file to reload; files "
+		    "reopened");
+		source_redis_reopen(src);
+	} else if ((cfg = load_config(o, &err)) == NULL) {
+		log_err("reload failed, keeping the running configuration:\n%s",
+		    err);
+		free(err);
+		source_redis_reopen(src);
+	} else {
+		warn_probes(cfg);
+		if (source_redis_reload(src, cfg, &err) == -1) {
+			log_err("reload failed, keeping the running "
+			    "configuration: %s", err);
+			free(err);
+			source_redis_reopen(src);
+		} else
+			log_notice("configuration reloaded from %s",
+			    o->config);
+	}
+	service_notify("READY=1");
+}
+
+static void
+worker_status(struct source_redis *src, char *last, size_t len)
+{
+	char now[200];
+
+	memcpy(now, "STATUS=", 7);
+	source_redis_status(src, now + 7, sizeof now - 7);
+	if (strcmp(now, last) != 0) {
+		service_notify(now);
+		snprintf(last, len, "%s", now);
+	}
+}
+
 /* STATUS= for systemctl status, sent when it changes. last holds the one
  * sent before. */
 static void
@@ -355,14 +407,16 @@ notify_status(struct runtime *rt, char *last, size_t len)
 	}
 }
 
-/* Waits for signals; does the work they ask for in ordinary code. */
+/* Waits for signals; does the work they ask for in ordinary code. For a
+ * receiver rt is set, for a worker src. */
 static void
-main_loop(struct runtime *rt, const struct options *o, const sigset_t *set)
+main_loop(struct runtime *rt, struct source_redis *src,
+    const struct options *o, const sigset_t *set)
 {
 	int64_t wd = service_watchdog_usec(), tick_usec = 500000, now,
 	    last_wd = 0;
 	struct timespec tick;
-	char status[160] = "";
+	char status[200] = "";
 	siginfo_t si;
 	int sig;
 
@@ -378,7 +432,9 @@ main_loop(struct runtime *rt, const struct options *o, const sigset_t *set)
 			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 			return;
 		}
-		if (sig == SIGHUP)
+		if (sig == SIGHUP && src != NULL)
+			worker_reload(src, o);
+		else if (sig == SIGHUP)
 			reload(rt, o);
 		now = util_mono_msec() * 1000;
 		if (wd > 0 && (last_wd == 0 || now - last_wd >= wd / 2 -
@@ -386,9 +442,38 @@ main_loop(struct runtime *rt, const struct options *o, const sigset_t *set)
 			service_notify("WATCHDOG=1");
 			last_wd = now;
 		}
+		if (src != NULL) {
+			worker_status(src, status, sizeof status);
+			continue;
+		}
 		runtime_reap(rt);
 		notify_status(rt, status, sizeof status);
 	}
+}
+
+/* --worker or [source]: the stream instead of HTTP, the same loop. Takes
+ * ownership of cfg. */
+static int
+run_worker(const struct options *o, struct config *cfg, const sigset_t *set)
+{
+	struct source_redis *src;
+	char *err = NULL;
+	int64_t grace_ms;
+
+	if ((src = source_redis_new(cfg, o->consumer, &err)) == NULL) {
+		log_err("%s", err);
+		free(err);
+		return 1;
+	}
+	log_notice("livedesk-webhookd %s worker started, %zu sink%s",
+	    LD_VERSION, cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s");
+	service_notify("READY=1");
+	main_loop(NULL, src, o, set);
+	grace_ms = source_redis_grace_ms(src);
+	service_stopping((grace_ms + 15000) * 1000);
+	(void)source_redis_drain(src);
+	source_redis_free(src);
+	return 0;
 }
 
 static int
@@ -424,6 +509,8 @@ run(const struct options *o)
 		config_free(cfg);
 		return 1;
 	}
+	if (o->worker || cfg->source.present)
+		return run_worker(o, cfg, &set);
 	if ((n_fds = service_listen_fds(&first_fd, &err)) == -1) {
 		config_free(cfg);
 		goto fail;
@@ -436,7 +523,7 @@ run(const struct options *o)
 	    LD_VERSION, http_address(h), cfg->path, cfg->n_sinks,
 	    cfg->n_sinks == 1 ? "" : "s");
 	service_notify("READY=1");
-	main_loop(rt, o, &set);
+	main_loop(rt, NULL, o, &set);
 	g = runtime_acquire(rt);
 	grace_ms = g->cfg->shutdown_grace_ms;
 	runtime_release(g);
