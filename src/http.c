@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -819,6 +820,26 @@ bind_listen(const char *listen_on, char *address, size_t alen, char **err)
 	return fd;
 }
 
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's own messages, as debug lines through our log: they
+ * tell of sockets closed and the like, which the one line per refused
+ * request already says; escaped, as they may quote request bytes. */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char *msg = xvasprintf(fmt, ap), *shown;
+
+	(void)cls;
+	msg[strcspn(msg, "\n")] = '\0';
+	shown = util_escape(msg, 300);
+	log_debug("libmicrohttpd: %s", shown);
+	free(shown);
+	free(msg);
+}
+
 static struct MHD_Daemon *
 start_mhd(struct http *h, const struct config *cfg, int fd)
 {
@@ -830,6 +851,7 @@ start_mhd(struct http *h, const struct config *cfg, int fd)
 	return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
 	    on_request, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
