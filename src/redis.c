@@ -539,6 +539,25 @@ redis_argv_str(struct redis_argv *a, const char *s)
 	redis_argv_add(a, s, strlen(s));
 }
 
+static void
+own(struct redis_argv *a, char *s, size_t len)
+{
+	a->owned = xreallocarray(a->owned, (size_t)a->n_owned + 1,
+	    sizeof *a->owned);
+	a->owned[a->n_owned++] = s;
+	redis_argv_add(a, s, len);
+}
+
+void
+redis_argv_dup(struct redis_argv *a, const char *s, size_t len)
+{
+	char *copy = xmalloc(len + 1);
+
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	own(a, copy, len);
+}
+
 void
 redis_argv_fmt(struct redis_argv *a, const char *fmt, ...)
 {
@@ -548,10 +567,7 @@ redis_argv_fmt(struct redis_argv *a, const char *fmt, ...)
 	va_start(ap, fmt);
 	s = xvasprintf(fmt, ap);
 	va_end(ap);
-	a->owned = xreallocarray(a->owned, (size_t)a->n_owned + 1,
-	    sizeof *a->owned);
-	a->owned[a->n_owned++] = s;
-	redis_argv_str(a, s);
+	own(a, s, strlen(s));
 }
 
 void

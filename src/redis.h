@@ -85,6 +85,8 @@ struct redis_argv {
 
 void		 redis_argv_add(struct redis_argv *, const char *s, size_t len);
 void		 redis_argv_str(struct redis_argv *, const char *s);
+/* Adds a copy of s, for a vector that outlives it. */
+void		 redis_argv_dup(struct redis_argv *, const char *s, size_t len);
 /* Adds a copy of a formatted string. */
 void		 redis_argv_fmt(struct redis_argv *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));

@@ -399,7 +399,8 @@ dead_op(struct source_redis *s, struct entry *e, const char *reason)
 	return o;
 }
 
-/* The fields of an event as the Redis sink writes them. */
+/* The fields of an event as the Redis sink writes them (copies: the op
+ * outlives the event). */
 static void
 event_fields(struct redis_argv *a, const struct ld_event *ev)
 {
@@ -416,7 +417,7 @@ event_fields(struct redis_argv *a, const struct ld_event *ev)
 		redis_argv_fmt(a, "%" PRId64, conv.v);
 	}
 	redis_argv_str(a, "json");
-	redis_argv_add(a, ev->raw, ev->raw_len);
+	redis_argv_dup(a, ev->raw, ev->raw_len);
 }
 
 /* Hook: a sink is finished with an event; a sink that gave up makes a
@@ -827,7 +828,7 @@ reject(struct source_redis *s, struct entry *e, const redisReply *fields,
 	if (fields != NULL && fields->type == REDIS_REPLY_ARRAY)
 		for (i = 0; i < fields->elements; i++)
 			if (fields->element[i]->type == REDIS_REPLY_STRING)
-				redis_argv_add(&o->argv,
+				redis_argv_dup(&o->argv,
 				    fields->element[i]->str,
 				    fields->element[i]->len);
 	ack->entry = e;
