@@ -1029,10 +1029,12 @@ START_TEST(nginx_in_front)
 	main_conf = path_in(T, "nginx.conf");
 	ck_assert_int_ge(asprintf(&cfg, "%spid %s/nginx.pid;\n"
 	    "error_log %s/nginx.error.log;\ndaemon off;\nevents {}\nhttp {\n"
+	    "access_log %s/access.log;\n"
 	    "client_body_temp_path %s/body;\nproxy_temp_path %s/proxy;\n"
 	    "fastcgi_temp_path %s/fcgi;\nuwsgi_temp_path %s/uwsgi;\n"
 	    "scgi_temp_path %s/scgi;\ninclude %s;\n}\n",
-	    geteuid() == 0 ? "user root;\n" : "", T, T, T, T, T, T, T, site),
+	    geteuid() == 0 ? "user root;\n" : "", T, T, T, T, T, T, T, T,
+	    site),
 	    0);
 	tu_write_file(main_conf, cfg, strlen(cfg));
 	log = path_in(T, "nginx.out");
