@@ -260,7 +260,8 @@ START_TEST(install_layout)
 		"/etc/livedesk-webhookd/livedesk-webhookd.conf",
 		"/usr/local/share/livedesk-webhookd/livedesk-webhookd.conf",
 		"/usr/local/share/livedesk-webhookd/examples/auto-reply.sh",
-		"/usr/local/share/livedesk-webhookd/nginx/livedesk-webhookd.conf",
+		"/usr/local/share/livedesk-webhookd/nginx/"
+		    "livedesk-webhookd.conf",
 		"/usr/local/share/livedesk-webhookd/caddy/Caddyfile",
 		"/usr/local/share/man/man8/livedesk-webhookd.8",
 		"/usr/local/share/man/man5/livedesk-webhookd.conf.5",
@@ -272,7 +273,8 @@ START_TEST(install_layout)
 	for (i = 0; i < sizeof want / sizeof want[0]; i++)
 		(void)mode_of(root, want[i]);
 	if (access("man/livedesk-send.1", F_OK) == 0)
-		(void)mode_of(root, "/usr/local/share/man/man1/livedesk-send.1");
+		(void)mode_of(root,
+		    "/usr/local/share/man/man1/livedesk-send.1");
 	ck_assert_int_eq(mode_of(root, want[0]) & 0777, 0755);
 	ck_assert_int_eq(mode_of(root, want[1]) & 0777, 0755);
 	ck_assert_int_eq(mode_of(root, want[2]) & 0777, 0644);
@@ -770,7 +772,8 @@ START_TEST(example_with_everything_uncommented)
 	ck_assert_ptr_nonnull(strstr(text, "[sink archive]\ntype = file\n"));
 	ck_assert_ptr_nonnull(strstr(text, "[sink auto-reply]\ntype = exec\n"));
 	ck_assert_ptr_nonnull(strstr(text, "token = (set, not shown)"));
-	ck_assert_ptr_nonnull(strstr(text, "[sink to-workers]\ntype = redis\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	    "[sink to-workers]\ntype = redis\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\n[source]\n"));
 	free(text);
 	free(errs);

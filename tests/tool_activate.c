@@ -28,7 +28,8 @@ static int
 private_journal(const char *dir)
 {
 	if (unshare(CLONE_NEWNS) == -1) {
-		fprintf(stderr, "tool_activate: unshare: %s\n", strerror(errno));
+		fprintf(stderr, "tool_activate: unshare: %s\n",
+		    strerror(errno));
 		return -1;
 	}
 	/* A tmpfs over /run: the host's is left alone, and the mount point
