@@ -471,17 +471,37 @@ broke(struct redis_conn *rc, const char *what, char *err, size_t len)
 	redis_conn_drop(rc);
 }
 
+/* Whether a command failed because the server had closed the connection
+ * while it was idle (a Redis restart): the command almost surely never
+ * ran, so one more try on a new connection spares a failed delivery; at
+ * worst an entry is written twice, which at-least-once allows. */
+static bool
+stale(const redisContext *c)
+{
+	return c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO &&
+	    (errno == EPIPE || errno == ECONNRESET));
+}
+
 redisReply *
 redis_conn_command(struct redis_conn *rc, int argc, const char **argv,
     const size_t *lens, char *err, size_t len)
 {
 	redisReply *r;
+	int was;
 
-	if (redis_conn_ready(rc, err, len) == -1)
+	if ((was = redis_conn_ready(rc, err, len)) == -1)
 		return NULL;
-	if ((r = redisCommandArgv(rc->c, argc, argv, lens)) == NULL)
-		broke(rc, argv[0], err, len);
-	return r;
+	if ((r = redisCommandArgv(rc->c, argc, argv, lens)) != NULL)
+		return r;
+	if (was == 0 && stale(rc->c)) {
+		redis_conn_drop(rc);
+		if (redis_conn_ready(rc, err, len) == -1)
+			return NULL;
+		if ((r = redisCommandArgv(rc->c, argc, argv, lens)) != NULL)
+			return r;
+	}
+	broke(rc, argv[0], err, len);
+	return NULL;
 }
 
 int

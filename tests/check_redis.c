@@ -559,6 +559,47 @@ START_TEST(sink_maxlen_and_partitions)
 }
 END_TEST
 
+/* Redis restarted while the receiver's connection was idle: the next
+ * event goes through on a new connection, with no retry to spend. */
+START_TEST(sink_survives_idle_restart)
+{
+	struct rsrv r;
+	struct tu_daemon d;
+	char *conf, *body = body_for(1, 1), *id;
+	redisContext *c;
+	long status;
+	int port, i;
+
+	rsrv_start(&r, 0, NULL, false, NULL);
+	port = r.port;
+	conf = receiver_conf(&r, "", "retries = 0\n");
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	free(post(&d, body, &status));
+	ck_assert_int_eq(status, 200);
+	c = rconn(&r, NULL, 0);
+	for (i = 0; i < 100 && rinteger(c, "XLEN %s", "livedesk:events",
+	    NULL) < 1; i++)
+		usleep(20000);
+	redisFree(c);
+	rsrv_free(&r);
+	rsrv_start(&r, port, NULL, false, NULL);
+	id = post(&d, body, &status);
+	ck_assert_int_eq(status, 200);
+	c = rconn(&r, NULL, 0);
+	for (i = 0; i < 100 && rinteger(c, "XLEN %s", "livedesk:events",
+	    NULL) < 1; i++)
+		usleep(20000);
+	ck_assert_int_eq(rinteger(c, "XLEN %s", "livedesk:events", NULL), 1);
+	ck_assert(!file_has(d.log, "gave up"));
+	redisFree(c);
+	tu_daemon_free(&d);
+	free(id);
+	free(body);
+	free(conf);
+	rsrv_free(&r);
+}
+END_TEST
+
 /* --- workers --- */
 
 /* A worker runs the exec sink as the receiver does: the same environment
@@ -1242,6 +1283,7 @@ redis_suite(void)
 	tcase_add_test(tc, source_config);
 	tcase_add_test(tc, sink_writes_fields);
 	tcase_add_test(tc, sink_maxlen_and_partitions);
+	tcase_add_test(tc, sink_survives_idle_restart);
 	tcase_add_test(tc, worker_runs_like_receiver);
 	tcase_add_test(tc, two_workers_exactly_once);
 	tcase_add_test(tc, killed_worker_entry_claimed);
