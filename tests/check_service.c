@@ -662,6 +662,31 @@ START_TEST(watchdog_off)
 }
 END_TEST
 
+/* Waits until a TCP connection to 127.0.0.1:port is accepted (into the
+ * backlog is enough). */
+static bool
+wait_connect(int port, int ms)
+{
+	struct sockaddr_in a;
+	long long end = tu_now_ms() + ms;
+	int fd, rc;
+
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	while (tu_now_ms() < end) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fd, 0);
+		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+		close(fd);
+		if (rc == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /* --- socket activation --- */
 
 static void
@@ -790,7 +815,7 @@ START_TEST(activation_systemd_socket_activate)
 	 * backlog meanwhile: the first request is answered all the same. */
 	svc_spawn(&s, ARGS(ssa, "-E", "NOTIFY_SOCKET", "-l", addr), NULL,
 	    NULL, 0);
-	usleep(200000);
+	ck_assert_msg(wait_connect(s.port, 5000), "%s did not listen", ssa);
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
 	ck_assert_int_ge(svc_wait_note(&s, 0, "READY=1", 5000), 0);
