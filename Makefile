@@ -223,6 +223,24 @@ fuzz:
 			$(FUZZ_BUILD)/$$t.log; \
 	done
 
+# Benchmarks, not tests: the daemon against the floor (bench/floor.c) and
+# adnanh/webhook under wrk; the table goes to bench/results/ (bench/run.sh).
+# BENCH_SECONDS, BENCH_REPEAT, BENCH_ONLY, ... change the runs (see run.sh).
+BENCH_TOOLS := $(BUILD)/bench/floor $(BUILD)/bench/parse $(BUILD)/bench/ready
+
+$(BUILD)/bench/floor: $(BUILD)/bench/floor.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/bench/ready: $(BUILD)/bench/ready.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/bench/parse: $(BUILD)/bench/parse.o $(BUILD)/libld.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+bench: deps $(DAEMON) $(BENCH_TOOLS)
+	@scripts/deps.sh $(DEPS_BENCH)
+	BUILD=$(BUILD) bench/run.sh
+
 clean:
 	rm -rf build
 
