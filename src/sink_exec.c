@@ -605,6 +605,10 @@ exec_start(void **state, const void *conf, const struct sink_ctx *ctx,
 	    getenv("PATH") : EXEC_DEFAULT_PATH));
 	if ((lang = getenv("LANG")) != NULL)
 		envv_put(&s->env, xasprintf("LANG=%s", lang));
+	/* The service's systemd credentials are the scripts' too: that is
+	 * where livedesk-send finds its API key. */
+	if ((lang = getenv("CREDENTIALS_DIRECTORY")) != NULL)
+		envv_put(&s->env, xasprintf("CREDENTIALS_DIRECTORY=%s", lang));
 	for (i = 0; i < c->n_env; i++)
 		envv_put(&s->env, xstrdup(c->env[i]));
 	for (i = 0; i < s->env.n; i++)

@@ -284,12 +284,36 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* mkdir -p for the spool's parents: /var/lib/x/spool on a machine where
+ * /var/lib/x was never made. */
+static int
+make_parents(char *p)
+{
+	char *slash;
+	int rc = 0;
+
+	for (slash = strchr(p + 1, '/'); slash != NULL && rc == 0;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+			rc = -1;
+		*slash = '/';
+	}
+	return rc;
+}
+
 static int
 make_dir(const char *dir, const char *sub, char **err)
 {
 	char *p = sub ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
 	int rc = 0;
 
+	if (sub == NULL && make_parents(p) == -1) {
+		*err = xasprintf("spool: mkdir the parents of %s: %s", p,
+		    strerror(errno));
+		free(p);
+		return -1;
+	}
 	if (mkdir(p, 0700) == -1 && errno != EEXIST) {
 		*err = xasprintf("spool: mkdir %s: %s", p, strerror(errno));
 		rc = -1;

@@ -248,7 +248,7 @@ util_delivery_id(char buf[40])
 	ssize_t r;
 
 	while (got < 10) {
-		r = getrandom(b + 6, 10 - got, 0);
+		r = getrandom(b + 6 + got, 10 - got, 0);
 		if (r > 0)
 			got += (size_t)r;
 		else if (errno != EINTR)
