@@ -42,6 +42,7 @@
 #define DEFAULT_GROUP	"livedesk"
 #define BLOCK_MS	1000		/* XREADGROUP BLOCK: how soon a stop is seen */
 #define ACK_FLUSH_MS	3000		/* at shutdown, how long acks may wait */
+#define ACK_LINGER_MS	1		/* for more entries to acknowledge at once */
 
 /* --- configuration: the [source] keys --- */
 
@@ -273,7 +274,8 @@ struct source_redis {
 	struct dispatch		*next_disp;
 
 	pthread_mutex_t		 lock;
-	pthread_cond_t		 cond;		/* room, ops, stop */
+	pthread_cond_t		 cond;		/* the reader's: room, stop */
+	pthread_cond_t		 ops_cond;	/* the acker's: work, stop */
 	struct entry		*held;		/* the entries in hand */
 	size_t			 n_held, held_bytes;
 	size_t			 n_dispatching;
@@ -290,7 +292,7 @@ struct source_redis {
 };
 
 static void
-cond_wait_ms(struct source_redis *s, int64_t ms)
+cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms)
 {
 	struct timespec ts;
 
@@ -303,7 +305,7 @@ cond_wait_ms(struct source_redis *s, int64_t ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-	(void)pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	(void)pthread_cond_timedwait(cond, lock, &ts);
 }
 
 static struct entry **
@@ -351,17 +353,19 @@ held_id(struct source_redis *s, const char *id)
 	return found;
 }
 
-/* With the lock held. */
+/* With the lock held. Only the first op wakes the acker: it lingers a
+ * moment for more, so that one XACK acknowledges many entries. */
 static void
 push_op(struct source_redis *s, struct op *o)
 {
 	o->next = NULL;
 	if (s->ops_tail != NULL)
 		s->ops_tail->next = o;
-	else
+	else {
 		s->ops = o;
+		pthread_cond_signal(&s->ops_cond);
+	}
 	s->ops_tail = o;
-	pthread_cond_broadcast(&s->cond);
 }
 
 static void
@@ -607,7 +611,7 @@ acker_main(void *arg)
 	    s->conf.timeout_ms);
 	int64_t beat_ms = s->conf.claim_after_ms / 3, next_beat, now;
 	struct op *batch, *o, *last;
-	bool down = false;
+	bool down = false, lingered = false;
 	char err[512];
 
 	if (beat_ms < 30)
@@ -620,9 +624,15 @@ acker_main(void *arg)
 		    now >= s->acker_deadline))
 			break;
 		if (s->ops == NULL && now < next_beat) {
-			cond_wait_ms(s, next_beat - now);
+			cond_wait_ms(&s->ops_cond, &s->lock, next_beat - now);
 			continue;
 		}
+		if (s->ops != NULL && !s->acker_quit && !lingered) {
+			lingered = true;
+			cond_wait_ms(&s->ops_cond, &s->lock, ACK_LINGER_MS);
+			continue;
+		}
+		lingered = false;
 		batch = s->ops;
 		s->ops = s->ops_tail = NULL;
 		pthread_mutex_unlock(&s->lock);
@@ -643,7 +653,8 @@ acker_main(void *arg)
 			s->ops = batch;
 			if (!s->acker_quit || util_mono_msec() <
 			    s->acker_deadline)
-				cond_wait_ms(s, redis_conn_wait_ms(rc) > 50 ?
+				cond_wait_ms(&s->ops_cond, &s->lock,
+				    redis_conn_wait_ms(rc) > 50 ?
 				    redis_conn_wait_ms(rc) : 50);
 			continue;
 		}
@@ -703,7 +714,7 @@ reader_pause(struct source_redis *s, int64_t ms)
 {
 	pthread_mutex_lock(&s->lock);
 	if (!atomic_load(&s->reader_stop))
-		cond_wait_ms(s, ms);
+		cond_wait_ms(&s->cond, &s->lock, ms);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -856,9 +867,10 @@ vanished(struct source_redis *s, struct entry *e)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* One entry [id, fields] of a reply: in hand, then to the dispatcher. */
+/* One entry [id, fields] of a reply: in hand, then to the dispatcher.
+ * Only a re-read (our own pending, a claim) can be one we hold already. */
 static void
-take_entry(struct source_redis *s, const redisReply *item)
+take_entry(struct source_redis *s, const redisReply *item, bool reread)
 {
 	const redisReply *idr, *fields;
 	struct ld_event *ev = NULL;
@@ -871,8 +883,8 @@ take_entry(struct source_redis *s, const redisReply *item)
 		return;
 	idr = item->element[0];
 	fields = item->element[1];
-	if (held_id(s, idr->str))
-		return;		/* ours already: claimed back, or re-read */
+	if (reread && held_id(s, idr->str))
+		return;		/* ours already */
 	e = xcalloc(1, sizeof *e);
 	memcpy(e->id, idr->str, idr->len);
 	if (fields->type != REDIS_REPLY_NIL)
@@ -916,8 +928,8 @@ take_entry(struct source_redis *s, const redisReply *item)
 /* The entries of one stream in an XREADGROUP reply; returns how many,
  * and the last id in last (for the history pass). */
 static size_t
-take_entries(struct source_redis *s, const redisReply *entries, char *last,
-    size_t len)
+take_entries(struct source_redis *s, const redisReply *entries, bool reread,
+    char *last, size_t len)
 {
 	size_t i;
 
@@ -929,7 +941,7 @@ take_entries(struct source_redis *s, const redisReply *entries, char *last,
 		if (it->type == REDIS_REPLY_ARRAY && it->elements >= 1 &&
 		    it->element[0]->type == REDIS_REPLY_STRING)
 			snprintf(last, len, "%s", it->element[0]->str);
-		take_entry(s, it);
+		take_entry(s, it, reread);
 	}
 	return entries->elements;
 }
@@ -998,8 +1010,8 @@ read_group(struct reader *rd, size_t n)
 	else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements == 2)
-		got = take_entries(s, r->element[0]->element[1], last,
-		    sizeof last);
+		got = take_entries(s, r->element[0]->element[1], rd->history,
+		    last, sizeof last);
 	freeReplyObject(r);
 	if (rd->history) {
 		if (got == 0 || last[0] == '\0') {
@@ -1061,7 +1073,7 @@ autoclaim(struct reader *rd, size_t n)
 		pthread_mutex_lock(&s->lock);
 		before = s->n_held;
 		pthread_mutex_unlock(&s->lock);
-		(void)take_entries(s, list, last, sizeof last);
+		(void)take_entries(s, list, true, last, sizeof last);
 		pthread_mutex_lock(&s->lock);
 		if (s->n_held > before)
 			s->claimed += s->n_held - before;
@@ -1097,7 +1109,7 @@ reader_swap(struct source_redis *s)
 		return true;
 	}
 	if (s->n_dispatching > 0) {
-		cond_wait_ms(s, 50);
+		cond_wait_ms(&s->cond, &s->lock, 50);
 		pthread_mutex_unlock(&s->lock);
 		return false;
 	}
@@ -1219,6 +1231,7 @@ source_redis_new(struct config *cfg, const char *consumer, char **err)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->ops_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	for (s->n_buckets = 64; s->n_buckets < (size_t)cfg->queue_size;)
 		s->n_buckets *= 2;
@@ -1355,7 +1368,7 @@ source_redis_drain(struct source_redis *s)
 	pthread_mutex_lock(&s->lock);
 	s->acker_quit = true;
 	s->acker_deadline = util_mono_msec() + ACK_FLUSH_MS;
-	pthread_cond_broadcast(&s->cond);
+	pthread_cond_broadcast(&s->ops_cond);
 	pthread_mutex_unlock(&s->lock);
 	if (s->acker_started)
 		pthread_join(s->acker, NULL);
@@ -1395,6 +1408,7 @@ source_redis_free(struct source_redis *s)
 	free(s->consumer);
 	config_free(s->cfg);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->ops_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
