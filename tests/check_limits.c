@@ -655,8 +655,10 @@ START_TEST(test_keepalive_clock)
 	int fd, i;
 
 	/* Each request on a kept-alive connection gets its own deadline:
-	 * five quick requests over 2.5 s outlive a 2 s request_timeout. */
-	start("[server]\nrequest_timeout = 2s\nconnection_timeout = 1s\n"
+	 * five quick requests over 4 s outlive a 2 s request_timeout. (The
+	 * idle timeout counts in whole seconds: 3 s leaves room for the
+	 * 0.8 s pauses.) */
+	start("[server]\nrequest_timeout = 2s\nconnection_timeout = 3s\n"
 	    SINK);
 	fd = raw_connect(NULL);
 	for (i = 0; i < 5; i++) {
