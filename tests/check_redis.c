@@ -984,6 +984,126 @@ START_TEST(redis_restart_loses_nothing)
 }
 END_TEST
 
+/* How often each delivery id ran, from file-sink archives: an object of
+ * id -> count. */
+static json_t *
+archive_counts(char *const *files, int n_files)
+{
+	json_t *counts = json_object();
+	char *text, *line, *save, *p, id[64];
+	int i;
+
+	for (i = 0; i < n_files; i++) {
+		if (access(files[i], F_OK) != 0)
+			continue;
+		text = tu_read_file(files[i], NULL);
+		save = NULL;
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			p = strstr(line, "\"delivery_id\":\"");
+			ck_assert_ptr_nonnull(p);
+			ck_assert_int_eq(sscanf(p + 15, "%63[^\"]", id), 1);
+			json_object_set_new(counts, id, json_integer(1 +
+			    json_integer_value(json_object_get(counts, id))));
+		}
+		free(text);
+	}
+	return counts;
+}
+
+/* The layout of the documentation, on one machine: 2 receivers with
+ * spools, one Redis, 2 workers. A few thousand events; in the middle a
+ * worker is killed (and started again, as systemd would), later Redis is
+ * stopped and started. Nothing is lost; nothing runs twice but what the
+ * killed worker had run and not yet acknowledged. */
+START_TEST(layout_survives_worker_kill_and_redis_restart)
+{
+	enum { N = 3000, CONVS = 50, KILL_AT = 1000, REDIS_AT = 2000 };
+	struct rsrv r;
+	struct tu_daemon d[2], w[2];
+	char *dir = tu_tmpdir(), *conf[2], *wconf[2], *files[2], *spool;
+	char *ids[N], *cmd;
+	int i, port, n, twice = 0;
+	long status;
+	redisContext *c;
+	json_t *counts;
+
+	rsrv_start(&r, 0, NULL, true, NULL);
+	port = r.port;
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_ge(asprintf(&spool, "spool_dir = %s/spool%d\n",
+		    dir, i), 0);
+		conf[i] = receiver_conf(&r, spool, "retries = 1000\n"
+		    "retry_base = 50ms\nretry_cap = 500ms\ntimeout = 1s\n"
+		    "concurrency = 4\n");
+		free(spool);
+		ck_assert(tu_daemon_start(&d[i], conf[i], NULL));
+		ck_assert_int_ge(asprintf(&files[i], "%s/w%d.jsonl", dir, i),
+		    0);
+		ck_assert_int_ge(asprintf(&cmd, "[sink archive]\ntype = file\n"
+		    "path = %s\nconcurrency = 4\n", files[i]), 0);
+		wconf[i] = worker_conf(&r, "1s", cmd);
+		free(cmd);
+		worker_start(&w[i], wconf[i], i == 0 ? "w0" : "w1");
+	}
+	for (i = 0; i < N; i++) {
+		char *body = body_for(i % CONVS, i);
+
+		if (i == KILL_AT) {
+			tu_daemon_kill(&w[0], SIGKILL);
+			tu_daemon_free(&w[0]);
+			worker_start(&w[0], wconf[0], "w0");
+		}
+		if (i == REDIS_AT)
+			rsrv_stop(&r, SIGTERM);
+		if (i == REDIS_AT + 200) {
+			char *rdir = strdup(r.dir);
+
+			free(r.dir);
+			rsrv_start(&r, port, rdir, true, NULL);
+			free(rdir);
+		}
+		ids[i] = post(&d[i % 2], body, &status);
+		ck_assert_msg(status == 200, "event %d: %ld", i, status);
+		free(body);
+	}
+	c = rconn(&r, NULL, 0);
+	{
+		long long end = tu_now_ms() + 40000;
+
+		while (tu_count_lines(files[0]) + tu_count_lines(files[1]) < N &&
+		    tu_now_ms() < end)
+			usleep(50000);
+	}
+	wait_pending_zero(c, "livedesk:events", 10000);
+	counts = archive_counts(files, 2);
+	for (i = 0; i < N; i++) {
+		n = (int)json_integer_value(json_object_get(counts, ids[i]));
+		ck_assert_msg(n >= 1, "event %d (%s) was lost", i, ids[i]);
+		ck_assert_msg(n == 1 || (i < KILL_AT + 200 && n == 2),
+		    "event %d ran %d times", i, n);
+		twice += n > 1;
+		free(ids[i]);
+	}
+	/* At most what the killed worker had in hand. */
+	ck_assert_int_le(twice, 1000);
+	json_decref(counts);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w[i])), 0);
+		ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d[i])), 0);
+		tu_daemon_free(&w[i]);
+		tu_daemon_free(&d[i]);
+		free(conf[i]);
+		free(wconf[i]);
+		free(files[i]);
+	}
+	redisFree(c);
+	rsrv_free(&r);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* Entries that are not events, and an event whose sink keeps failing: to
  * the dead-letter stream with a reason, acknowledged, the worker going
  * on. */
@@ -1289,6 +1409,7 @@ redis_suite(void)
 	tcase_add_test(tc, killed_worker_entry_claimed);
 	tcase_add_test(tc, worker_restart_runs_own_pending);
 	tcase_add_test(tc, redis_restart_loses_nothing);
+	tcase_add_test(tc, layout_survives_worker_kill_and_redis_restart);
 	tcase_add_test(tc, bad_entries_dead_lettered);
 	tcase_add_test(tc, worker_reload);
 	suite_add_tcase(s, tc);
