@@ -232,15 +232,29 @@ fail:
 }
 
 int
-redis_url_password_file(struct redis_url *u, const char *path, char **err)
+redis_url_password_file(struct redis_url *u, const char *name, char **err)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char *path, *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
+	FILE *f;
 
+	/* A bare name is a systemd credential (LoadCredential=NAME:...). */
+	if (name[0] == '/')
+		path = xstrdup(name);
+	else if (creds != NULL)
+		path = xasprintf("%s/%s", creds, name);
+	else {
+		*err = xasprintf("password_file '%s' is not an absolute path, "
+		    "and no systemd credentials are passed "
+		    "($CREDENTIALS_DIRECTORY is not set)", name);
+		return -1;
+	}
+	f = fopen(path, "r");
 	if (f == NULL) {
 		*err = xasprintf("open %s: %s", path, strerror(errno));
+		free(path);
 		return -1;
 	}
 	n = getline(&line, &cap, f);
@@ -250,8 +264,10 @@ redis_url_password_file(struct redis_url *u, const char *path, char **err)
 	if (n <= 0) {
 		free(line);
 		*err = xasprintf("%s is empty", path);
+		free(path);
 		return -1;
 	}
+	free(path);
 	if (u->password != NULL) {
 		explicit_bzero(u->password, strlen(u->password));
 		free(u->password);

@@ -1321,6 +1321,35 @@ START_TEST(source_config)
 	ck_assert_ptr_null(strstr(buf, "hunter2"));
 	free(buf);
 	config_free(cfg);
+	/* password_file: a path, or a systemd credential's name. */
+	{
+		char *creds = tu_tmpdir(), *pf;
+		const struct config_sink *sk;
+
+		unsetenv("CREDENTIALS_DIRECTORY");
+		load_fails("[sink r]\ntype = redis\npassword_file = redis-pw\n",
+		    "no systemd credentials are passed");
+		ck_assert_int_ge(asprintf(&pf, "%s/redis-pw", creds), 0);
+		tu_write_file(pf, "hunter2\n", 8);
+		setenv("CREDENTIALS_DIRECTORY", creds, 1);
+		cfg = load_text("[sink r]\ntype = redis\nurl = redis://h\n"
+		    "password_file = redis-pw\n", &err);
+		ck_assert_msg(cfg != NULL, "%s", err);
+		sk = &cfg->sinks[0];
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		sk->ops->conf_print(sk->conf, f);
+		fclose(f);
+		ck_assert_ptr_nonnull(strstr(buf, "url = redis://:***@h:6379/0\n"
+		    "password_file = redis-pw\n"));
+		ck_assert_ptr_null(strstr(buf, "hunter2"));
+		free(buf);
+		config_free(cfg);
+		unsetenv("CREDENTIALS_DIRECTORY");
+		free(pf);
+		tu_rmtree(creds);
+		free(creds);
+	}
 	/* Without [source], no worker keys are printed. */
 	cfg = load_text("[sink a]\ntype = log\n", &err);
 	ck_assert(!cfg->source.present);
