@@ -14,6 +14,12 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char path[64];
 
+static void
+remove_file(void)
+{
+	unlink(path);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,9 +27,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *err = NULL;
 	FILE *f, *out;
 
-	if (path[0] == '\0')
+	if (path[0] == '\0') {
 		snprintf(path, sizeof path, "/tmp/ld-fuzz-config.%ld.conf",
 		    (long)getpid());
+		atexit(remove_file);
+	}
 	if ((f = fopen(path, "wb")) == NULL ||
 	    fwrite(data, 1, size, f) != size || fclose(f) != 0) {
 		fprintf(stderr, "fuzz_config: write %s: %s\n", path,
