@@ -1,5 +1,7 @@
 /* The configuration: built-in defaults, the INI file read with inih,
  * validation with messages that name the file, the line and the key. */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -165,29 +167,41 @@ config_default(void)
 static char *
 read_secret(const char *path, char **err)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	char buf[4096], *line = NULL;
+	struct stat st;
+	size_t n;
+	FILE *f;
 
-	if (f == NULL) {
+	/* A regular file only, read with a bound: /dev/stdin would block
+	 * the start-up and /dev/zero would eat the memory. */
+	if ((f = fopen(path, "r")) == NULL || fstat(fileno(f), &st) == -1) {
 		*err = xasprintf("open %s: %s", path, strerror(errno));
-		return NULL;
+		goto out;
 	}
-	n = getline(&line, &cap, f);
-	fclose(f);
-	if (n <= 0) {
-		free(line);
+	if (!S_ISREG(st.st_mode)) {
+		*err = xasprintf("%s is not a regular file", path);
+		goto out;
+	}
+	if (fgets(buf, sizeof buf, f) == NULL) {
 		*err = xasprintf("%s is empty", path);
-		return NULL;
+		goto out;
 	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	if (n == 0) {
-		free(line);
+	n = strlen(buf);
+	if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
+		*err = xasprintf("%s: the secret is longer than %zu bytes",
+		    path, sizeof buf - 2);
+		goto out;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n == 0)
 		*err = xasprintf("%s is empty", path);
-		return NULL;
-	}
+	else
+		line = xstrdup(buf);
+out:
+	explicit_bzero(buf, sizeof buf);
+	if (f != NULL)
+		fclose(f);
 	return line;
 }
 

@@ -134,6 +134,8 @@ START_TEST(errors_name_file_line_key)
 	load_fails("[server]\ntoken_file = /nonexistent/x\n[sink a]\n"
 	    "type = log\n", "2: [server] token_file: open /nonexistent/x");
 	load_fails("[server]\nthis is not ini\n", "2: syntax error");
+	load_fails("[server]\ntoken_file = /dev/zero\n[sink a]\ntype = log\n",
+	    "2: [server] token_file: /dev/zero is not a regular file");
 }
 END_TEST
 
