@@ -19,6 +19,7 @@ struct redis_conn {
 	int64_t			 timeout_ms;
 	redisContext		*c;
 	int			 fails;		/* connection attempts failed */
+	unsigned		 generation;	/* connections made */
 	int64_t			 next_try;	/* monotonic ms */
 	char			 last_err[256];
 };
@@ -458,6 +459,7 @@ redis_conn_ready(struct redis_conn *rc, char *err, size_t len)
 		return -1;
 	}
 	rc->fails = 0;
+	rc->generation++;
 	return 1;
 }
 
@@ -476,6 +478,12 @@ bool
 redis_conn_failing(const struct redis_conn *rc)
 {
 	return rc->fails > 0;
+}
+
+unsigned
+redis_conn_generation(const struct redis_conn *rc)
+{
+	return rc->generation;
 }
 
 /* The connection broke: say why, and drop it. */

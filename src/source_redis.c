@@ -43,6 +43,10 @@
 #define BLOCK_MS	1000		/* XREADGROUP BLOCK: how soon a stop is seen */
 #define ACK_FLUSH_MS	3000		/* at shutdown, how long acks may wait */
 #define ACK_LINGER_MS	1		/* for more entries to acknowledge at once */
+/* After a (re)connection, how much longer than claim_after to wait before
+ * claiming: other live workers reconnect (backoff up to 2s, redis.c) and
+ * renew their entries first. */
+#define CLAIM_SETTLE_MS	2500
 
 /* --- configuration: the [source] keys --- */
 
@@ -612,6 +616,7 @@ acker_main(void *arg)
 	int64_t beat_ms = s->conf.claim_after_ms / 3, next_beat, now;
 	struct op *batch, *o, *last;
 	bool down = false, lingered = false;
+	unsigned gen = 0;
 	char err[512];
 
 	if (beat_ms < 30)
@@ -666,8 +671,12 @@ acker_main(void *arg)
 			batch = o->next;
 			op_free(o);
 		}
-		if (util_mono_msec() >= next_beat) {
+		/* On a new connection at once: after an outage our entries
+		 * look idle, and other workers are about to claim. */
+		if (util_mono_msec() >= next_beat ||
+		    redis_conn_generation(rc) != gen) {
 			heartbeat(s, rc);
+			gen = redis_conn_generation(rc);
 			next_beat = util_mono_msec() + beat_ms;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -698,6 +707,14 @@ struct reader {
 	char			 claim_cursor[48];
 	int64_t			 next_claim;
 };
+
+/* How often to look for entries to claim: claim_after/2, at most 5s. */
+static int64_t
+claim_every(const struct source_redis *s)
+{
+	return s->conf.claim_after_ms / 2 < 5000 ?
+	    s->conf.claim_after_ms / 2 : 5000;
+}
 
 static void
 reader_down(struct reader *rd, const char *why)
@@ -750,6 +767,11 @@ make_group(struct reader *rd)
 	rd->history = true;
 	snprintf(rd->history_id, sizeof rd->history_id, "0");
 	snprintf(rd->claim_cursor, sizeof rd->claim_cursor, "0-0");
+	/* After a start or an outage every pending entry looks idle: live
+	 * workers get time to reconnect and renew theirs before any is
+	 * claimed. */
+	rd->next_claim = util_mono_msec() + rd->s->conf.claim_after_ms +
+	    CLAIM_SETTLE_MS;
 	return 0;
 }
 
@@ -1032,7 +1054,6 @@ autoclaim(struct reader *rd, size_t n)
 	struct redis_argv a = { 0 };
 	const redisReply *list;
 	redisReply *r;
-	int64_t every = s->conf.claim_after_ms / 2;
 	size_t i, before;
 	char err[512], last[48];
 
@@ -1047,9 +1068,7 @@ autoclaim(struct reader *rd, size_t n)
 	r = redis_conn_command(rd->rc, a.argc, a.argv, a.lens, err,
 	    sizeof err);
 	redis_argv_free(&a);
-	if (every > 5000)
-		every = 5000;
-	rd->next_claim = util_mono_msec() + every;
+	rd->next_claim = util_mono_msec() + claim_every(s);
 	if (r == NULL) {
 		reader_down(rd, err);
 		return;

@@ -1011,6 +1011,79 @@ archive_counts(char *const *files, int n_files)
 	return counts;
 }
 
+/* Redis away for longer than claim_after while two workers run slow
+ * scripts: once it is back every entry looks idle, yet each live worker
+ * keeps its own; nothing runs twice. */
+START_TEST(redis_outage_no_double_run)
+{
+	struct rsrv r;
+	struct tu_daemon w1, w2;
+	char *dir = tu_tmpdir(), *runs, *script, *cmd, *wconf, *rdir;
+	char id[32];
+	redisContext *c;
+	int i, port;
+
+	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
+	ck_assert_int_ge(asprintf(&cmd, "echo \"start $LIVEDESK_DELIVERY_ID\" "
+	    ">> %s\nsleep 4\necho \"done $LIVEDESK_DELIVERY_ID\" >> %s", runs,
+	    runs), 0);
+	script = write_script(dir, "slow.sh", cmd);
+	free(cmd);
+	rsrv_start(&r, 0, NULL, true, NULL);
+	port = r.port;
+	rdir = strdup(r.dir);
+	ck_assert_int_ge(asprintf(&cmd, "[sink run]\ntype = exec\n"
+	    "command = %s\nconcurrency = 4\nmessage_type = any\n"
+	    "private = any\n", script), 0);
+	wconf = worker_conf(&r, "1s", cmd);
+	free(cmd);
+	worker_start(&w1, wconf, "w1");
+	worker_start(&w2, wconf, "w2");
+	c = rconn(&r, NULL, 0);
+	for (i = 0; i < 4; i++) {
+		snprintf(id, sizeof id, "o-%d", i);
+		freeReplyObject(rcmd(c, "XADD livedesk:events * delivery_id %s "
+		    "json {\"event\":\"x\",\"id\":%d}", id, i));
+	}
+	redisFree(c);
+	{
+		long long end = tu_now_ms() + 5000;
+
+		while (count_in(runs, "start") < 4 && tu_now_ms() < end)
+			usleep(20000);
+	}
+	ck_assert_int_eq(count_in(runs, "start"), 4);
+	rsrv_stop(&r, SIGTERM);
+	usleep(1500000);
+	free(r.dir);
+	rsrv_start(&r, port, rdir, true, NULL);
+	c = rconn(&r, NULL, 0);
+	wait_pending_zero(c, "livedesk:events", 15000);
+	usleep(300000);
+	for (i = 0; i < 4; i++) {
+		char want[32];
+
+		snprintf(want, sizeof want, "start o-%d\n", i);
+		ck_assert_msg(count_in(runs, want) == 1, "o-%d ran %d times", i,
+		    count_in(runs, want));
+		snprintf(want, sizeof want, "done o-%d\n", i);
+		ck_assert_int_eq(count_in(runs, want), 1);
+	}
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w1)), 0);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w2)), 0);
+	redisFree(c);
+	tu_daemon_free(&w1);
+	tu_daemon_free(&w2);
+	free(wconf);
+	free(script);
+	free(runs);
+	free(rdir);
+	rsrv_free(&r);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* The layout of the documentation, on one machine: 2 receivers with
  * spools, one Redis, 2 workers. A few thousand events; in the middle a
  * worker is killed (and started again, as systemd would), later Redis is
@@ -1438,6 +1511,7 @@ redis_suite(void)
 	tcase_add_test(tc, killed_worker_entry_claimed);
 	tcase_add_test(tc, worker_restart_runs_own_pending);
 	tcase_add_test(tc, redis_restart_loses_nothing);
+	tcase_add_test(tc, redis_outage_no_double_run);
 	tcase_add_test(tc, layout_survives_worker_kill_and_redis_restart);
 	tcase_add_test(tc, bad_entries_dead_lettered);
 	tcase_add_test(tc, worker_reload);
