@@ -8,13 +8,15 @@
 # process is started here and stopped at the end.
 #
 # Environment: BUILD (build), BENCH_SECONDS (5), BENCH_CONNS (32, split
-# over the receivers), BENCH_SPOOL=1 to give the receivers a durable spool,
-# BENCH_KEEP=1 to keep the work directory.
+# over the receivers), BENCH_CONVERSATIONS (64: the requests cycle through
+# that many conversations, see bench/post.lua), BENCH_SPOOL=1 to give the
+# receivers a durable spool, BENCH_KEEP=1 to keep the work directory.
 set -eu
 
 BUILD=${BUILD:-build}
 SECS=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-32}
+CONVS=${BENCH_CONVERSATIONS:-64}
 top=$(cd "$(dirname "$0")/.." && pwd)
 daemon=$top/$BUILD/livedesk-webhookd
 payload=$top/bench/message_created_4k.json
@@ -83,12 +85,12 @@ queue_size = 100000
 queue_bytes = 1G
 $(printf "$spool" "$n")
 
-# The payload is one conversation: its events go to the stream one at a
-# time, in order, whatever the concurrency.
+# Different conversations go to the stream side by side; one
+# conversation's events one at a time, in order.
 [sink stream]
 type = redis
 url = redis://127.0.0.1:$RPORT
-concurrency = 1
+concurrency = 4
 retries = 1000
 retry_base = 100ms
 retry_cap = 5s
@@ -106,6 +108,7 @@ batch = 200
 [sink archive]
 type = file
 path = $work/worker$n.jsonl
+concurrency = 4
 EOF
 	: >"$work/worker$n.jsonl"
 	"$daemon" -c "$work/work$n.conf" --worker="bench-$n" \
@@ -125,7 +128,7 @@ half=$((CONNS / 2))
 t0=$(now_ms)
 for n in 1 2; do
 	eval "port=\$P$n"
-	BENCH_BODY=$payload wrk -t1 -c"$half" -d"${SECS}s" --timeout 10s \
+	BENCH_BODY=$payload BENCH_CONVERSATIONS=$CONVS wrk -t1 -c"$half" -d"${SECS}s" --timeout 10s \
 	    -s "$top/bench/post.lua" "http://127.0.0.1:$port/webhook" \
 	    >"$work/wrk$n.out" 2>&1 &
 	eval "W$n=\$!"
@@ -155,6 +158,6 @@ done
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
 rate=$(awk -v n="$done_n" -v a="$t0" -v b="$t1" \
     'BEGIN { printf "%.0f", n * 1000 / (b - a) }')
-printf 'redis end-to-end: %s events/s (%s events in %s s through 2 receivers%s -> Redis -> 2 workers, file sink; worker split %s/%s; lost %s, ran twice %s, non-2xx %s)\n' \
-    "$rate" "$done_n" "$secs" "$([ -n "$spool" ] && echo ' with durable spools')" \
+printf 'redis end-to-end: %s events/s (%s events, %s conversations, in %s s through 2 receivers%s -> Redis -> 2 workers, file sink; worker split %s/%s; lost %s, ran twice %s, non-2xx %s)\n' \
+    "$rate" "$done_n" "$CONVS" "$secs" "$([ -n "$spool" ] && echo ' with durable spools')" \
     "$w1" "$w2" "$((total - uniq_n))" "$((done_n - uniq_n))" "$non2xx"
