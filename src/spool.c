@@ -43,6 +43,7 @@ struct batch {
 	int		 done_fd;	/* new/NAME.done, opened when needed */
 	size_t		 n;		/* events in the batch */
 	size_t		 finished;
+	bool		 damaged;	/* kept in failed/ when finished */
 };
 
 struct spool_entry {
@@ -50,6 +51,9 @@ struct spool_entry {
 	struct batch	*batch;
 	uint64_t	 seq;
 	json_t		*failures;	/* array, NULL while none */
+	bool		 dead_written;	/* its payload is in failed/ */
+	bool		 keep;		/* a dead letter could not be written:
+					 * not done, runs again at next start */
 };
 
 struct pending {
@@ -65,6 +69,7 @@ struct spool {
 	int		 new_fd;	/* new/, for fsync after rename */
 	int		 failed_fd;
 	pthread_mutex_t	 lock;
+	pthread_mutex_t	 dead_lock;	/* one dead-letter write at a time */
 	pthread_cond_t	 cond;
 	pthread_t	 writer;
 	bool		 writer_started;
@@ -347,6 +352,7 @@ spool_open(const char *dir, bool durable, char **err)
 	s->durable = durable;
 	s->new_fd = s->failed_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->dead_lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	if (make_dir(dir, NULL, err) == -1 || make_dir(dir, "tmp", err) == -1 ||
 	    make_dir(dir, "new", err) == -1 ||
@@ -421,6 +427,7 @@ spool_free(struct spool *s)
 	if (s->failed_fd != -1)
 		close(s->failed_fd);
 	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->dead_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);
@@ -452,30 +459,6 @@ progress(struct spool *s, struct batch *b, uint64_t seq, const char *what)
 		    strerror(errno));
 }
 
-void
-spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
-    const struct sink_result *r, int attempts)
-{
-	struct spool *s = arg;
-	struct spool_entry *e = ev->spool;
-	json_t *f;
-
-	if (e == NULL || e->batch == NULL)
-		return;
-	pthread_mutex_lock(&s->lock);
-	if (!r->ok) {
-		f = json_pack("{s:s, s:i, s:i, s:s}", "sink", sink, "attempts",
-		    attempts, "exit_status", r->exit_status, "detail",
-		    r->detail);
-		if (e->failures == NULL)
-			e->failures = json_array();
-		if (f != NULL && e->failures != NULL)
-			json_array_append_new(e->failures, f);
-	}
-	progress(s, e->batch, e->seq, sink);
-	pthread_mutex_unlock(&s->lock);
-}
-
 /* Writes name under failed/ through a temporary file, fsync'd. */
 static int
 write_failed(struct spool *s, const char *name, const char *data, size_t len)
@@ -505,11 +488,12 @@ out:
 	return rc;
 }
 
-/* The event failed for good in at least one sink: payload and reason. */
+/* The event failed for good in a sink: its payload (once) and the reason,
+ * rewritten with every failure so far. Called under dead_lock. */
 static int
-dead_letter(struct spool *s, struct ld_event *ev, json_t *failures)
+dead_letter(struct spool *s, struct ld_event *ev, struct spool_entry *e)
 {
-	char when[40], now[40], *name, *reason;
+	char when[40], now[40], *name = NULL, *reason;
 	json_t *o;
 	int rc = -1;
 
@@ -517,27 +501,71 @@ dead_letter(struct spool *s, struct ld_event *ev, json_t *failures)
 	ld_time_format(util_now_usec(), now, sizeof now);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:O}", "delivery_id",
 	    ev->delivery_id, "event", ev->name, "received_at", when,
-	    "failed_at", now, "failures", failures);
+	    "failed_at", now, "failures", e->failures);
 	reason = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (reason == NULL)
 		return -1;
-	name = xasprintf("%s.json", ev->delivery_id);
-	if (write_failed(s, name, ev->raw, ev->raw_len) == 0) {
+	if (!e->dead_written) {
+		name = xasprintf("%s.json", ev->delivery_id);
+		if (write_failed(s, name, ev->raw, ev->raw_len) == -1)
+			goto out;
 		free(name);
-		name = xasprintf("%s.reason.json", ev->delivery_id);
-		rc = write_failed(s, name, reason, strlen(reason));
 	}
-	if (rc == 0) {
-		log_err("spool: %s moved to %s/failed/", ev->delivery_id,
-		    s->dir);
+	name = xasprintf("%s.reason.json", ev->delivery_id);
+	if ((rc = write_failed(s, name, reason, strlen(reason))) == -1)
+		goto out;
+	log_err("spool: %s is a dead letter in %s/failed/", ev->delivery_id,
+	    s->dir);
+	if (!e->dead_written) {
+		e->dead_written = true;
 		pthread_mutex_lock(&s->lock);
 		s->n_dead++;
 		pthread_mutex_unlock(&s->lock);
 	}
+out:
 	free(name);
 	free(reason);
 	return rc;
+}
+
+/*
+ * A sink is finished with an event. A failure for good is written to
+ * failed/ before the sink is marked done, so that a crash can never leave
+ * it marked done with its dead letter unwritten; when the dead letter
+ * cannot be written the sink stays unmarked and runs again at the next
+ * start.
+ */
+void
+spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
+    const struct sink_result *r, int attempts)
+{
+	struct spool *s = arg;
+	struct spool_entry *e = ev->spool;
+	json_t *f;
+	bool ok = true;
+
+	if (e == NULL || e->batch == NULL)
+		return;
+	if (!r->ok) {
+		f = json_pack("{s:s, s:i, s:i, s:s}", "sink", sink, "attempts",
+		    attempts, "exit_status", r->exit_status, "detail",
+		    r->detail);
+		pthread_mutex_lock(&s->dead_lock);
+		if (e->failures == NULL)
+			e->failures = json_array();
+		if (f == NULL || e->failures == NULL ||
+		    json_array_append_new(e->failures, f) == -1 ||
+		    dead_letter(s, ev, e) == -1)
+			ok = false;
+		pthread_mutex_unlock(&s->dead_lock);
+	}
+	pthread_mutex_lock(&s->lock);
+	if (ok)
+		progress(s, e->batch, e->seq, sink);
+	else
+		e->keep = true;
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void
@@ -551,9 +579,19 @@ batch_finished(struct spool *s, struct batch *b)
 	if (b->done_fd != -1)
 		close(b->done_fd);
 	/* The batch file goes first: a crash between the two leaves a
-	 * progress file alone, which recovery removes. */
+	 * progress file alone, which recovery removes. A damaged one is
+	 * kept for a person to look at. */
 	p = path_in(s, "new", b->name, ".batch");
-	if (unlink(p) == -1)
+	if (b->damaged) {
+		char *dst = path_in(s, "failed", b->name, ".batch.damaged");
+
+		if (rename(p, dst) == -1)
+			log_err("spool: rename %s to %s: %s", p, dst,
+			    strerror(errno));
+		else
+			log_err("spool: kept the damaged %s as %s", p, dst);
+		free(dst);
+	} else if (unlink(p) == -1)
 		log_err("spool: unlink %s: %s", p, strerror(errno));
 	free(p);
 	p = path_in(s, "new", b->name, ".done");
@@ -568,18 +606,19 @@ spool_event_done(void *arg, struct ld_event *ev)
 	struct spool *s = arg;
 	struct spool_entry *e = ev->spool;
 	struct batch *b;
-	bool last;
+	bool last = false;
 
 	if (e == NULL || e->batch == NULL)
 		return;
-	/* Written before the event is marked done: a dead letter is never
-	 * lost, at worst written twice. */
-	if (e->failures != NULL)
-		(void)dead_letter(s, ev, e->failures);
 	pthread_mutex_lock(&s->lock);
 	b = e->batch;
-	progress(s, b, e->seq, "*");
-	last = ++b->finished == b->n;
+	if (e->keep)
+		log_err("spool: %s stays in the spool for the next start: its "
+		    "dead letter could not be written", ev->delivery_id);
+	else {
+		progress(s, b, e->seq, "*");
+		last = ++b->finished == b->n;
+	}
 	json_decref(e->failures);
 	LIST_REMOVE(s, entries, e);
 	free(e);
@@ -685,6 +724,41 @@ progress_has(json_t *sinks, const char *what)
 	return false;
 }
 
+/* Reads a whole regular file into a new buffer (NUL-terminated). Returns
+ * NULL with errno set, having logged nothing. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rbe");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+	int saved;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - n < 65536 + 1) {
+			cap = cap ? cap * 2 : 65536 * 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		saved = errno ? errno : EIO;
+		fclose(f);
+		free(buf);
+		errno = saved;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 /* One record of a batch file read back. */
 struct record {
 	struct ld_event	*ev;
@@ -692,42 +766,32 @@ struct record {
 };
 
 /*
- * Parses the records of one batch file into events. Stops at the first
- * damaged record with a log line: with the fsync before the rename, that
- * takes a damaged disk, and what follows cannot be framed.
+ * Parses the records of one batch file into events. Returns -1 when the
+ * file cannot be read (it is left alone for the next start), 1 when a
+ * damaged record stops the parse (with the fsync before the rename that
+ * takes a damaged disk; what follows cannot be framed), 0 otherwise.
  */
-static struct record *
-read_batch(struct spool *s, const char *name, json_t *prog, size_t *n,
-    uint64_t *max_seq)
+static int
+read_batch(struct spool *s, const char *name, json_t *prog,
+    struct record **recs, size_t *n, uint64_t *max_seq)
 {
 	char *p = path_in(s, "new", name, ".batch"), *buf;
-	struct record *recs = NULL;
 	size_t len = 0, off = 0;
-	FILE *f = fopen(p, "rb");
+	int rc = 0;
 
+	*recs = NULL;
 	*n = 0;
-	buf = NULL;
-	if (f == NULL) {
-		log_err("spool: open %s: %s", p, strerror(errno));
-		goto out;
+	if ((buf = slurp(p, &len)) == NULL) {
+		log_err("spool: read %s: %s; left for the next start", p,
+		    strerror(errno));
+		free(p);
+		return -1;
 	}
-	{
-		FILE *m = open_memstream(&buf, &len);
-		char chunk[65536];
-		size_t r;
-
-		while (m != NULL && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
-			fwrite(chunk, 1, r, m);
-		if (m != NULL)
-			fclose(m);
-		fclose(f);
-	}
-	while (buf != NULL && off < len) {
+	while (off < len) {
 		char *nl = memchr(buf + off, '\n', len - off);
 		json_t *h;
-		json_int_t seq, rlen;
+		json_int_t seq, rlen, usec;
 		const char *id;
-		json_int_t usec;
 		struct ld_event_error perr;
 		struct ld_event *ev;
 		char key[32];
@@ -738,8 +802,9 @@ read_batch(struct spool *s, const char *name, json_t *prog, size_t *n,
 			goto damaged;
 		if (json_unpack(h, "{s:I, s:s, s:I, s:I}", "seq", &seq,
 		    "delivery_id", &id, "received_usec", &usec, "len", &rlen)
-		    == -1 || rlen < 0 || (size_t)rlen > len - (size_t)(nl -
-		    buf) - 1 || nl[1 + rlen] != '\n') {
+		    == -1 || seq < 0 || rlen < 0 ||
+		    (size_t)rlen > len - (size_t)(nl - buf) - 1 ||
+		    nl[1 + rlen] != '\n') {
 			json_decref(h);
 			goto damaged;
 		}
@@ -748,6 +813,7 @@ read_batch(struct spool *s, const char *name, json_t *prog, size_t *n,
 			/* It parsed when it came in: only a damaged disk. */
 			log_err("spool: %s: record %" PRId64 " no longer "
 			    "parses (%s); skipped", p, (int64_t)seq, perr.text);
+			rc = 1;
 		} else {
 			snprintf(ev->delivery_id, sizeof ev->delivery_id, "%s",
 			    id);
@@ -755,9 +821,9 @@ read_batch(struct spool *s, const char *name, json_t *prog, size_t *n,
 			ev->spool = xcalloc(1, sizeof *ev->spool);
 			ev->spool->seq = (uint64_t)seq;
 			snprintf(key, sizeof key, "%" PRId64, (int64_t)seq);
-			recs = xreallocarray(recs, *n + 1, sizeof *recs);
-			recs[*n].ev = ev;
-			recs[*n].done = json_object_get(prog, key);
+			*recs = xreallocarray(*recs, *n + 1, sizeof **recs);
+			(*recs)[*n].ev = ev;
+			(*recs)[*n].done = json_object_get(prog, key);
 			(*n)++;
 		}
 		if ((uint64_t)seq > *max_seq)
@@ -767,12 +833,13 @@ read_batch(struct spool *s, const char *name, json_t *prog, size_t *n,
 	}
 	goto out;
 damaged:
-	log_err("spool: %s is damaged at byte %zu; the rest of it is lost",
-	    p, off);
+	log_err("spool: %s is damaged at byte %zu; what follows is lost, the "
+	    "file is kept", p, off);
+	rc = 1;
 out:
 	free(buf);
 	free(p);
-	return recs;
+	return rc;
 }
 
 /* Removes tmp/ leftovers: written by a commit that a crash interrupted,
@@ -810,14 +877,19 @@ recover_batch(struct spool *s, const char *file, spool_recover_fn fn,
 	struct batch *b;
 	size_t n, i, j, nd;
 	const char *done[64];
+	int rc;
 
 	snprintf(name, sizeof name, "%.*s", (int)(strlen(file) - 6), file);
 	prog = read_progress(s, name);
-	recs = read_batch(s, name, prog, &n, max_seq);
+	if ((rc = read_batch(s, name, prog, &recs, &n, max_seq)) == -1) {
+		json_decref(prog);
+		return;
+	}
 	b = xcalloc(1, sizeof *b);
 	snprintf(b->name, sizeof b->name, "%s", name);
 	b->done_fd = -1;
 	b->n = n;
+	b->damaged = rc == 1;
 	pthread_mutex_lock(&s->lock);
 	LIST_INSERT(s, batches, b);
 	for (i = 0; i < n; i++) {
@@ -904,7 +976,7 @@ count_pending(struct spool *s, const char *file)
 
 	snprintf(name, sizeof name, "%.*s", (int)(strlen(file) - 6), file);
 	prog = read_progress(s, name);
-	recs = read_batch(s, name, prog, &n, &max);
+	(void)read_batch(s, name, prog, &recs, &n, &max);
 	for (i = 0; i < n; i++) {
 		if (!(recs[i].done && progress_has(recs[i].done, "*")))
 			pending++;
@@ -976,56 +1048,32 @@ replay_one(const char *what, const char *body, size_t len, const char *id,
 	return 0;
 }
 
-/* A dead letter: PATH is failed/ID.json (or its ID.reason.json). */
+/* A dead letter: PATH is failed/ID.json (or its ID.reason.json); the
+ * delivery id is the file's name. */
 static int
 replay_dead_letter(const char *path, spool_recover_fn fn, void *arg,
     char **err)
 {
 	size_t pl = strlen(path), len;
-	char *payload, *body, *slash, *id;
-	json_t *reason = NULL;
-	json_error_t je;
+	char *payload, *body, *base, *id;
 	int rc;
 
 	if (pl > 12 && strcmp(path + pl - 12, ".reason.json") == 0)
 		payload = xasprintf("%.*s.json", (int)(pl - 12), path);
 	else
 		payload = xstrdup(path);
-	{
-		FILE *f = fopen(payload, "rb");
-		FILE *m;
-
-		body = NULL;
-		len = 0;
-		if (f == NULL) {
-			*err = xasprintf("open %s: %s", payload,
-			    strerror(errno));
-			free(payload);
-			return -1;
-		}
-		m = open_memstream(&body, &len);
-		if (m != NULL) {
-			char chunk[65536];
-			size_t r;
-
-			while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
-				fwrite(chunk, 1, r, m);
-			fclose(m);
-		}
-		fclose(f);
+	if ((body = slurp(payload, &len)) == NULL) {
+		*err = xasprintf("read %s: %s", payload, strerror(errno));
+		free(payload);
+		return -1;
 	}
-	slash = strrchr(payload, '/');
-	id = xstrdup(slash ? slash + 1 : payload);
-	id[strlen(id) - 5] = '\0';	/* without .json */
-	{
-		char *rp = xasprintf("%.*s.reason.json",
-		    (int)(strlen(payload) - 5), payload);
-
-		reason = json_load_file(rp, 0, &je);
-		free(rp);
-	}
-	rc = replay_one(payload, body ? body : "", len, id, 0, fn, arg, err);
-	json_decref(reason);
+	base = strrchr(payload, '/') ? strrchr(payload, '/') + 1 : payload;
+	pl = strlen(base);
+	/* ID.json names the original delivery; any other name gets a new
+	 * delivery id. */
+	id = pl > 5 && strcmp(base + pl - 5, ".json") == 0 ?
+	    xstrndup(base, pl - 5) : NULL;
+	rc = replay_one(payload, body, len, id, 0, fn, arg, err);
 	free(id);
 	free(body);
 	free(payload);

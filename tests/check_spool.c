@@ -399,6 +399,110 @@ START_TEST(retries_then_dead_letter_then_replay)
 }
 END_TEST
 
+
+/* A sink that fails for good while another still runs: its dead letter is
+ * on disk at once, so a crash before the event is finished loses it not. */
+START_TEST(dead_letter_written_before_crash)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *bad, *slow, *conf, *p, url[256], *id;
+	char *body = body_for(4, 1);
+	long status;
+	long long end;
+
+	bad = write_script(dir, "bad.sh", "exit 3");
+	slow = write_script(dir, "slow.sh", "sleep 30");
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "shutdown_grace = 1s\n[sink bad]\ntype = exec\ncommand = %s\n"
+	    "[sink slow]\ntype = exec\ncommand = %s\n", dir, bad, slow), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed/%s.reason.json", dir,
+	    id), 0);
+	end = tu_now_ms() + 5000;
+	while (access(p, F_OK) != 0 && tu_now_ms() < end)
+		usleep(20000);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	tu_daemon_kill(&d, SIGKILL);
+	tu_daemon_free(&d);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed/%s.json", dir, id), 0);
+	{
+		char *got = tu_read_file(p, NULL);
+
+		ck_assert_str_eq(got, body);
+		free(got);
+	}
+	free(p);
+	free(id);
+	free(body);
+	free(bad);
+	free(slow);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* When failed/ cannot be written, the event is not marked done: it stays
+ * in the spool and its sink runs again at the next start. */
+START_TEST(dead_letter_unwritable_keeps_event)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *flag, *script, *conf, *p, *cmd, *log, *id;
+	char url[256], *body = body_for(5, 1);
+	long status;
+	long long end;
+
+	ck_assert_int_ge(asprintf(&flag, "%s/fixed", dir), 0);
+	ck_assert_int_ge(asprintf(&cmd, "cat > /dev/null; [ -e %s ] && echo "
+	    "ran >> %s/ran", flag, dir), 0);
+	script = write_script(dir, "s.sh", cmd);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "[sink s]\ntype = exec\ncommand = %s\n", dir, script), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	/* failed/ becomes a plain file: every write into it fails. */
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
+	tu_rmtree(p);
+	tu_write_file(p, "", 0);
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	end = tu_now_ms() + 5000;
+	do {
+		usleep(50000);
+		log = tu_read_file(d.log, NULL);
+		if (strstr(log, "stays in the spool") != NULL)
+			break;
+		free(log);
+		log = NULL;
+	} while (tu_now_ms() < end);
+	ck_assert_msg(log != NULL, "no 'stays in the spool' line");
+	free(log);
+	tu_daemon_kill(&d, SIGKILL);
+	tu_daemon_free(&d);
+	/* Mended: the next start runs it again, now successfully. */
+	ck_assert_int_eq(unlink(p), 0);
+	tu_write_file(flag, "", 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	ck_assert_int_ge(asprintf(&cmd, "%s/ran", dir), 0);
+	ck_assert(tu_wait_file_lines(cmd, 1, 10000));
+	tu_daemon_free(&d);
+	free(cmd);
+	free(p);
+	free(id);
+	free(body);
+	free(flag);
+	free(script);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* A file sink's archive replays into the sinks, one event per line. */
 START_TEST(replay_archive)
 {
@@ -655,6 +759,8 @@ spool_suite(void)
 	tcase_add_test(tc, crash_during_recovery);
 	tcase_add_test(tc, retries_then_dead_letter_then_replay);
 	tcase_add_test(tc, replay_archive);
+	tcase_add_test(tc, dead_letter_written_before_crash);
+	tcase_add_test(tc, dead_letter_unwritable_keeps_event);
 	tcase_add_test(tc, graceful_shutdown_keeps_unfinished);
 	tcase_add_test(tc, half_written_discarded);
 	tcase_add_test(tc, disk_full_503);
