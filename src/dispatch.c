@@ -80,6 +80,7 @@ struct dispatch {
 	size_t			 abandoned;	/* cut short at shutdown */
 	int64_t			 next_private_key;
 	uint64_t		 rng;
+	bool			 held;		/* start nothing yet */
 	bool			 closed;	/* no new events */
 	bool			 quit;		/* workers stop when idle */
 	atomic_bool		 cancel;	/* running deliveries give up */
@@ -487,13 +488,13 @@ worker(void *arg)
 	for (;;) {
 		if (atomic_load(&d->cancel))
 			break;
-		if ((c = pick(d, &start, &l, &due)) != NULL) {
+		if (!d->held && (c = pick(d, &start, &l, &due)) != NULL) {
 			deliver_one(d, l, c);
 			continue;
 		}
 		if (d->quit && d->queued == 0)
 			break;
-		timed_wait(d, due);
+		timed_wait(d, d->held ? INT64_MAX : due);
 	}
 	pthread_cond_broadcast(&d->work);
 	pthread_mutex_unlock(&d->lock);
@@ -586,6 +587,31 @@ fail:
 }
 
 void
+dispatch_hold(struct dispatch *d, bool held)
+{
+	pthread_mutex_lock(&d->lock);
+	d->held = held;
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+}
+
+bool
+dispatch_holds(struct dispatch *d, const struct ld_event *ev)
+{
+	struct ld_id id = ld_event_conversation_id(ev);
+	bool found = false;
+	size_t i;
+
+	if (!id.set || id.v < 0)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < d->n_lanes && !found; i++)
+		found = *conv_slot(&d->lanes[i], id.v) != NULL;
+	pthread_mutex_unlock(&d->lock);
+	return found;
+}
+
+void
 dispatch_reopen(struct dispatch *d)
 {
 	size_t i;
@@ -640,6 +666,7 @@ dispatch_drain(struct dispatch *d, int64_t grace_ms)
 	pthread_mutex_lock(&d->lock);
 	d->closed = true;
 	d->quit = true;
+	d->held = false;
 	pthread_cond_broadcast(&d->work);
 	while (d->queued > 0 && util_mono_msec() < end) {
 		struct timespec ts;

@@ -70,6 +70,13 @@ bool		 dispatch_has_room(struct dispatch *, size_t len);
 /* How many sinks ev would go to. */
 size_t		 dispatch_match_count(struct dispatch *, const struct ld_event *);
 
+/* While held, the workers start nothing: events queue up (recovery fills
+ * the queue before the daemon is sure it can serve). */
+void		 dispatch_hold(struct dispatch *, bool held);
+/* Whether ev's conversation has an event here not yet finished (so that
+ * after a reload the conversation stays with this dispatcher). */
+bool		 dispatch_holds(struct dispatch *, const struct ld_event *);
+
 void		 dispatch_reopen(struct dispatch *);
 void		 dispatch_stats(struct dispatch *, struct dispatch_stats *);
 

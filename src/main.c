@@ -519,6 +519,7 @@ run(const struct options *o)
 		goto fail;
 	if ((h = http_new(rt, cfg, first_fd, n_fds, &err)) == NULL)
 		goto fail;
+	runtime_start(rt);
 	log_notice("livedesk-webhookd %s listening on %s, path %s, %zu sink%s",
 	    LD_VERSION, http_address(h), cfg->path, cfg->n_sinks,
 	    cfg->n_sinks == 1 ? "" : "s");

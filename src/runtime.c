@@ -58,6 +58,7 @@ runtime_new(struct config *cfg, char **err)
 	metrics_init(&rt->metrics);
 	atomic_init(&rt->stopping, false);
 	pthread_mutex_init(&rt->lock, NULL);
+	pthread_rwlock_init(&rt->ingest_lock, NULL);
 	if (cfg->spool_dir != NULL) {
 		if ((rt->spool = spool_open(cfg->spool_dir, cfg->durable,
 		    err)) == NULL) {
@@ -71,6 +72,10 @@ runtime_new(struct config *cfg, char **err)
 	}
 	if ((rt->cur = gen_new(rt, cfg, err)) == NULL)
 		goto fail;
+	/* Recovered events queue up but start only in runtime_start, once
+	 * the daemon is sure it can serve: a port in use must not run (and
+	 * then kill) scripts at every restart. */
+	dispatch_hold(rt->cur->disp, true);
 	if (rt->spool != NULL &&
 	    spool_recover(rt->spool, recovered, rt->cur, err) == -1)
 		goto fail;
@@ -78,6 +83,12 @@ runtime_new(struct config *cfg, char **err)
 fail:
 	runtime_free(rt);
 	return NULL;
+}
+
+void
+runtime_start(struct runtime *rt)
+{
+	dispatch_hold(rt->cur->disp, false);
 }
 
 struct gen *
@@ -158,6 +169,40 @@ runtime_reopen(struct runtime *rt)
 	runtime_release(g);
 }
 
+/*
+ * The generation an event goes to: after a reload, a conversation that an
+ * older generation still has events of stays there until they finish, so
+ * that its order holds across the reload. Returns g, or an older one with
+ * a reference taken for the caller (who releases g's).
+ */
+static struct gen *
+route(struct runtime *rt, struct gen *g, const struct ld_event *ev)
+{
+	struct gen *old;
+
+	pthread_mutex_lock(&rt->lock);
+	for (old = rt->retired; old != NULL; old = old->next) {
+		if (old != g && dispatch_holds(old->disp, ev)) {
+			atomic_fetch_add(&old->refs, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+	return old != NULL ? old : g;
+}
+
+/* Submits ev to its generation (see route). */
+static int
+submit(struct runtime *rt, struct gen *g, struct ld_event *ev, int flags)
+{
+	struct gen *to = route(rt, g, ev);
+	int rc = dispatch_submit(to->disp, ev, NULL, 0, flags);
+
+	if (to != g)
+		runtime_release(to);
+	return rc;
+}
+
 bool
 runtime_ingest_waits(const struct runtime *rt)
 {
@@ -182,8 +227,7 @@ committed(void *arg, struct ld_event *ev, bool ok)
 	if (ok) {
 		/* On disk means accepted: should the dispatcher be closing,
 		 * the event waits in the spool for the next start. */
-		(void)dispatch_submit(in->gen->disp, ev, NULL, 0,
-		    DISPATCH_FORCE);
+		(void)submit(rt, in->gen, ev, DISPATCH_FORCE);
 		metrics_event(&rt->metrics, ev->kind);
 	} else
 		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
@@ -198,57 +242,65 @@ runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev,
     runtime_ingest_fn fn, void *arg)
 {
 	struct ingest *in;
+	int status;
 
+	/* Held across the check and the hand-over, so that shutdown, which
+	 * takes it to set stopping, never sees an event arrive behind its
+	 * spool flush. */
+	pthread_rwlock_rdlock(&rt->ingest_lock);
 	if (atomic_load(&rt->stopping)) {
 		metrics_drop(&rt->metrics, DROP_STOPPING);
-		return 503;
-	}
-	if (rt->spool == NULL) {
-		if (dispatch_submit(g->disp, ev, NULL, 0, 0) == -1) {
+		status = 503;
+	} else if (rt->spool == NULL) {
+		if (submit(rt, g, ev, 0) == -1) {
 			metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
-			return 503;
+			status = 503;
+		} else {
+			metrics_event(&rt->metrics, ev->kind);
+			status = 200;
 		}
-		metrics_event(&rt->metrics, ev->kind);
-		return 200;
-	}
-	if (!dispatch_has_room(g->disp, ev->raw_len)) {
+	} else if (!dispatch_has_room(g->disp, ev->raw_len)) {
 		metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
-		return 503;
+		status = 503;
+	} else {
+		in = xcalloc(1, sizeof *in);
+		in->rt = rt;
+		in->gen = g;
+		atomic_fetch_add(&g->refs, 1);
+		in->fn = spool_durable(rt->spool) ? fn : NULL;
+		in->arg = arg;
+		spool_append(rt->spool, ev, committed, in);
+		status = spool_durable(rt->spool) ? 0 : 200;
 	}
-	in = xcalloc(1, sizeof *in);
-	in->rt = rt;
-	in->gen = g;
-	atomic_fetch_add(&g->refs, 1);
-	in->fn = spool_durable(rt->spool) ? fn : NULL;
-	in->arg = arg;
-	spool_append(rt->spool, ev, committed, in);
-	return spool_durable(rt->spool) ? 0 : 200;
-}
-
-static void
-drain(struct gen *g)
-{
-	size_t left = dispatch_drain(g->disp, g->cfg->shutdown_grace_ms);
-
-	if (left > 0)
-		log_warn("shutdown: %zu event%s not finished within "
-		    "shutdown_grace", left, left == 1 ? "" : "s");
+	pthread_rwlock_unlock(&rt->ingest_lock);
+	return status;
 }
 
 void
 runtime_shutdown(struct runtime *rt)
 {
+	int64_t end = util_mono_msec() + rt->cur->cfg->shutdown_grace_ms;
 	struct gen *g;
+	size_t left;
 
-	/* From here on requests are answered 503; the dispatchers refuse
-	 * new events as soon as they start draining. */
+	/* From here on requests are answered 503: taken as a writer, the
+	 * ingest lock waits for every hand-over under way. */
+	pthread_rwlock_wrlock(&rt->ingest_lock);
 	atomic_store(&rt->stopping, true);
+	pthread_rwlock_unlock(&rt->ingest_lock);
 	/* Requests waiting for a commit get their answer first. */
 	if (rt->spool != NULL)
 		spool_flush(rt->spool);
-	drain(rt->cur);
+	/* One deadline for every generation: systemd's stop timeout is
+	 * shutdown_grace plus a margin, not a multiple of it. */
+	left = dispatch_drain(rt->cur->disp, end - util_mono_msec());
 	for (g = rt->retired; g != NULL; g = g->next)
-		drain(g);
+		left += dispatch_drain(g->disp, end - util_mono_msec());
+	if (left > 0)
+		log_warn("shutdown: %zu event%s not finished within "
+		    "shutdown_grace%s", left, left == 1 ? "" : "s",
+		    rt->spool ? "; they stay in the spool" : " and are lost "
+		    "(no spool_dir)");
 }
 
 void
@@ -265,6 +317,7 @@ runtime_free(struct runtime *rt)
 		gen_free(g);
 	}
 	spool_free(rt->spool);
+	pthread_rwlock_destroy(&rt->ingest_lock);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
 }

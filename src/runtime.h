@@ -34,10 +34,15 @@ struct runtime {
 	pthread_mutex_t	 lock;
 	struct gen	*cur;
 	struct gen	*retired;
+	/* Readers: requests handing an event over; the writer: shutdown,
+	 * setting stopping. */
+	pthread_rwlock_t ingest_lock;
 };
 
-/* Takes ownership of cfg. Returns NULL with *err. */
+/* Takes ownership of cfg, and recovers the spool into the dispatcher,
+ * which starts nothing until runtime_start. Returns NULL with *err. */
 struct runtime	*runtime_new(struct config *cfg, char **err);
+void		 runtime_start(struct runtime *);
 void		 runtime_free(struct runtime *);	/* NULL: no-op */
 
 struct gen	*runtime_acquire(struct runtime *);

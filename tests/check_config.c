@@ -1,6 +1,8 @@
 /* The configuration file: defaults, every error message (file, line, key),
  * --check-config, the filter matrix over the fixtures, and reload with a
  * good and a bad file on the running daemon. */
+#include <sys/stat.h>
+
 #include <check.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -416,6 +418,54 @@ START_TEST(reload_good_and_bad)
 }
 END_TEST
 
+
+/* A conversation with an event waiting for its retry keeps its order
+ * across a reload: the next event waits behind it. */
+START_TEST(reload_keeps_conversation_order)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *script, *conf, *cmd, *runs, *text, u[256];
+	const char *m1 = "{\"event\":\"message_created\",\"id\":1,"
+	    "\"message_type\":\"incoming\",\"conversation\":{\"id\":7}}";
+	const char *m2 = "{\"event\":\"message_created\",\"id\":2,"
+	    "\"message_type\":\"incoming\",\"conversation\":{\"id\":7}}";
+	struct tu_response r;
+
+	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
+	ck_assert_int_ge(asprintf(&script, "%s/s.sh", dir), 0);
+	ck_assert_int_ge(asprintf(&cmd, "#!/bin/sh\ncat >/dev/null\n"
+	    "if [ \"$LIVEDESK_MESSAGE_ID\" = 1 ] && [ ! -e %s/once ]; then "
+	    "touch %s/once; exit 1; fi\necho $LIVEDESK_MESSAGE_ID >> %s\n",
+	    dir, dir, runs), 0);
+	tu_write_file(script, cmd, strlen(cmd));
+	ck_assert_int_eq(chmod(script, 0755), 0);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&conf, "[sink s]\ntype = exec\ncommand = %s"
+	    "\nretries = 3\nretry_base = 4s\n", script), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(u, sizeof u, "%s/webhook", d.url);
+	tu_http(&r, "POST", u, NULL, m1, strlen(m1));
+	ck_assert_int_eq(r.status, 200);
+	tu_response_free(&r);
+	usleep(300000);		/* message 1 failed, waits for its retry */
+	kill(d.pid, SIGHUP);
+	usleep(300000);
+	tu_http(&r, "POST", u, NULL, m2, strlen(m2));
+	ck_assert_int_eq(r.status, 200);
+	tu_response_free(&r);
+	ck_assert(tu_wait_file_lines(runs, 2, 10000));
+	text = tu_read_file(runs, NULL);
+	ck_assert_str_eq(text, "1\n2\n");
+	free(text);
+	tu_daemon_free(&d);
+	free(runs);
+	free(script);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -433,6 +483,7 @@ config_suite(void)
 	tcase_add_test(tc, filter_matrix);
 	tcase_add_test(tc, durations_and_sizes);
 	tcase_add_test(tc, reload_good_and_bad);
+	tcase_add_test(tc, reload_keeps_conversation_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
