@@ -108,6 +108,8 @@ log_text(struct log_state *s, const struct ld_event *ev,
 {
 	char acc[48], inb[48], conv[48], msg[48], *sender = NULL, *content = NULL;
 	const char *type = ld_message_type_name(ev->message.message_type);
+	/* The name is the sender's text too ("event":"x\nFAKE line"). */
+	char *name = util_escape(ev->name, 64);
 
 	id_field(acc, sizeof acc, "account", ev->account.id);
 	id_field(inb, sizeof inb, "inbox", ev->inbox.id);
@@ -120,11 +122,12 @@ log_text(struct log_state *s, const struct ld_event *ev,
 	if (ev->message.content != NULL)
 		content = util_escape(ev->message.content,
 		    (size_t)s->conf->max_content);
-	log_ctx(LOG_INFO, ctx, "%s%s%s%s%s%s%s%s%s%s%s%s%s", ev->name, acc,
+	log_ctx(LOG_INFO, ctx, "%s%s%s%s%s%s%s%s%s%s%s%s%s", name, acc,
 	    inb, conv, msg, type ? " type=" : "", type ? type : "",
 	    sender ? " sender=\"" : "", sender ? sender : "",
 	    sender ? "\"" : "", content ? " content=\"" : "",
 	    content ? content : "", content ? "\"" : "");
+	free(name);
 	free(sender);
 	free(content);
 }

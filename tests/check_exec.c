@@ -303,7 +303,7 @@ START_TEST(conf_print)
 	    "kill_after = 5s\n"
 	    "workdir = /\n"
 	    "max_output = 64k\n"
-	    "env = FOO=bar baz\n"
+	    "env = FOO=(set, not shown)\n"
 	    "env = LIVEDESK_API_SECRET=(set, not shown)\n");
 	free(out);
 	ops->conf_free(conf);

@@ -281,15 +281,20 @@ START_TEST(log_escapes_control_characters)
 {
 	const char *body = "{\"event\":\"message_created\",\"content\":"
 	    "\"line1\\nFAKE info: injected\\r\\u001b[31m\",\"id\":7}";
+	const char *forged = "{\"event\":\"x\\n2026-01-01T00:00:00.000Z "
+	    "error: FORGED\"}";
 	char *log;
 
 	json_decref(post(url, json_ct, body, strlen(body), 200));
-	ck_assert(tu_wait_file_lines(d.log, 2, 5000));
+	json_decref(post(url, json_ct, forged, strlen(forged), 200));
+	ck_assert(tu_wait_file_lines(d.log, 3, 5000));
 	usleep(100000);
 	log = tu_read_file(d.log, NULL);
 	ck_assert_msg(strstr(log, "line1\\nFAKE info: injected\\r\\x1b[31m")
 	    != NULL, "not escaped:\n%s", log);
-	ck_assert_int_eq(tu_count_lines(d.log), 2);
+	ck_assert_ptr_nonnull(strstr(log, "info: x\\n2026-01-01T00:00:00.000Z "
+	    "error: FORGED"));
+	ck_assert_int_eq(tu_count_lines(d.log), 3);
 	free(log);
 }
 END_TEST
