@@ -324,9 +324,12 @@ set_sink_common(struct config_sink *s, const char *key, const char *value,
 		return 0;
 	}
 	if (strcmp(key, "retry_base") == 0 || strcmp(key, "retry_cap") == 0) {
-		if (util_parse_duration(value, &ms) == -1 || ms < 1) {
-			*err = xasprintf("'%s' is not a duration (write it "
-			    "like 500ms, 30s, 5m)", value);
+		/* At most a day: the backoff doubles it, and a bound keeps
+		 * that sum far from overflowing. */
+		if (util_parse_duration(value, &ms) == -1 || ms < 1 ||
+		    ms > 86400000) {
+			*err = xasprintf("'%s' is not a duration between 1ms "
+			    "and 1d (write it like 500ms, 30s, 5m)", value);
 			return -1;
 		}
 		*(key[6] == 'b' ? &s->retry_base_ms : &s->retry_cap_ms) = ms;
@@ -407,6 +410,13 @@ begin_section(struct load *l, const char *name)
 		return;
 	}
 	if (strncmp(name, "sink ", 5) == 0 && name[5] != '\0') {
+		/* Names go into the spool's progress lines, metric labels and
+		 * log lines: letters, digits, '.', '_', '-' only. */
+		if (strlen(name + 5) > 64 || strspn(name + 5, "abcdefghijklmn"
+		    "opqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+		    strlen(name + 5))
+			load_error(l, l->line, "[%s]: a sink name is 1 to 64 "
+			    "letters, digits, '.', '_' or '-'", name);
 		for (i = 0; i < l->cfg->n_sinks; i++)
 			if (strcmp(l->cfg->sinks[i].name, name + 5) == 0)
 				load_error(l, l->line, "[%s]: a sink of that "
@@ -612,6 +622,33 @@ config_check(const struct config *cfg, char **err)
 	}
 	*err = all;
 	return all == NULL ? 0 : -1;
+}
+
+int
+config_keep_sink(struct config *cfg, const char *name)
+{
+	struct config_sink keep;
+	size_t i, found = cfg->n_sinks;
+
+	for (i = 0; i < cfg->n_sinks; i++)
+		if (strcmp(cfg->sinks[i].name, name) == 0)
+			found = i;
+	if (found == cfg->n_sinks)
+		return -1;
+	keep = cfg->sinks[found];
+	for (i = 0; i < cfg->n_sinks; i++) {
+		struct config_sink *s = &cfg->sinks[i];
+
+		if (i == found)
+			continue;
+		free(s->name);
+		filter_destroy(&s->filter);
+		if (s->ops != NULL && s->ops->conf_free != NULL)
+			s->ops->conf_free(s->conf);
+	}
+	cfg->sinks[0] = keep;
+	cfg->n_sinks = 1;
+	return 0;
 }
 
 int

@@ -79,6 +79,10 @@ int		 config_check(const struct config *, char **err);
 void		 config_print(const struct config *, FILE *);
 void		 config_free(struct config *);	/* NULL is a no-op */
 
+/* Drops every sink but the one called name (--replay --sink); -1 when
+ * there is none. */
+int		 config_keep_sink(struct config *, const char *name);
+
 /* The syslog priority named by log_level. */
 int		 config_log_prio(const struct config *);
 

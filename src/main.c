@@ -159,33 +159,6 @@ check_config(const struct options *o)
 	return rc;
 }
 
-/* Keeps only the sink called name; -1 when there is none. */
-static int
-only_sink(struct config *cfg, const char *name)
-{
-	struct config_sink keep;
-	size_t i, found = cfg->n_sinks;
-
-	for (i = 0; i < cfg->n_sinks; i++)
-		if (strcmp(cfg->sinks[i].name, name) == 0)
-			found = i;
-	if (found == cfg->n_sinks)
-		return -1;
-	keep = cfg->sinks[found];
-	for (i = 0; i < cfg->n_sinks; i++) {
-		struct config_sink *s = &cfg->sinks[i];
-
-		if (i == found)
-			continue;
-		free(s->name);
-		filter_destroy(&s->filter);
-		s->ops->conf_free(s->conf);
-	}
-	cfg->sinks[0] = keep;
-	cfg->n_sinks = 1;
-	return 0;
-}
-
 struct replay_count {
 	pthread_mutex_t	 lock;
 	size_t		 ok, failed;
@@ -231,7 +204,7 @@ replay(const struct options *o)
 
 	if ((cfg = load_config(o, &err)) == NULL)
 		goto fail;
-	if (o->sink != NULL && only_sink(cfg, o->sink) == -1) {
+	if (o->sink != NULL && config_keep_sink(cfg, o->sink) == -1) {
 		err = xasprintf("--sink %s: no such sink in %s", o->sink,
 		    cfg->file ? cfg->file : "the default configuration");
 		goto fail;

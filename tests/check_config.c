@@ -136,6 +136,11 @@ START_TEST(errors_name_file_line_key)
 	load_fails("[server]\ntoken_file = /nonexistent/x\n[sink a]\n"
 	    "type = log\n", "2: [server] token_file: open /nonexistent/x");
 	load_fails("[server]\nthis is not ini\n", "2: syntax error");
+	load_fails("[sink *]\ntype = log\n", "1: [sink *]: a sink name is 1 "
+	    "to 64 letters");
+	load_fails("[sink a b]\ntype = log\n", "1: [sink a b]: a sink name");
+	load_fails("[sink a]\ntype = log\nretry_cap = 100000000d\n",
+	    "3: [sink a] retry_cap: '100000000d' is not a duration between");
 	load_fails("[server]\ntoken_file = /dev/zero\n[sink a]\ntype = log\n",
 	    "2: [server] token_file: /dev/zero is not a regular file");
 }
