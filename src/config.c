@@ -624,6 +624,31 @@ config_check(const struct config *cfg, char **err)
 	return all == NULL ? 0 : -1;
 }
 
+char *
+config_restart_keys(const struct config *a, const struct config *b)
+{
+	char *list = NULL, *tmp;
+
+#define DIFF(f, name) do {						\
+	if (a->f != b->f) {						\
+		tmp = xasprintf("%s%s%s", list ? list : "",		\
+		    list ? ", " : "", name);				\
+		free(list);						\
+		list = tmp;						\
+	}								\
+} while (0)
+	if (strcmp(a->listen, b->listen) != 0)
+		list = xstrdup("listen");
+	DIFF(http_threads, "http_threads");
+	DIFF(max_connections, "max_connections");
+	DIFF(max_connections_per_ip, "max_connections_per_ip");
+	DIFF(connection_timeout_ms, "connection_timeout");
+	DIFF(request_timeout_ms, "request_timeout");
+	DIFF(max_header_size, "max_header_size");
+#undef DIFF
+	return list;
+}
+
 int
 config_keep_sink(struct config *cfg, const char *name)
 {

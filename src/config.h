@@ -79,6 +79,12 @@ int		 config_check(const struct config *, char **err);
 void		 config_print(const struct config *, FILE *);
 void		 config_free(struct config *);	/* NULL is a no-op */
 
+/* The [server] keys that differ between a and b and take a restart to
+ * change (the listening socket and libmicrohttpd's limits), as a
+ * comma-separated list, or NULL. */
+char		*config_restart_keys(const struct config *a,
+		    const struct config *b);
+
 /* Drops every sink but the one called name (--replay --sink); -1 when
  * there is none. */
 int		 config_keep_sink(struct config *, const char *name);

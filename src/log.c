@@ -1,5 +1,6 @@
 /* Log lines to stderr or the journal (see log.h). */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,10 @@
 #include "service.h"
 #include "util.h"
 
-/* Set once by log_init before any thread starts, read-only afterwards. */
+/* The target is set once by log_init before any thread starts; the level
+ * may change on reload, hence atomic. */
 static enum log_target	target = LOG_TARGET_STDERR;
-static int		max_level = LOG_INFO;
+static atomic_int	max_level = LOG_INFO;
 
 static const char *const level_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
@@ -22,7 +24,13 @@ void
 log_init(enum log_target t, int max_prio)
 {
 	target = t;
-	max_level = max_prio;
+	atomic_store(&max_level, max_prio);
+}
+
+void
+log_set_level(int max_prio)
+{
+	atomic_store(&max_level, max_prio);
 }
 
 /* Appends " sink=... delivery=..." for the members that are set. */
@@ -49,7 +57,7 @@ log_vctx(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
 	char msg[4096], suffix[256], stamp[40], *line;
 	int n;
 
-	if (prio > max_level)
+	if (prio > atomic_load(&max_level))
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (target == LOG_TARGET_JOURNAL) {
@@ -93,7 +101,7 @@ log_raw(int prio, const char *line)
 	char *l;
 	int n;
 
-	if (prio > max_level)
+	if (prio > atomic_load(&max_level))
 		return;
 	if (target == LOG_TARGET_JOURNAL) {
 		service_journal(prio, line, NULL);

@@ -23,6 +23,8 @@ enum log_target {
 
 /* Called once, before threads start. max_prio: LOG_DEBUG..LOG_ERR. */
 void	log_init(enum log_target, int max_prio);
+/* A reload's new log_level. */
+void	log_set_level(int max_prio);
 void	log_msg(int prio, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	log_ctx(int prio, const struct log_ctx *, const char *fmt, ...)

@@ -291,10 +291,15 @@ reload(struct runtime *rt, const struct options *o)
 		free(err);
 		runtime_reopen(rt);
 	} else {
+		char *keys;
+
 		g = runtime_acquire(rt);
-		if (strcmp(g->cfg->listen, cfg->listen) != 0)
-			log_warn("reload: listen changed to %s; it takes a "
-			    "restart", cfg->listen);
+		if ((keys = config_restart_keys(g->cfg, cfg)) != NULL)
+			log_warn("reload: %s changed; that takes a restart, "
+			    "the running value%s stay%s", keys,
+			    strchr(keys, ',') ? "s" : "",
+			    strchr(keys, ',') ? "" : "s");
+		free(keys);
 		runtime_release(g);
 		warn_probes(cfg);
 		if (runtime_reload(rt, cfg, &err) == -1) {
@@ -302,9 +307,13 @@ reload(struct runtime *rt, const struct options *o)
 			    "configuration: %s", err);
 			free(err);
 			runtime_reopen(rt);
-		} else
+		} else {
+			if (!o->verbose)
+				log_set_level(config_log_prio(
+				    rt->cur->cfg));
 			log_notice("configuration reloaded from %s",
 			    o->config);
+		}
 	}
 	service_notify("READY=1");
 }
