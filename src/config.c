@@ -174,7 +174,7 @@ read_secret(const char *path, char **err)
 
 	/* A regular file only, read with a bound: /dev/stdin would block
 	 * the start-up and /dev/zero would eat the memory. */
-	if ((f = fopen(path, "r")) == NULL || fstat(fileno(f), &st) == -1) {
+	if ((f = fopen(path, "re")) == NULL || fstat(fileno(f), &st) == -1) {
 		*err = xasprintf("open %s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -580,7 +580,7 @@ config_load(const char *file, char **err)
 	def->sinks = NULL;
 	def->n_sinks = 0;
 	def->file = xstrdup(file);
-	if ((l.fp = fopen(file, "r")) == NULL) {
+	if ((l.fp = fopen(file, "re")) == NULL) {
 		*err = xasprintf("%s: %s", file, strerror(errno));
 		config_free(def);
 		return NULL;

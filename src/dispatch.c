@@ -463,15 +463,7 @@ timed_wait(struct dispatch *d, int64_t due)
 		pthread_cond_wait(&d->work, &d->lock);
 		return;
 	}
-	if (wait < 1)
-		wait = 1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += wait / 1000;
-	ts.tv_nsec += (wait % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	util_deadline(&ts, wait < 1 ? 1 : wait);
 	(void)pthread_cond_timedwait(&d->work, &d->lock, &ts);
 }
 
@@ -671,12 +663,7 @@ dispatch_drain(struct dispatch *d, int64_t grace_ms)
 	while (d->queued > 0 && util_mono_msec() < end) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		util_deadline(&ts, 50);
 		(void)pthread_cond_timedwait(&d->idle, &d->lock, &ts);
 	}
 	if (d->queued > 0)

@@ -723,12 +723,7 @@ watchdog(void *arg)
 			    "within request_timeout; connection closed", a);
 			metrics_request(&h->rt->metrics, 408);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += HTTP_WATCH_MSEC * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		util_deadline(&until, HTTP_WATCH_MSEC);
 		(void)pthread_cond_timedwait(&h->wake, &h->lock, &until);
 	}
 	pthread_mutex_unlock(&h->lock);

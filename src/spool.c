@@ -683,7 +683,7 @@ static json_t *
 read_progress(struct spool *s, const char *name)
 {
 	char *p = path_in(s, "new", name, ".done"), *line = NULL, *sp;
-	FILE *f = fopen(p, "r");
+	FILE *f = fopen(p, "re");
 	json_t *o = json_object(), *a;
 	size_t cap = 0;
 	ssize_t n;
@@ -1153,7 +1153,7 @@ spool_read_replay(const char *path, spool_recover_fn fn, void *arg,
 		free_names(names, n);
 		return count;
 	}
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		*err = xasprintf("open %s: %s", path, strerror(errno));
 		return -1;
 	}

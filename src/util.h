@@ -24,6 +24,10 @@ char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
 int64_t	 util_now_usec(void);		/* wall clock, for timestamps */
 int64_t	 util_mono_msec(void);		/* monotonic, for timeouts */
 int64_t	 util_mono_usec(void);		/* monotonic, for durations */
+struct timespec;
+/* ms from now on the monotonic clock, for pthread_cond_timedwait on a
+ * condition variable set to CLOCK_MONOTONIC. */
+void	 util_deadline(struct timespec *, int64_t ms);
 
 /* "500ms", "30s", "5m", "1h", "2d" (a bare number is seconds) into
  * milliseconds. Returns -1 on a bad value. */
