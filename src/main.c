@@ -336,15 +336,20 @@ worker_reload(struct source_redis *src, const struct options *o)
 		free(err);
 		source_redis_reopen(src);
 	} else {
+		int prio = config_log_prio(cfg);
+
 		warn_probes(cfg);
 		if (source_redis_reload(src, cfg, &err) == -1) {
 			log_err("reload failed, keeping the running "
 			    "configuration: %s", err);
 			free(err);
 			source_redis_reopen(src);
-		} else
+		} else {
+			if (!o->verbose)
+				log_set_level(prio);
 			log_notice("configuration reloaded from %s",
 			    o->config);
+		}
 	}
 	service_notify("READY=1");
 }
