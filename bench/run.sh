@@ -23,6 +23,9 @@ SECS=${BENCH_SECONDS:-5}
 REPEAT=${BENCH_REPEAT:-3}
 CONNS=${BENCH_CONNS:-32}
 MANY=1000			# scenario 5
+# The requests name this many conversations in turn: the daemon keeps each
+# conversation's events in order, and runs different ones side by side.
+CONVERSATIONS=1000
 PACE_MS=200			# scenario 3: each connection waits this long
 SLOW_CONCURRENCY=4		# scenario 3: sleeps at once
 EXEC_CONCURRENCY=4		# scenario 2, as in the example configuration
@@ -118,9 +121,11 @@ drain() {
 	done
 }
 
-# drive URL CONNS [PACE_MS]: one wrk run; sets W_requests, W_seconds, ...
+# drive URL CONNS [PACE_MS]: one wrk run over $CONVERSATIONS conversations;
+# sets W_requests, W_seconds, ...
 drive() {
-	BENCH_BODY=$payload BENCH_DELAY_MS=${3:-0} wrk -t2 -c"$2" \
+	BENCH_BODY=$payload BENCH_DELAY_MS=${3:-0} \
+	    BENCH_CONVERSATIONS=$CONVERSATIONS wrk -t2 -c"$2" \
 	    -d"${SECS}s" --timeout 10s -s "$top/bench/post.lua" "$1" \
 	    >"$work/wrk.out" 2>&1 || true
 	line=$(grep '^BENCH ' "$work/wrk.out") || {
@@ -276,6 +281,11 @@ if want 2; then
 	done
 	# Once: it leaves thousands of commands behind it.
 	run_webhook_nowait s2-whnw 1 "webhook, does not wait"
+	# Once: every event of one conversation, which runs one at a time.
+	CONVERSATIONS=1
+	run_daemon s2-ld1 1 "livedesk-webhookd, exec, 1 conversation" \
+	    "$work/exec.conf" "$CONNS"
+	CONVERSATIONS=1000
 fi
 
 if want 3; then
@@ -356,7 +366,7 @@ out=$results/$stamp.txt
 	echo "load:     $load0 before the runs (1-minute load average; anything else running shares the CPUs)"
 	echo "software: libmicrohttpd $(pkg-config --modversion libmicrohttpd), jansson $(pkg-config --modversion jansson), $(webhook -version 2>&1 | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 	echo "code:     $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
-	echo "runs:     $SECS s each, median of $REPEAT (scenarios 2 no-wait and 3: one run); wrk -t2 on the same 2 CPUs; $elapsed s in all"
+	echo "runs:     $SECS s each, median of $REPEAT (rows 2 no-wait, 2 one conversation and 3: one run); wrk -t2 on the same CPUs; requests over $CONVERSATIONS conversations; $elapsed s in all"
 	echo
 	awk -v parse="$work/parse.txt" -v ready="$work/ready.txt" \
 	    -v floor_idle="$floor_idle" -v s503="$work/503.tsv" \
