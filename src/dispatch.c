@@ -138,7 +138,9 @@ ready_push(struct lane *l, struct conv *c)
 	l->ready_tail = c;
 }
 
-static void
+/* Queues job in its conversation's FIFO; returns whether that FIFO has
+ * just become ready (a worker has something new to pick). */
+static bool
 lane_append(struct lane *l, int64_t key, struct job *job)
 {
 	struct conv **pp, *c;
@@ -160,8 +162,11 @@ lane_append(struct lane *l, int64_t key, struct job *job)
 	c->tail = it;
 	/* A FIFO that was empty and idle becomes ready; a busy one is put
 	 * back in line when its running item finishes. */
-	if (c->head == it && !c->busy)
+	if (c->head == it && !c->busy) {
 		ready_push(l, c);
+		return true;
+	}
+	return false;
 }
 
 static void
@@ -214,7 +219,7 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 {
 	bool stack[32], *match = stack;
 	struct job *job;
-	size_t i, n = 0;
+	size_t i, n = 0, ready;
 	int64_t key;
 
 	if (d->n_lanes > nitems(stack))
@@ -247,12 +252,16 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 	job->ev = ld_event_ref(ev);
 	job->pending = (int)n;
 	key = lane_key(ev, d);
+	ready = 0;
 	for (i = 0; i < d->n_lanes; i++)
-		if (match[i])
-			lane_append(&d->lanes[i], key, job);
+		if (match[i] && lane_append(&d->lanes[i], key, job))
+			ready++;
 	d->queued++;
 	d->queued_bytes += ev->raw_len;
-	pthread_cond_broadcast(&d->work);
+	/* Wake as many workers as there is new work, not all of them: an
+	 * event behind a busy conversation wakes nobody. */
+	while (ready-- > 0)
+		pthread_cond_signal(&d->work);
 	pthread_mutex_unlock(&d->lock);
 	if (match != stack)
 		free(match);
@@ -443,7 +452,7 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 		    attempts);
 	pthread_mutex_lock(&d->lock);
 	done = settle(d, l, c, &r, util_mono_usec() - t0, final, cut);
-	pthread_cond_broadcast(&d->work);
+	pthread_cond_signal(&d->work);
 	pthread_mutex_unlock(&d->lock);
 	if (final)
 		free(it);

@@ -239,7 +239,8 @@ START_TEST(events_without_conversation_run_side_by_side)
 	int i;
 
 	ck_assert_ptr_nonnull(d);
-	rec.sleep_us = 20000;
+	/* Long enough that a loaded machine still shows the overlap. */
+	rec.sleep_us = 80000;
 	for (i = 0; i < 9; i++)
 		submit(d, -1, i + 1, 0);
 	ck_assert(wait_done(9, 5000));
