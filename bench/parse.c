@@ -7,7 +7,7 @@
  * parse [-s SECONDS] [-r ROUNDS] FILE
  *
  * Each case runs ROUNDS times for SECONDS / ROUNDS (default 1.5 s in 5
- * rounds) and prints the median: "case=NAME ns=N". Then the heap one
+ * rounds, the cases taking turns) and prints the median: "case=NAME ns=N". Then the heap one
  * parsed payload holds while it waits in a queue: "held=NAME bytes=N".
  */
 #include <malloc.h>
@@ -341,12 +341,13 @@ static const struct bench_case {
 	{ "typed_event_arena_other_thread", parse_event, free_event, true,
 	    true },
 };
+#define NCASES	(sizeof cases / sizeof cases[0])
 
 int
 main(int argc, char **argv)
 {
 	struct payload p;
-	double secs = 1.5, ns[ROUNDS_MAX];
+	double secs = 1.5, ns[NCASES][ROUNDS_MAX];
 	int rounds = 5, ch, r;
 	size_t i, cap = 0, n;
 	char *buf = NULL;
@@ -377,27 +378,31 @@ main(int argc, char **argv)
 	fclose(f);
 	p.buf = buf;
 	printf("payload bytes=%zu\n", p.len);
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const struct bench_case *c = &cases[i];
-		parse_fn *parse = c->parse;
-		free_fn *fr = c->fr;
+	/* Round by round, every case in turn: whatever else the machine does
+	 * weighs on all cases alike. */
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < NCASES; i++) {
+			const struct bench_case *c = &cases[i];
+			parse_fn *parse = c->parse;
+			free_fn *fr = c->fr;
 
-		if (c->arena) {
-			json_set_alloc_funcs(arena_malloc, arena_free);
-			arena_inner = parse;
-			arena_inner_free = fr;
-			parse = parse_arena;
-			fr = free_arena;
-		}
-		for (r = 0; r < rounds; r++)
-			ns[r] = c->there ? run_there(&p, parse, fr,
+			if (c->arena) {
+				json_set_alloc_funcs(arena_malloc, arena_free);
+				arena_inner = parse;
+				arena_inner_free = fr;
+				parse = parse_arena;
+				fr = free_arena;
+			}
+			ns[i][r] = c->there ? run_there(&p, parse, fr,
 			    secs / rounds) : run_here(&p, parse, fr,
 			    secs / rounds);
-		if (c->arena)
-			json_set_alloc_funcs(malloc, free);
-		qsort(ns, (size_t)rounds, sizeof ns[0], cmp_double);
-		printf("case=%s ns=%.0f\n", c->name, ns[rounds / 2]);
-		fflush(stdout);
+			if (c->arena)
+				json_set_alloc_funcs(malloc, free);
+		}
+	}
+	for (i = 0; i < NCASES; i++) {
+		qsort(ns[i], (size_t)rounds, sizeof ns[i][0], cmp_double);
+		printf("case=%s ns=%.0f\n", cases[i].name, ns[i][rounds / 2]);
 	}
 	printf("held=json_loadb bytes=%.0f\n", held(&p, parse_loadb,
 	    free_json));

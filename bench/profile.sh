@@ -62,19 +62,27 @@ perf)
 	pid=$!
 	wait_up
 	load 32 6 >"$work/wrk.txt" &
+	wrk_pid=$!
 	sleep 1
-	perf record -F 999 -g -p "$pid" -o "$work/perf.data" -- sleep 4 \
-	    >/dev/null 2>&1
-	wait
+	# DWARF stacks: jansson and libc have no frame pointers.
+	perf record -F 499 --call-graph dwarf,8192 -p "$pid" \
+	    -o "$work/perf.data" -- sleep 4 >/dev/null 2>&1
+	wait "$wrk_pid"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	pid=
 	cat "$work/wrk.txt"
 	echo "# samples by thread (MHD-worker: HTTP; livedesk-webhoo: the"
 	echo "# dispatcher's workers and spawned children before exec; true:"
 	echo "# the programs the exec sink runs)"
 	perf report -i "$work/perf.data" --no-children --sort comm -g none \
 	    --stdio 2>/dev/null | grep '%' | head -8
+	echo "# samples by library"
+	perf report -i "$work/perf.data" --no-children --sort dso -g none \
+	    --stdio 2>/dev/null | grep '%' | head -10
 	echo "# the most time, callers included"
 	perf report -i "$work/perf.data" --children --sort sym -g none \
-	    --stdio 2>/dev/null | grep '%' | grep -v '\] 0x0' | head -45
+	    --stdio 2>/dev/null | grep '%' | grep -v '\] 0x0' | head -50
 	echo "# the most time, in the function itself"
 	perf report -i "$work/perf.data" --no-children --sort dso,sym -g none \
 	    --stdio 2>/dev/null | grep '%' | head -25

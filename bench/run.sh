@@ -146,7 +146,7 @@ record() {
 	    "$1" "$2" "$W_requests" "$W_seconds" "$W_non2xx" "$W_sockerr" \
 	    "$W_p50_us" "$W_p99_us" "$(($3 * TICK_US))" "$4" "$5" "$6" "$7" \
 	    "$8" >>"$runs"
-	say "$(printf '  %-36s run %s: %6s requests, %s non-2xx, p99 %s us, executed %s/%s' \
+	say "$(printf '  %-40s run %s: %6s requests, %s non-2xx, p99 %s us, executed %s/%s' \
 	    "$8" "$2" "$W_requests" "$W_non2xx" "$W_p99_us" "$6" "$7")"
 }
 
@@ -177,7 +177,14 @@ run_daemon() {
 	pick_port
 	start "$row" "$daemon" -c "$conf" -l "127.0.0.1:$PORT"
 	c0=$(cpu_ticks)
+	# RSS half-way through too: a bound shows as no growth after it.
+	(sleep "$(echo "$SECS" | awk '{ print $1 / 2 }')"
+	    awk '/^VmRSS:/ { print $2 }' "/proc/$SPID/status" \
+	    >"$work/mid.rss") &
 	drive "http://127.0.0.1:$PORT/webhook" "$conns" "$pace"
+	wait $!
+	mid=$(cat "$work/mid.rss" 2>/dev/null || echo 0)
+	end=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SPID/status")
 	ex_end=$(metric livedesk_sink_deliveries_total)
 	ex_after=-
 	if [ -z "${7:-}" ]; then
@@ -191,7 +198,8 @@ run_daemon() {
 	stop
 	record "$row" "$rep" "$((c1 - c0))" "$hwm" "$n200" "$ex_end" \
 	    "$ex_after" "$label"
-	printf '%s\t%s\t%s\n' "$row" "$rep" "$n503" >>"$work/503.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$rep" "$n503" "$mid" "$end" \
+	    >>"$work/503.tsv"
 }
 
 # adnanh/webhook not waiting for its command, which appends a byte to a
@@ -247,11 +255,16 @@ chmod +x "$work/count.sh"
 # --- the runs ---
 
 started=$(date +%s)
-load0=$(cut -d' ' -f1 /proc/loadavg)
+# Anything else running shares the CPUs with the servers and wrk: how
+# idle they are over 2 s before the runs.
+cpu_idle() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8, $5 + $6 }' /proc/stat; }
+i0=$(cpu_idle)
+sleep 2
+idle0=$(printf '%s %s\n' "$i0" "$(cpu_idle)" |
+    awk '{ printf "%d", 100 * ($4 - $2) / ($3 - $1) }')
 say "bench: $SECS s per run, $REPEAT runs per row, $CONNS connections; in $work"
-# Anything else running shares the CPUs with the servers and wrk.
-awk -v l="$load0" 'BEGIN { exit !(l > 0.5) }' &&
-    say "bench: warning: load average $load0 before the runs: other work on this machine will lower and scatter the figures"
+[ "$idle0" -ge 90 ] ||
+    say "bench: warning: the CPUs were only $idle0% idle before the runs: other work on this machine will lower and scatter the figures"
 printf 'row\trep\trequests\tseconds\tnon2xx\tsockerr\tp50_us\tp99_us\tcpu_us\thwm_kb\taccepted\texec_end\texec_after\tlabel\n' >"$runs"
 : >"$work/503.tsv"
 
@@ -363,9 +376,9 @@ out=$results/$stamp.txt
 	echo
 	echo "machine:  $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs, $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM"
 	echo "system:   $(. /etc/os-release && echo "$PRETTY_NAME"), Linux $(uname -r), $(df -T "$work" | awk 'NR == 2 { print $2 }') under $work"
-	echo "load:     $load0 before the runs (1-minute load average; anything else running shares the CPUs)"
+	echo "idle:     $idle0% of the CPUs' time idle over the 2 s before the runs (anything else running shares them)"
 	echo "software: libmicrohttpd $(pkg-config --modversion libmicrohttpd), jansson $(pkg-config --modversion jansson), $(webhook -version 2>&1 | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-	echo "code:     $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
+	echo "code:     $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)${BENCH_DAEMON:+; the daemon measured: $BENCH_DAEMON}"
 	echo "runs:     $SECS s each, median of $REPEAT (rows 2 no-wait, 2 one conversation and 3: one run); wrk -t2 on the same CPUs; requests over $CONVERSATIONS conversations; $elapsed s in all"
 	echo
 	awk -v parse="$work/parse.txt" -v ready="$work/ready.txt" \
@@ -377,7 +390,10 @@ out=$results/$stamp.txt
 	echo
 	cat "$runs"
 	echo
-	echo "503 answers counted by the daemon:"
+	echo "The daemon's own count of 503 answers, and its RSS in kB half-way"
+	echo "through wrk's run and when it ended:"
+	echo
+	printf 'row\trep\tn503\trss_mid_kb\trss_end_kb\n'
 	cat "$work/503.tsv"
 } >"$out"
 cp "$out" "$results/latest.txt"
