@@ -11,8 +11,9 @@
 /*
  * Every field may be absent or null in a real payload. Strings are NULL when
  * absent; every other field carries its own `set` flag. A field of an
- * unexpected type is treated as absent. Strings point into the event's own
- * JSON tree and live as long as the event.
+ * unexpected type is treated as absent. Strings are the event's own and live
+ * as long as it. The bytes received are kept as they came (raw), so that
+ * sinks pass the payload on unchanged; the parsed tree is not kept.
  */
 
 enum ld_event_kind {
@@ -173,10 +174,12 @@ struct ld_event {
 	 * owned and guarded by the spool (spool.c). NULL without a spool. */
 	struct spool_entry	*spool;
 
-	json_t			*json;		/* the whole payload, owned */
 	const char		*raw;		/* the bytes received, owned */
 	size_t			 raw_len;
-	int			 refs;		/* private: use ld_event_ref */
+	/* Private: use ld_event_ref, ld_event_conversation_id. */
+	int			 refs;
+	char			*strings;	/* the typed view's strings */
+	struct ld_id		 conversation_id_field;
 };
 
 /* Why ld_event_parse failed: the HTTP status to answer and a message. */
