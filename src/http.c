@@ -318,6 +318,19 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 		    DROP_TOO_LARGE, "body larger than max_body", NULL, NULL);
 		goto answered;
 	}
+	/* A full queue is answered before the body is read and parsed:
+	 * under a flood the CPU goes to the sinks, not to refusals. */
+	if (atomic_load(&h->rt->stopping) ||
+	    !dispatch_has_room(g->disp, (size_t)r->expect)) {
+		bool stopping = atomic_load(&h->rt->stopping);
+
+		metrics_drop(&h->rt->metrics, stopping ? DROP_STOPPING :
+		    DROP_QUEUE_FULL);
+		ret = reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, stopping ?
+		    "shutting down" : "queue full, retry later",
+		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		goto answered;
+	}
 	*out = r;
 	return -1;
 answered:
