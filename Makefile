@@ -55,6 +55,10 @@ TESTUTIL := $(BUILD)/tests/testutil.o
 DAEMON   := $(BUILD)/livedesk-webhookd
 SEND     := $(BUILD)/livedesk-send
 
+# Keep the test objects between runs (make would delete them as
+# intermediates and rebuild them every time).
+.SECONDARY:
+
 .PHONY: all deps deps-check run check check-build test check-asan \
         check-valgrind install uninstall bench fuzz clean
 
