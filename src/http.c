@@ -374,16 +374,26 @@ append_body(struct req *r, const char *data, size_t n, uint64_t max)
 	return 0;
 }
 
-/* Marks the event accepted, so that its delivery id is kept. */
+/* Settles the delivery id this request claimed: kept when the event was
+ * accepted, forgotten when it was refused. Done as the answer is queued,
+ * not when the connection completes: a sender that retries at once must
+ * find the id settled. */
 static void
-accepted(struct http *h, struct req *r)
+settle_claim(struct http *h, struct req *r, bool keep)
 {
 	if (r->claimed != NULL) {
-		auth_dedupe_done(h->dedupe, r->claimed, true,
+		auth_dedupe_done(h->dedupe, r->claimed, keep,
 		    util_mono_msec());
 		free(r->claimed);
 		r->claimed = NULL;
 	}
+}
+
+/* Marks the event accepted, so that its delivery id is kept. */
+static void
+accepted(struct http *h, struct req *r)
+{
+	settle_claim(h, r, true);
 	r->accepted = true;
 }
 
@@ -433,11 +443,13 @@ answer_ingest(struct http *h, struct MHD_Connection *c, struct req *r,
 
 	/* 507 is ours for "the spool cannot be written": the sender sees 503
 	 * and retries, like for a full queue. */
-	if (status != 200)
+	if (status != 200) {
+		settle_claim(h, r, false);
 		return reply_error(h, c, status == 507 ? 503 : (unsigned)status,
 		    atomic_load(&h->rt->stopping) ? "shutting down" :
 		    status == 507 ? "cannot write the spool, retry later" :
 		    "queue full, retry later", MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	}
 	accepted(h, r);
 	snprintf(ok, sizeof ok, "{\"ok\":true,\"delivery_id\":\"%s\"}",
 	    r->delivery_id);
@@ -465,10 +477,12 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 		return (enum MHD_Result)status;
 	ev = ld_event_parse(r->body ? r->body : "", r->len,
 	    (int)r->gen->cfg->max_depth, &err);
-	if (ev == NULL)
+	if (ev == NULL) {
+		settle_claim(h, r, false);
 		return refuse(h, c, r->client, (unsigned)err.status,
 		    err.status == 422 ? DROP_NO_EVENT : DROP_BAD_JSON,
 		    err.text, NULL, NULL);
+	}
 	util_delivery_id(ev->delivery_id);
 	ev->received_usec = util_now_usec();
 	memcpy(r->delivery_id, ev->delivery_id, sizeof r->delivery_id);
