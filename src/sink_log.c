@@ -94,42 +94,73 @@ log_start(void **state, const void *conf, const struct sink_ctx *ctx,
 
 /* " key=123" when the id is set. */
 static void
-id_field(char *buf, size_t len, const char *key, struct ld_id id)
+put_id(FILE *f, const char *key, struct ld_id id)
 {
 	if (id.set)
-		snprintf(buf, len, " %s=%" PRId64, key, id.v);
-	else
-		buf[0] = '\0';
+		fprintf(f, " %s=%" PRId64, key, id.v);
+}
+
+/* " key=value" (quoted when asked) when the string is set, escaped: every
+ * string here is the sender's text and must not split the line. */
+static void
+put_str(FILE *f, const char *key, const char *value, size_t max, bool quote)
+{
+	char *e;
+
+	if (value == NULL)
+		return;
+	e = util_escape(value, max);
+	fprintf(f, " %s=%s%s%s", key, quote ? "\"" : "", e, quote ? "\"" : "");
+	free(e);
+}
+
+/* " changed=a,b,c": what a conversation_updated changed. */
+static void
+put_changes(FILE *f, const struct ld_event *ev)
+{
+	size_t i;
+	char *e;
+
+	for (i = 0; i < ev->n_changes && i < 16; i++) {
+		e = util_escape(ev->changes[i].name, 64);
+		fprintf(f, "%s%s", i == 0 ? " changed=" : ",", e);
+		free(e);
+	}
 }
 
 static void
 log_text(struct log_state *s, const struct ld_event *ev,
     const struct log_ctx *ctx)
 {
-	char acc[48], inb[48], conv[48], msg[48], *sender = NULL, *content = NULL;
-	const char *type = ld_message_type_name(ev->message.message_type);
-	/* The name is the sender's text too ("event":"x\nFAKE line"). */
-	char *name = util_escape(ev->name, 64);
+	const struct ld_person *sender = ld_event_is_message(ev) ?
+	    &ev->message.sender : &ev->conversation.sender;
+	char *line = NULL, *name = util_escape(ev->name, 64);
+	size_t len = 0;
+	FILE *f = open_memstream(&line, &len);
 
-	id_field(acc, sizeof acc, "account", ev->account.id);
-	id_field(inb, sizeof inb, "inbox", ev->inbox.id);
-	id_field(conv, sizeof conv, "conversation", ev->conversation.id);
-	id_field(msg, sizeof msg, "message", ev->message.id);
-	if (ev->message.sender.name != NULL)
-		sender = util_escape(ev->message.sender.name, 64);
-	else if (!ld_event_is_message(ev) && ev->conversation.sender.name)
-		sender = util_escape(ev->conversation.sender.name, 64);
-	if (ev->message.content != NULL)
-		content = util_escape(ev->message.content,
-		    (size_t)s->conf->max_content);
-	log_ctx(LOG_INFO, ctx, "%s%s%s%s%s%s%s%s%s%s%s%s%s", name, acc,
-	    inb, conv, msg, type ? " type=" : "", type ? type : "",
-	    sender ? " sender=\"" : "", sender ? sender : "",
-	    sender ? "\"" : "", content ? " content=\"" : "",
-	    content ? content : "", content ? "\"" : "");
+	if (f == NULL) {
+		free(name);
+		return;
+	}
+	fputs(name, f);
+	put_id(f, "account", ev->account.id);
+	put_id(f, "inbox", ev->inbox.id);
+	put_id(f, "conversation", ev->conversation.id);
+	put_id(f, "message", ev->message.id);
+	if (!ld_event_is_message(ev))
+		put_str(f, "status", ev->conversation.status, 32, false);
+	put_str(f, "type", ld_message_type_name(ev->message.message_type), 0,
+	    false);
+	if (ev->message.is_private.set && ev->message.is_private.v)
+		fputs(" private", f);
+	put_str(f, "sender", sender->name, 64, true);
+	put_changes(f, ev);
+	put_str(f, "content", ev->message.content,
+	    (size_t)s->conf->max_content, true);
+	if (fclose(f) == 0)
+		log_ctx(LOG_INFO, ctx, "%s", line);
+	free(line);
 	free(name);
-	free(sender);
-	free(content);
 }
 
 /* Compact JSON, escaped by jansson (control characters become \uXXXX, so

@@ -255,7 +255,8 @@ START_TEST(log_line_per_event)
 	post_fixture("message_created.json", 200);
 	post_fixture("conversation_created.json", 200);
 	post_fixture("emoji.json", 200);
-	ck_assert(tu_wait_file_lines(d.log, 4, 5000));
+	post_fixture("conversation_updated_full.json", 200);
+	ck_assert(tu_wait_file_lines(d.log, 5, 5000));
 	usleep(100000);
 	log = tu_read_file(d.log, NULL);
 	line = strstr(log, "info: message_created ");
@@ -272,6 +273,11 @@ START_TEST(log_line_per_event)
 	line = strstr(log, "info: conversation_created ");
 	ck_assert_ptr_nonnull(line);
 	ck_assert_ptr_nonnull(strstr(line, "sender=\"Test\""));
+	line = strstr(log, "info: conversation_updated ");
+	ck_assert_ptr_nonnull(line);
+	ck_assert_ptr_nonnull(strstr(line, " status=open "));
+	ck_assert_ptr_nonnull(strstr(line,
+	    " changed=updated_at,first_reply_created_at,waiting_since "));
 	free(log);
 }
 END_TEST
