@@ -104,7 +104,8 @@ check: deps-check
 
 check-valgrind: deps-check
 	$(MAKE) check-build BUILD=build/vg OPT=-O1
-	BUILD=build/vg VALGRIND=1 tests/run.sh $(patsubst $(BUILD)/%,build/vg/%,$(CHECKS))
+	BUILD=build/vg VALGRIND=1 LD_VALGRIND_DAEMON=1 LD_SEND_VALGRIND=1 \
+	    tests/run.sh $(patsubst $(BUILD)/%,build/vg/%,$(CHECKS))
 
 # Install: the daemon in SBINDIR (a system daemon, section 8), livedesk-send
 # in BINDIR, the units, the example configuration (never over an existing

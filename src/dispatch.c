@@ -483,7 +483,7 @@ worker(void *arg)
 	size_t start = 0;
 	struct lane *l;
 	struct conv *c;
-	int64_t due;
+	int64_t due = INT64_MAX;
 
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
