@@ -40,7 +40,7 @@ DEPS_BUILD := gcc make libc6-dev pkg-config libmicrohttpd-dev libjansson-dev \
               libinih-dev libsystemd-dev libssl-dev libcurl4-openssl-dev \
               libhiredis-dev
 DEPS_CHECK := check libsubunit-dev curl valgrind systemd redis-server
-DEPS_BENCH := wrk webhook curl
+DEPS_BENCH := wrk webhook curl redis-server
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -245,6 +245,7 @@ $(BUILD)/bench/parse: $(BUILD)/bench/parse.o $(BUILD)/libld.a
 bench: deps $(DAEMON) $(BENCH_TOOLS)
 	@scripts/deps.sh $(DEPS_BENCH)
 	BUILD=$(BUILD) bench/run.sh
+	BUILD=$(BUILD) bench/redis.sh | tee bench/results/redis-latest.txt
 
 clean:
 	rm -rf build
