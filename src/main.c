@@ -517,6 +517,8 @@ run(const struct options *o)
 	runtime_release(g);
 	/* Each generation drains for up to shutdown_grace; then the sinks
 	 * stop (an exec sink's kill_after): a margin for those. */
+	/* Not ready before systemd (or a test) hears STOPPING=1. */
+	runtime_refuse(rt);
 	service_stopping((grace_ms + 15000) * 1000);
 	runtime_shutdown(rt);
 	rc = 0;

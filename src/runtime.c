@@ -277,17 +277,23 @@ runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev,
 }
 
 void
+runtime_refuse(struct runtime *rt)
+{
+	/* From here on requests are answered 503: taken as a writer, the
+	 * ingest lock waits for every hand-over under way. */
+	pthread_rwlock_wrlock(&rt->ingest_lock);
+	atomic_store(&rt->stopping, true);
+	pthread_rwlock_unlock(&rt->ingest_lock);
+}
+
+void
 runtime_shutdown(struct runtime *rt)
 {
 	int64_t end = util_mono_msec() + rt->cur->cfg->shutdown_grace_ms;
 	struct gen *g;
 	size_t left;
 
-	/* From here on requests are answered 503: taken as a writer, the
-	 * ingest lock waits for every hand-over under way. */
-	pthread_rwlock_wrlock(&rt->ingest_lock);
-	atomic_store(&rt->stopping, true);
-	pthread_rwlock_unlock(&rt->ingest_lock);
+	runtime_refuse(rt);
 	/* Requests waiting for a commit get their answer first. */
 	if (rt->spool != NULL)
 		spool_flush(rt->spool);

@@ -73,7 +73,9 @@ bool		 runtime_ingest_waits(const struct runtime *);
 int		 runtime_ingest(struct runtime *, struct gen *,
 		    struct ld_event *, runtime_ingest_fn fn, void *arg);
 
-/* Drains every generation (up to grace each) and stops the sinks. */
+/* Answers 503 from now on (and /healthz not ready). */
+void		 runtime_refuse(struct runtime *);
+/* Drains every generation against one shutdown_grace deadline. */
 void		 runtime_shutdown(struct runtime *);
 
 #endif
