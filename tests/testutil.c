@@ -383,6 +383,15 @@ tu_daemon_free(struct tu_daemon *d)
 		    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
 		    d->log);
 	}
+	/* Whatever way it ended, the sanitizers had nothing to say. */
+	if (d->log != NULL && access(d->log, F_OK) == 0) {
+		char *text = tu_read_file(d->log, NULL);
+
+		ck_assert_msg(strstr(text, "Sanitizer") == NULL &&
+		    strstr(text, "runtime error") == NULL,
+		    "sanitizer report in %s:\n%s", d->log, text);
+		free(text);
+	}
 	if (getenv("LD_KEEP_TMP") == NULL)
 		tu_rmtree(d->dir);
 	free(d->dir);
