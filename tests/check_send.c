@@ -81,14 +81,8 @@ setup(void)
 static void
 mock_stop(void)
 {
-	int st;
-
-	if (M.pid > 0) {
-		kill(M.pid, SIGTERM);
-		while (waitpid(M.pid, &st, 0) == -1 && errno == EINTR)
-			;
-		M.pid = 0;
-	}
+	tu_mock_api_stop(M.pid);
+	M.pid = 0;
 }
 
 static void
@@ -107,45 +101,9 @@ teardown(void)
 static void
 mock_start(const char *const *args)
 {
-	const char *argv[32];
-	char bin[512], buf[32];
-	posix_spawn_file_actions_t fa;
-	struct pollfd pfd;
-	size_t n = 0;
-	ssize_t r;
-	int p[2], argc = 0;
-
-	snprintf(bin, sizeof bin, "%s/tests/tool_mock_api", tu_build_dir());
 	snprintf(M.log, sizeof M.log, "%s/requests.jsonl", T);
 	tu_write_file(M.log, "", 0);
-	argv[argc++] = bin;
-	argv[argc++] = "--log";
-	argv[argc++] = M.log;
-	argv[argc++] = "--max-seconds";
-	argv[argc++] = "60";
-	for (; args != NULL && *args != NULL && argc < 31; args++)
-		argv[argc++] = *args;
-	argv[argc] = NULL;
-
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	ck_assert_int_eq(posix_spawn(&M.pid, bin, &fa, NULL,
-	    (char *const *)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	while (n < sizeof buf - 1 && memchr(buf, '\n', n) == NULL) {
-		ck_assert_msg(poll(&pfd, 1, 5000) == 1, "mock did not start");
-		r = read(p[0], buf + n, sizeof buf - 1 - n);
-		ck_assert_msg(r > 0, "mock did not start");
-		n += (size_t)r;
-	}
-	close(p[0]);
-	buf[n] = '\0';
-	M.port = atoi(buf);
-	ck_assert_int_gt(M.port, 0);
+	M.pid = tu_mock_api_start(M.log, args, &M.port);
 	snprintf(M.url, sizeof M.url, "http://127.0.0.1:%d", M.port);
 }
 
