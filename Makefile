@@ -28,17 +28,31 @@ ifneq ($(SAN),)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 endif
-PKGS     := libmicrohttpd jansson inih libsystemd libcrypto libcurl hiredis
-ALL_CFLAGS = $(WARN) $(DEFS) $(INCS) $(CFLAGS) $(SANFLAGS) \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# Each binary compiles and links against its own packages: livedesk-send
+# needs only jansson and libcurl, and builds without the daemon's -dev
+# packages. pkg-config runs once per make, when a recipe first needs it, and
+# a package it cannot find stops the build with pkg-config's own words.
+PKGS      := libmicrohttpd jansson inih libsystemd libcrypto libcurl hiredis
+SEND_PKGS := jansson libcurl
+pkgconf    = $(strip $(eval _pc := $(shell pkg-config $(1) $(2) 2>&1 || echo @FAILED@))$(if \
+             $(findstring @FAILED@,$(_pc)),$(error pkg-config $(1) $(2): \
+             $(subst @FAILED@,,$(_pc)) (run 'make deps' to install what is missing)),$(_pc)))
+# Deferred, then kept: each is worked out at most once per make.
+PKG_CFLAGS  = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS    = $(eval PKG_LIBS := $(call pkgconf,--libs,$(PKGS)))$(PKG_LIBS)
+SEND_CFLAGS = $(eval SEND_CFLAGS := $(call pkgconf,--cflags,$(SEND_PKGS)))$(SEND_CFLAGS)
+SEND_LIBS   = $(eval SEND_LIBS := $(call pkgconf,--libs,$(SEND_PKGS)))$(SEND_LIBS)
+CHECK_LIBS  = $(eval CHECK_LIBS := $(call pkgconf,--libs,check))$(CHECK_LIBS)
+BASE_CFLAGS = $(WARN) $(DEFS) $(INCS) $(CFLAGS) $(SANFLAGS)
+ALL_CFLAGS  = $(BASE_CFLAGS) $(PKG_CFLAGS)
+LDLIBS_ALL  = $(PKG_LIBS) -lpthread -lm
 LDFLAGS  ?=
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
 
 # Debian packages: to build, to test, to benchmark.
-DEPS_BUILD := gcc make libc6-dev pkg-config libmicrohttpd-dev libjansson-dev \
-              libinih-dev libsystemd-dev libssl-dev libcurl4-openssl-dev \
-              libhiredis-dev
+DEPS_SEND  := gcc make libc6-dev pkg-config libjansson-dev libcurl4-openssl-dev
+DEPS_BUILD := $(DEPS_SEND) libmicrohttpd-dev libinih-dev libsystemd-dev \
+              libssl-dev libhiredis-dev
 DEPS_CHECK := check libsubunit-dev curl valgrind systemd redis-server
 DEPS_BENCH := wrk webhook curl redis-server
 
@@ -59,13 +73,18 @@ SEND     := $(BUILD)/livedesk-send
 # intermediates and rebuild them every time).
 .SECONDARY:
 
-.PHONY: all deps deps-check run check check-build test check-asan \
+.PHONY: all deps deps-send deps-check run check check-build test check-asan \
         check-valgrind install uninstall bench fuzz clean
 
-all: deps $(DAEMON) $(if $(SEND_SRC),$(SEND))
+# Plain make only builds; `make deps` installs what is missing (apt-get, as
+# root), and run, check, bench and fuzz call it first.
+all: $(DAEMON) $(if $(SEND_SRC),$(SEND))
 
 deps:
 	@scripts/deps.sh $(DEPS_BUILD)
+
+deps-send:
+	@scripts/deps.sh $(DEPS_SEND)
 
 deps-check: deps
 	@scripts/deps.sh $(DEPS_CHECK)
@@ -73,6 +92,10 @@ deps-check: deps
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/src/send/%.o: src/send/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SEND_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libld.a: $(LIB_OBJ)
 	@rm -f $@
@@ -82,13 +105,14 @@ $(DAEMON): $(BUILD)/src/main.o $(BUILD)/libld.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(SEND): $(SEND_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SEND_LIBS) -lm
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTUTIL) $(BUILD)/libld.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) \
-		$(shell pkg-config --libs check 2>/dev/null)
+		$(CHECK_LIBS)
 
-run: all
+run: deps
+	@$(MAKE) --no-print-directory all
 	$(DAEMON) $(ARGS)
 
 check-build: deps-check $(DAEMON) $(if $(SEND_SRC),$(SEND)) $(CHECKS) $(TOOLS)

@@ -1122,6 +1122,39 @@ START_TEST(caddy_in_front)
 }
 END_TEST
 
+/*
+ * livedesk-send builds from its own package list: with the daemon's
+ * packages named as one pkg-config cannot find, the client still builds
+ * and the daemon's build stops with pkg-config's own message.
+ */
+START_TEST(send_builds_without_daemon_packages)
+{
+	char build[400], send[420], daemon[420], *log, *text;
+	const char *const no_pkgs = "PKGS=livedesk-no-such-package";
+	int st;
+
+	snprintf(build, sizeof build, "BUILD=%s/b", T);
+	snprintf(send, sizeof send, "%s/b/livedesk-send", T);
+	snprintf(daemon, sizeof daemon, "%s/b/livedesk-webhookd", T);
+	log = path_in(T, "make-send.log");
+	st = run(ARGS("make", "-s", "--no-print-directory", build, no_pkgs,
+	    "OPT=-O0", send), NULL, log);
+	text = tu_read_file(log, NULL);
+	ck_assert_msg(st == 0, "make livedesk-send: status %#x:\n%s", st, text);
+	ck_assert_msg(access(send, X_OK) == 0, "%s not built", send);
+	free(text);
+	st = run(ARGS("make", "-s", "--no-print-directory", build, no_pkgs,
+	    daemon), NULL, log);
+	text = tu_read_file(log, NULL);
+	ck_assert_msg(st != 0, "the daemon built without its packages");
+	ck_assert_msg(strstr(text, "livedesk-no-such-package") != NULL &&
+	    strstr(text, "make deps") != NULL,
+	    "pkg-config's error is not shown:\n%s", text);
+	free(text);
+	free(log);
+}
+END_TEST
+
 static Suite *
 install_suite(void)
 {
@@ -1136,6 +1169,7 @@ install_suite(void)
 	tcase_add_test(tc, install_keeps_config);
 	tcase_add_test(tc, uninstall_removes_everything);
 	tcase_add_test(tc, uninstall_keeps_changed_config);
+	tcase_add_test(tc, send_builds_without_daemon_packages);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("units");
