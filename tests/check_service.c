@@ -33,8 +33,6 @@ extern char **environ;
 
 #define MAX_NOTES	1024
 #define MAX_ARGS	32
-#define SKIP(...)	do { printf("SKIP: " __VA_ARGS__); puts(""); \
-			    return; } while (0)
 
 #define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -633,8 +631,7 @@ START_TEST(watchdog_tiny_interval)
 
 	/* A timing test: under valgrind's slowdown it measures valgrind. */
 	if (getenv("VALGRIND") != NULL) {
-		fprintf(stderr, "watchdog_tiny_interval: skipped under "
-		    "valgrind\n");
+		tu_skip("watchdog_tiny_interval", "a timing, under valgrind");
 		return;
 	}
 	/* 20ms: a ping every 10ms, and no busy loop around it. */
@@ -811,8 +808,8 @@ START_TEST(activation_systemd_socket_activate)
 	struct svc s;
 	char addr[64];
 
-	if (access(ssa, X_OK) != 0)
-		SKIP("%s is not installed", ssa);
+	ck_assert_msg(access(ssa, X_OK) == 0, "%s is not installed (make "
+	    "deps-check installs systemd)", ssa);
 	svc_init(&s, reload_conf);
 	svc_notify(&s);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
@@ -982,7 +979,8 @@ START_TEST(journal_structured_fields)
 		 * anything else is the daemon's failure. */
 		ck_assert_msg(s.pid == 0 && WIFEXITED(s.exit_status) &&
 		    WEXITSTATUS(s.exit_status) == 77, "did not start: %s", log);
-		printf("SKIP: no private mount namespace here: %s", log);
+		tu_skip("journal_structured_fields",
+		    "no private mount namespace here: %s", log);
 		free(log);
 		svc_free(&s);
 		return;
@@ -1072,7 +1070,8 @@ START_TEST(journal_long_message_kept)
 		log = read_log(&s);
 		ck_assert_msg(s.pid == 0 && WIFEXITED(s.exit_status) &&
 		    WEXITSTATUS(s.exit_status) == 77, "did not start: %s", log);
-		printf("SKIP: no private mount namespace here: %s", log);
+		tu_skip("journal_long_message_kept",
+		    "no private mount namespace here: %s", log);
 		free(log);
 		svc_free(&s);
 		return;
@@ -1240,11 +1239,7 @@ START_TEST(delivery_id_in_exec_env)
 	char listen[64], id[64], conf[512], *dir, *out, *got;
 
 	dir = tu_tmpdir();
-	if (!have_exec_sink(dir)) {
-		tu_rmtree(dir);
-		free(dir);
-		SKIP("this build has no exec sink yet");
-	}
+	ck_assert_msg(have_exec_sink(dir), "this build has no exec sink");
 	ck_assert_int_ge(asprintf(&out, "%s/ids", dir), 0);
 	snprintf(conf, sizeof conf, "[server]\nshutdown_grace = 2s\n"
 	    "[sink run]\ntype = exec\nevents = *\nmessage_type = any\n"

@@ -658,8 +658,8 @@ START_TEST(disk_full_503)
 	ck_assert_int_ge(asprintf(&mnt, "%s/spool", dir), 0);
 	ck_assert_int_eq(mkdir(mnt, 0700), 0);
 	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") == -1) {
-		fprintf(stderr, "disk_full_503: skipped, cannot mount a tmpfs "
-		    "(%s)\n", strerror(errno));
+		tu_skip("disk_full_503", "cannot mount a tmpfs (%s)",
+		    strerror(errno));
 		tu_rmtree(dir);
 		free(mnt);
 		free(dir);

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,19 @@ tu_free_port(void)
 	port = ntohs(a.sin_port);
 	close(fd);
 	return port;
+}
+
+void
+tu_skip(const char *test, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIP: %s: ", test);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
 }
 
 long long
@@ -244,6 +258,33 @@ tu_response_free(struct tu_response *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* Reads the port a daemon started on port 0 took from its "listening on
+ * ADDR:PORT" line, waiting until end; false if it exits or never says. */
+static bool
+listening_port(struct tu_daemon *d, long long end)
+{
+	const char *key = "listening on 127.0.0.1:";
+	int st;
+
+	while (tu_now_ms() < end) {
+		char *text = NULL, *p;
+
+		if (access(d->log, F_OK) == 0)
+			text = tu_read_file(d->log, NULL);
+		if (text != NULL && (p = strstr(text, key)) != NULL)
+			d->port = atoi(p + strlen(key));
+		free(text);
+		if (d->port > 0)
+			return true;
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return false;
+		}
+		usleep(5000);
+	}
+	return false;
+}
+
 bool
 tu_daemon_start(struct tu_daemon *d, const char *conf_text,
     const char *const *extra)
@@ -263,10 +304,10 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 		d->port = atoi(strrchr(listen, ':') + 1);
 		extra += 2;
 	} else {
-		d->port = tu_free_port();
-		snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+		/* Port 0: the kernel picks, the daemon says which (no race
+		 * with suites running side by side). */
+		snprintf(listen, sizeof listen, "127.0.0.1:0");
 	}
-	snprintf(d->url, sizeof d->url, "http://%s", listen);
 	snprintf(bin, sizeof bin, "%s/livedesk-webhookd", tu_build_dir());
 	ck_assert_int_ge(asprintf(&d->log, "%s/daemon.log", d->dir), 0);
 	if (getenv("LD_VALGRIND_DAEMON") != NULL) {
@@ -301,8 +342,14 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 	posix_spawn_file_actions_destroy(&fa);
 	close(fd);
 
-	snprintf(health, sizeof health, "%s/healthz", d->url);
 	end = tu_now_ms() + (getenv("LD_VALGRIND_DAEMON") ? 60000 : 10000);
+	if (d->port == 0) {
+		if (!listening_port(d, end))
+			return false;
+		snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+	}
+	snprintf(d->url, sizeof d->url, "http://%s", listen);
+	snprintf(health, sizeof health, "%s/healthz", d->url);
 	while (tu_now_ms() < end) {
 		struct tu_response r;
 		int st;

@@ -20,6 +20,12 @@ char		*tu_tmpdir(void);
 void		 tu_rmtree(const char *path);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int		 tu_free_port(void);
+/* Says that the calling test checks nothing here and why, as a line
+ * "SKIP: test: why" that tests/run.sh counts and shows; the test then
+ * returns. Only for what the machine cannot do (no mount namespace, a
+ * timing under valgrind), never for a program make deps-check installs. */
+void		 tu_skip(const char *test, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
 /* Milliseconds on the monotonic clock. */
 long long	 tu_now_ms(void);
 /* Waits up to ms for path to exist and (if min_lines>0) hold min_lines. */
