@@ -9,7 +9,8 @@
  *   new/NAME.done       progress, appended: "SEQ SINK\n" when a sink is
  *                       finished with an event, "SEQ *\n" when all are
  *   failed/ID.json      a dead letter's payload, byte for byte
- *   failed/ID.reason.json  why: sink, attempts, exit status, stderr tail
+ *   failed/ID.reason.json  why: sink, attempts, exit code or signal,
+ *                       stderr tail
  *
  * NAME is the first event's sequence number in hex, so names sort in
  * arrival order. A batch file is deleted once every event in it is done.
@@ -530,6 +531,33 @@ out:
 }
 
 /*
+ * One failure for the reason file. exit_status is the program's exit code
+ * and signal (with its name) what killed it, each null when it does not
+ * apply, so that neither is ever read as the other.
+ */
+static json_t *
+failure_json(const char *sink, const struct sink_result *r, int attempts)
+{
+	char name[32];
+	json_t *f = json_pack("{s:s, s:i, s:n, s:n, s:n, s:s}", "sink", sink,
+	    "attempts", attempts, "exit_status", "signal", "signal_name",
+	    "detail", r->detail);
+
+	if (f == NULL)
+		return NULL;
+	if ((r->exited && json_object_set_new(f, "exit_status",
+	    json_integer(r->exit_status)) == -1) ||
+	    (r->signal != 0 && (json_object_set_new(f, "signal",
+	    json_integer(r->signal)) == -1 || json_object_set_new(f,
+	    "signal_name", json_string(util_signal_name(r->signal, name,
+	    sizeof name))) == -1))) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
+}
+
+/*
  * A sink is finished with an event. A failure for good is written to
  * failed/ before the sink is marked done, so that a crash can never leave
  * it marked done with its dead letter unwritten; when the dead letter
@@ -548,9 +576,7 @@ spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
 	if (e == NULL || e->batch == NULL)
 		return;
 	if (!r->ok) {
-		f = json_pack("{s:s, s:i, s:i, s:s}", "sink", sink, "attempts",
-		    attempts, "exit_status", r->exit_status, "detail",
-		    r->detail);
+		f = failure_json(sink, r, attempts);
 		pthread_mutex_lock(&s->dead_lock);
 		if (e->failures == NULL)
 			e->failures = json_array();

@@ -748,6 +748,115 @@ START_TEST(disk_full_503)
 }
 END_TEST
 
+
+/* Waits up to ms for the daemon's log to hold what. */
+static bool
+log_has(const struct tu_daemon *d, const char *what, int ms)
+{
+	long long end = tu_now_ms() + ms;
+	char *log;
+	bool found;
+
+	do {
+		log = tu_read_file(d->log, NULL);
+		found = strstr(log, what) != NULL;
+		free(log);
+		if (found)
+			return true;
+		usleep(20000);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+/* The reason file says the exit code, and a signal in a field of its own;
+ * the log and --replay say the same. */
+START_TEST(reason_exit_code_and_signal)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *three, *nine, *conf, *p, *cmd, *text, *id;
+	char url[256], *body = body_for(6, 1);
+	json_t *reason, *f, *v;
+	long status;
+	long long end;
+	size_t i;
+	int seen = 0;
+
+	three = write_script(dir, "three.sh", "cat > /dev/null; exit 3");
+	nine = write_script(dir, "nine.sh", "cat > /dev/null; kill -9 $$");
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "[sink three]\ntype = exec\ncommand = %s\n[sink nine]\n"
+	    "type = exec\ncommand = %s\n", dir, three, nine), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed/%s.reason.json", dir,
+	    id), 0);
+	/* Rewritten with each failure: wait for both. */
+	end = tu_now_ms() + 5000;
+	for (;;) {
+		reason = json_load_file(p, 0, NULL);
+		if (json_array_size(json_object_get(reason, "failures")) == 2)
+			break;
+		json_decref(reason);
+		ck_assert_msg(tu_now_ms() < end, "no reason file with both "
+		    "failures (see %s)", d.log);
+		usleep(20000);
+	}
+	json_array_foreach(json_object_get(reason, "failures"), i, f) {
+		const char *sink = json_string_value(json_object_get(f,
+		    "sink"));
+
+		ck_assert_ptr_nonnull(sink);
+		if (strcmp(sink, "three") == 0) {
+			v = json_object_get(f, "exit_status");
+			ck_assert_msg(json_is_integer(v) &&
+			    json_integer_value(v) == 3, "exit_status %lld",
+			    (long long)json_integer_value(v));
+			ck_assert(json_is_null(json_object_get(f, "signal")));
+			seen |= 1;
+		} else {
+			ck_assert_str_eq(sink, "nine");
+			ck_assert(json_is_null(json_object_get(f,
+			    "exit_status")));
+			v = json_object_get(f, "signal");
+			ck_assert_msg(json_is_integer(v) &&
+			    json_integer_value(v) == 9, "signal %lld",
+			    (long long)json_integer_value(v));
+			ck_assert_str_eq(json_string_value(json_object_get(f,
+			    "signal_name")), "SIGKILL");
+			seen |= 2;
+		}
+	}
+	ck_assert_int_eq(seen, 3);
+	json_decref(reason);
+	ck_assert(log_has(&d, "exited with status 3", 0));
+	ck_assert(log_has(&d, "killed by signal 9 (SIGKILL)", 0));
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	/* --replay reports the same words. */
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s/spool/failed > %s/replay.out 2>&1", tu_build_dir(), d.conf,
+	    dir, dir), 0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/replay.out", dir), 0);
+	text = tu_read_file(cmd, NULL);
+	ck_assert_msg(strstr(text, "exited with status 3") != NULL &&
+	    strstr(text, "killed by signal 9 (SIGKILL)") != NULL, "%s", text);
+	free(text);
+	free(cmd);
+	tu_daemon_free(&d);
+	free(p);
+	free(id);
+	free(body);
+	free(three);
+	free(nine);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -764,6 +873,7 @@ spool_suite(void)
 	tcase_add_test(tc, graceful_shutdown_keeps_unfinished);
 	tcase_add_test(tc, half_written_discarded);
 	tcase_add_test(tc, disk_full_503);
+	tcase_add_test(tc, reason_exit_code_and_signal);
 	suite_add_tcase(s, tc);
 	return s;
 }
