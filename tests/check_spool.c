@@ -1,7 +1,8 @@
 /* Nothing lost: the real daemon with a durable spool and real scripts,
  * killed with SIGKILL mid-flight and during recovery; retries, dead
- * letters, replay, a full disk, graceful shutdown. */
+ * letters, replay, a full disk, a descriptor limit, graceful shutdown. */
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -749,6 +750,28 @@ START_TEST(disk_full_503)
 END_TEST
 
 
+/* The descriptors pid has open. */
+static int
+count_fds(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+	return count_files(path, "");
+}
+
+/* Sets pid's soft RLIMIT_NOFILE, as a tighter systemd unit would. */
+static void
+set_nofile(pid_t pid, rlim_t soft)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(prlimit(pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	rl.rlim_cur = soft;
+	ck_assert_msg(prlimit(pid, RLIMIT_NOFILE, &rl, NULL) == 0,
+	    "prlimit %ld: %s", (long)pid, strerror(errno));
+}
+
 /* Waits up to ms for the daemon's log to hold what. */
 static bool
 log_has(const struct tu_daemon *d, const char *what, int ms)
@@ -767,6 +790,65 @@ log_has(const struct tu_daemon *d, const char *what, int ms)
 	} while (tu_now_ms() < end);
 	return false;
 }
+
+/*
+ * A backlog larger than the descriptor limit: a fast sink finishes every
+ * event while a slow one holds them all. No descriptor may stay open per
+ * pending batch: every request gets its 200, nothing is a dead letter,
+ * and once the slow script is let go every event runs.
+ */
+START_TEST(backlog_beyond_fd_limit)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *hold, *out, *cmd, *script, *conf, *p;
+	char url[256], *acked[150], *body;
+	int i, n_acked = 0;
+	long status;
+
+	ck_assert_int_ge(asprintf(&hold, "%s/hold", dir), 0);
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	tu_write_file(hold, "", 0);
+	ck_assert_int_ge(asprintf(&cmd, "cat > /dev/null; while [ -e %s ]; "
+	    "do sleep 0.02; done; echo \"0 0 $LIVEDESK_DELIVERY_ID\" >> %s",
+	    hold, out), 0);
+	script = write_script(dir, "held.sh", cmd);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "shutdown_grace = 1s\n[sink fast]\ntype = log\n[sink slow]\n"
+	    "type = exec\ncommand = %s\nconcurrency = 2\ntimeout = 30s\n",
+	    dir, script), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	ck_assert_int_lt(count_fds(d.pid), 32);
+	set_nofile(d.pid, 64);
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	/* One at a time: each its own commit, so its own batch. */
+	for (i = 0; i < (int)(sizeof acked / sizeof *acked); i++) {
+		body = body_for(i % 50, i);
+		acked[n_acked] = post_event(url, body, &status);
+		free(body);
+		ck_assert_msg(status == 200, "request %d: %ld (see %s)", i,
+		    status, d.log);
+		n_acked++;
+	}
+	ck_assert_int_lt(count_fds(d.pid), 64);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	/* Let go: everything runs, nothing went to failed/. */
+	ck_assert_int_eq(unlink(hold), 0);
+	wait_records(out, acked, n_acked, 30000);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < n_acked; i++)
+		free(acked[i]);
+	free(p);
+	free(script);
+	free(conf);
+	free(hold);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
 
 /* The reason file says the exit code, and a signal in a field of its own;
  * the log and --replay say the same. */
@@ -873,6 +955,7 @@ spool_suite(void)
 	tcase_add_test(tc, graceful_shutdown_keeps_unfinished);
 	tcase_add_test(tc, half_written_discarded);
 	tcase_add_test(tc, disk_full_503);
+	tcase_add_test(tc, backlog_beyond_fd_limit);
 	tcase_add_test(tc, reason_exit_code_and_signal);
 	suite_add_tcase(s, tc);
 	return s;
