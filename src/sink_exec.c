@@ -834,6 +834,15 @@ nonblock(int fd)
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* Whether a failed start is the machine's shortage (descriptors, process
+ * slots, memory) rather than anything about the program or the event. */
+static bool
+shortage(int err)
+{
+	return err == EMFILE || err == ENFILE || err == EAGAIN ||
+	    err == ENOMEM;
+}
+
 /* Starts the program on three fresh pipes. Returns 0, or an errno. */
 static int
 run_spawn(struct exec_run *rn, const char *prog, char *const envp[])
@@ -1080,6 +1089,7 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	size_t i;
 
 	r->ok = false;
+	r->retry_later = false;
 	r->exited = false;
 	r->exit_status = 0;
 	r->signal = 0;
@@ -1133,7 +1143,10 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	if (rc != 0) {
 		snprintf(r->detail, sizeof r->detail, "cannot run %s: %s",
 		    prog, strerror(rc));
-		log_ctx(LOG_ERR, &rn->ctx, "%s", r->detail);
+		r->retry_later = shortage(rc);
+		/* A shortage is logged where its retry is decided. */
+		if (!r->retry_later)
+			log_ctx(LOG_ERR, &rn->ctx, "%s", r->detail);
 	} else {
 		log_ctx(LOG_DEBUG, &rn->ctx, "started %s, pid %ld", prog,
 		    (long)rn->pid);

@@ -850,6 +850,75 @@ START_TEST(backlog_beyond_fd_limit)
 }
 END_TEST
 
+/*
+ * A script that cannot start because the daemon is out of descriptors is
+ * retried once there are some again: the shortage is the machine's, not
+ * the event's, so it never makes a dead letter, even with retries = 0.
+ */
+START_TEST(fd_shortage_retried_not_dead)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *hold, *out, *cmd, *script, *conf, *p;
+	char url[256], *id1, *id2, *body;
+	struct rlimit rl;
+	long status;
+
+	ck_assert_int_ge(asprintf(&hold, "%s/hold", dir), 0);
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	tu_write_file(hold, "", 0);
+	ck_assert_int_ge(asprintf(&cmd, "cat > /dev/null; echo \"0 0 "
+	    "$LIVEDESK_DELIVERY_ID\" >> %s; while [ -e %s ]; do sleep 0.02; "
+	    "done", out, hold), 0);
+	script = write_script(dir, "s.sh", cmd);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "shutdown_grace = 1s\n[sink s]\ntype = exec\ncommand = %s\n"
+	    "retry_base = 50ms\nretry_cap = 100ms\n", dir, script), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	/* One conversation: the second waits behind the first, held. */
+	body = body_for(9, 1);
+	id1 = post_event(url, body, &status);
+	free(body);
+	ck_assert_ptr_nonnull(id1);
+	ck_assert(tu_wait_file_lines(out, 1, 5000));
+	body = body_for(9, 2);
+	id2 = post_event(url, body, &status);
+	free(body);
+	ck_assert_ptr_nonnull(id2);
+	/* No descriptor to spare: the second cannot get its pipes. */
+	ck_assert_int_eq(prlimit(d.pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	set_nofile(d.pid, 3);
+	ck_assert_int_eq(unlink(hold), 0);
+	ck_assert_msg(log_has(&d, "Too many open files", 5000),
+	    "the second never tried to start (see %s)", d.log);
+	/* Some retries go by while the shortage lasts. */
+	usleep(300000);
+	set_nofile(d.pid, rl.rlim_cur);
+	ck_assert_msg(tu_wait_file_lines(out, 2, 5000), "the second never ran "
+	    "(see %s)", d.log);
+	{
+		char *text = tu_read_file(out, NULL);
+
+		ck_assert_ptr_nonnull(strstr(text, id2));
+		free(text);
+	}
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	free(p);
+	ck_assert(!log_has(&d, "gave up", 0));
+	tu_daemon_free(&d);
+	free(id1);
+	free(id2);
+	free(script);
+	free(conf);
+	free(hold);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* The reason file says the exit code, and a signal in a field of its own;
  * the log and --replay say the same. */
 START_TEST(reason_exit_code_and_signal)
@@ -956,6 +1025,7 @@ spool_suite(void)
 	tcase_add_test(tc, half_written_discarded);
 	tcase_add_test(tc, disk_full_503);
 	tcase_add_test(tc, backlog_beyond_fd_limit);
+	tcase_add_test(tc, fd_shortage_retried_not_dead);
 	tcase_add_test(tc, reason_exit_code_and_signal);
 	suite_add_tcase(s, tc);
 	return s;
