@@ -8,6 +8,8 @@
  * different conversations run side by side, up to the sink's concurrency.
  * A failed delivery waits for its backoff at the head of its FIFO without
  * holding a worker, so retries block nothing but their own conversation.
+ * One that could not start for want of resources (sink_result.retry_later)
+ * waits the same way, without using up an attempt, however long it takes.
  *
  * One mutex guards all of it; deliveries run without it.
  */
@@ -41,6 +43,7 @@ struct item {
 	struct item	*next;
 	struct job	*job;
 	int		 attempts;
+	int		 shortages;	/* could not start: not attempts */
 };
 
 struct conv {
@@ -367,7 +370,10 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 
 	l->running--;
 	record_duration(&l->st, usec);
-	it->attempts++;
+	if (r->retry_later)
+		it->shortages++;
+	else
+		it->attempts++;
 	if (r->ok)
 		l->st.delivered++;
 	else
@@ -375,7 +381,7 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 	if (!final) {
 		l->st.retried++;
 		c->not_before = util_mono_msec() + backoff(d, l->cs,
-		    it->attempts);
+		    r->retry_later ? it->shortages : it->attempts);
 		c->lnext = l->waiting;
 		l->waiting = c;
 		return NULL;
@@ -426,7 +432,7 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 	struct sink_result r;
 	int64_t t0;
 	struct job *done;
-	bool final, cut;
+	bool final, cut, later;
 	int attempts;
 
 	memset(&r, 0, sizeof r);
@@ -438,10 +444,16 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 	/* it->attempts is ours while the conversation is busy. */
 	attempts = it->attempts + 1;
 	cut = !r.ok && atomic_load(&d->cancel);
-	final = r.ok || attempts > l->cs->retries || cut;
+	/* Short of descriptors or processes, the event is not to blame:
+	 * it waits for them however many retries the sink has. */
+	later = !r.ok && !cut && r.retry_later;
+	final = r.ok || cut || (!later && attempts > l->cs->retries);
 	if (final && !r.ok && !cut)
 		log_ctx(LOG_ERR, &ctx, "gave up after %d attempt%s: %s",
 		    attempts, attempts == 1 ? "" : "s", r.detail);
+	else if (later)
+		log_ctx(LOG_WARNING, &ctx, "%s; retrying, not counted as an "
+		    "attempt", r.detail);
 	else if (!final)
 		log_ctx(LOG_WARNING, &ctx, "attempt %d of %lld failed: %s; "
 		    "retrying", attempts, l->cs->retries + 1, r.detail);

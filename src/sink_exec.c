@@ -834,6 +834,15 @@ nonblock(int fd)
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* Whether a failed start is the machine's shortage (descriptors, process
+ * slots, memory) rather than anything about the program or the event. */
+static bool
+shortage(int err)
+{
+	return err == EMFILE || err == ENFILE || err == EAGAIN ||
+	    err == ENOMEM;
+}
+
 /* Starts the program on three fresh pipes. Returns 0, or an errno. */
 static int
 run_spawn(struct exec_run *rn, const char *prog, char *const envp[])
@@ -1020,17 +1029,6 @@ run_loop(struct exec_run *rn, int *status, bool *known)
 	}
 }
 
-static const char *
-signal_name(int sig, char *buf, size_t len)
-{
-	const char *abbrev = sigabbrev_np(sig);
-
-	if (abbrev == NULL)
-		return "unknown";
-	snprintf(buf, len, "SIG%s", abbrev);
-	return buf;
-}
-
 /* Fills r from how the run ended. */
 static void
 run_result(struct exec_run *rn, int status, bool known,
@@ -1039,7 +1037,11 @@ run_result(struct exec_run *rn, int status, bool known,
 	char dur[32], sig[32], *tail;
 	size_t o;
 
-	r->exit_status = known ? status : 0;
+	/* The exit code and the signal, never the raw wait status: what a
+	 * person reads in a dead letter must match what the shell says. */
+	r->exited = known && WIFEXITED(status);
+	r->exit_status = r->exited ? WEXITSTATUS(status) : 0;
+	r->signal = known && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	if (rn->why == WHY_CANCEL) {
 		snprintf(r->detail, sizeof r->detail, "cancelled at shutdown");
 	} else if (rn->why == WHY_TIMEOUT) {
@@ -1058,7 +1060,7 @@ run_result(struct exec_run *rn, int status, bool known,
 		    WEXITSTATUS(status));
 	} else if (WIFSIGNALED(status)) {
 		snprintf(r->detail, sizeof r->detail, "killed by signal %d "
-		    "(%s)%s", WTERMSIG(status), signal_name(WTERMSIG(status),
+		    "(%s)%s", WTERMSIG(status), util_signal_name(WTERMSIG(status),
 		    sig, sizeof sig), WCOREDUMP(status) ? ", core dumped" : "");
 	} else {
 		snprintf(r->detail, sizeof r->detail, "ended with wait status "
@@ -1087,7 +1089,10 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	size_t i;
 
 	r->ok = false;
+	r->retry_later = false;
+	r->exited = false;
 	r->exit_status = 0;
+	r->signal = 0;
 	r->detail[0] = '\0';
 	rn->s = s;
 	rn->ctx.event = event_name;
@@ -1138,7 +1143,10 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	if (rc != 0) {
 		snprintf(r->detail, sizeof r->detail, "cannot run %s: %s",
 		    prog, strerror(rc));
-		log_ctx(LOG_ERR, &rn->ctx, "%s", r->detail);
+		r->retry_later = shortage(rc);
+		/* A shortage is logged where its retry is decided. */
+		if (!r->retry_later)
+			log_ctx(LOG_ERR, &rn->ctx, "%s", r->detail);
 	} else {
 		log_ctx(LOG_DEBUG, &rn->ctx, "started %s, pid %ld", prog,
 		    (long)rn->pid);

@@ -437,6 +437,7 @@ hook_sink_done(void *arg, struct ld_event *ev, const char *sink,
 	struct source_redis *s = arg;
 	struct entry *e;
 	struct op *o;
+	char name[32];
 
 	if (r->ok)
 		return;
@@ -447,8 +448,19 @@ hook_sink_done(void *arg, struct ld_event *ev, const char *sink,
 		redis_argv_fmt(&o->argv, "%s", sink);
 		redis_argv_str(&o->argv, "attempts");
 		redis_argv_fmt(&o->argv, "%d", attempts);
-		redis_argv_str(&o->argv, "exit_status");
-		redis_argv_fmt(&o->argv, "%d", r->exit_status);
+		/* The exit code and the signal apart, as in a reason file:
+		 * only the one that applies. */
+		if (r->exited) {
+			redis_argv_str(&o->argv, "exit_status");
+			redis_argv_fmt(&o->argv, "%d", r->exit_status);
+		}
+		if (r->signal != 0) {
+			redis_argv_str(&o->argv, "signal");
+			redis_argv_fmt(&o->argv, "%d", r->signal);
+			redis_argv_str(&o->argv, "signal_name");
+			redis_argv_fmt(&o->argv, "%s", util_signal_name(
+			    r->signal, name, sizeof name));
+		}
 		redis_argv_str(&o->argv, "detail");
 		redis_argv_fmt(&o->argv, "%s", r->detail);
 		event_fields(&o->argv, ev);

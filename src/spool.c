@@ -9,7 +9,8 @@
  *   new/NAME.done       progress, appended: "SEQ SINK\n" when a sink is
  *                       finished with an event, "SEQ *\n" when all are
  *   failed/ID.json      a dead letter's payload, byte for byte
- *   failed/ID.reason.json  why: sink, attempts, exit status, stderr tail
+ *   failed/ID.reason.json  why: sink, attempts, exit code or signal,
+ *                       stderr tail
  *
  * NAME is the first event's sequence number in hex, so names sort in
  * arrival order. A batch file is deleted once every event in it is done.
@@ -37,10 +38,19 @@
 #include "spool.h"
 #include "util.h"
 
+/*
+ * Progress files kept open at once. Events of one batch mostly finish
+ * close together, so a few open files save an open and a close per
+ * progress line; a bound, because a backlog of thousands of batches must
+ * not cost a descriptor each (under systemd's soft limit of 1024 that
+ * ran the daemon out of them).
+ */
+#define SPOOL_OPEN_DONE	4
+
 struct batch {
 	struct batch	*next, *prev;	/* every live batch, for spool_free */
 	char		 name[32];
-	int		 done_fd;	/* new/NAME.done, opened when needed */
+	int		 done_fd;	/* new/NAME.done while in the cache */
 	size_t		 n;		/* events in the batch */
 	size_t		 finished;
 	bool		 damaged;	/* kept in failed/ when finished */
@@ -78,6 +88,9 @@ struct spool {
 	struct pending	*head, *tail;
 	struct batch	*batches;
 	struct spool_entry *entries;
+	/* The batches whose progress file is open, oldest first. */
+	struct batch	*open_done[SPOOL_OPEN_DONE];
+	size_t		 n_open_done;
 	uint64_t	 next_seq;
 	uint64_t	 write_errors;
 	size_t		 n_entries;	/* events not yet finished */
@@ -95,6 +108,7 @@ path_in(const struct spool *s, const char *sub, const char *name,
 static char	**list_dir(const char *, const char *, const char *, size_t *,
 		    char **);
 static void	  free_names(char **, size_t);
+static void	  done_close(struct spool *, struct batch *);
 
 /* Doubly linked lists of live batches and entries, under s->lock, so that
  * spool_free can free what shutdown left unfinished. */
@@ -411,8 +425,7 @@ spool_free(struct spool *s)
 		struct batch *b = s->batches;
 
 		LIST_REMOVE(s, batches, b);
-		if (b->done_fd != -1)
-			close(b->done_fd);
+		done_close(s, b);
 		free(b);
 	}
 	while (s->entries != NULL) {
@@ -433,25 +446,59 @@ spool_free(struct spool *s)
 	free(s);
 }
 
+/* Closes b's progress file, if open, and takes it out of the cache.
+ * Under s->lock. */
+static void
+done_close(struct spool *s, struct batch *b)
+{
+	size_t i;
+
+	if (b->done_fd == -1)
+		return;
+	close(b->done_fd);
+	b->done_fd = -1;
+	for (i = 0; i < s->n_open_done; i++) {
+		if (s->open_done[i] == b) {
+			memmove(&s->open_done[i], &s->open_done[i + 1],
+			    (s->n_open_done - i - 1) * sizeof *s->open_done);
+			s->n_open_done--;
+			break;
+		}
+	}
+}
+
+/* b's progress file, opened (closing the oldest open one when the cache
+ * is full) if need be; -1 when it cannot be. Under s->lock. */
+static int
+done_open(struct spool *s, struct batch *b)
+{
+	char *p;
+
+	if (b->done_fd != -1)
+		return b->done_fd;
+	if (s->n_open_done == SPOOL_OPEN_DONE)
+		done_close(s, s->open_done[0]);
+	p = path_in(s, "new", b->name, ".done");
+	b->done_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (b->done_fd == -1)
+		log_err("spool: open %s: %s", p, strerror(errno));
+	else
+		s->open_done[s->n_open_done++] = b;
+	free(p);
+	return b->done_fd;
+}
+
 /* Appends "SEQ WHAT\n" to the batch's progress file. Losing a line costs
- * a repeated delivery after a crash, never a lost one, so no fsync. */
+ * a repeated delivery after a crash, never a lost one, so no fsync. Under
+ * s->lock. */
 static void
 progress(struct spool *s, struct batch *b, uint64_t seq, const char *what)
 {
 	char line[160];
 	int n;
 
-	if (b->done_fd == -1) {
-		char *p = path_in(s, "new", b->name, ".done");
-
-		b->done_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0600);
-		if (b->done_fd == -1)
-			log_err("spool: open %s: %s", p, strerror(errno));
-		free(p);
-		if (b->done_fd == -1)
-			return;
-	}
+	if (done_open(s, b) == -1)
+		return;
 	n = snprintf(line, sizeof line, "%" PRIu64 " %s\n", seq, what);
 	if (n > 0 && (size_t)n < sizeof line &&
 	    util_write_all(b->done_fd, line, (size_t)n) == -1)
@@ -530,6 +577,33 @@ out:
 }
 
 /*
+ * One failure for the reason file. exit_status is the program's exit code
+ * and signal (with its name) what killed it, each null when it does not
+ * apply, so that neither is ever read as the other.
+ */
+static json_t *
+failure_json(const char *sink, const struct sink_result *r, int attempts)
+{
+	char name[32];
+	json_t *f = json_pack("{s:s, s:i, s:n, s:n, s:n, s:s}", "sink", sink,
+	    "attempts", attempts, "exit_status", "signal", "signal_name",
+	    "detail", r->detail);
+
+	if (f == NULL)
+		return NULL;
+	if ((r->exited && json_object_set_new(f, "exit_status",
+	    json_integer(r->exit_status)) == -1) ||
+	    (r->signal != 0 && (json_object_set_new(f, "signal",
+	    json_integer(r->signal)) == -1 || json_object_set_new(f,
+	    "signal_name", json_string(util_signal_name(r->signal, name,
+	    sizeof name))) == -1))) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
+}
+
+/*
  * A sink is finished with an event. A failure for good is written to
  * failed/ before the sink is marked done, so that a crash can never leave
  * it marked done with its dead letter unwritten; when the dead letter
@@ -548,9 +622,7 @@ spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
 	if (e == NULL || e->batch == NULL)
 		return;
 	if (!r->ok) {
-		f = json_pack("{s:s, s:i, s:i, s:s}", "sink", sink, "attempts",
-		    attempts, "exit_status", r->exit_status, "detail",
-		    r->detail);
+		f = failure_json(sink, r, attempts);
 		pthread_mutex_lock(&s->dead_lock);
 		if (e->failures == NULL)
 			e->failures = json_array();
@@ -575,9 +647,8 @@ batch_finished(struct spool *s, struct batch *b)
 
 	pthread_mutex_lock(&s->lock);
 	LIST_REMOVE(s, batches, b);
+	done_close(s, b);
 	pthread_mutex_unlock(&s->lock);
-	if (b->done_fd != -1)
-		close(b->done_fd);
 	/* The batch file goes first: a crash between the two leaves a
 	 * progress file alone, which recovery removes. A damaged one is
 	 * kept for a person to look at. */

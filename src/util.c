@@ -382,3 +382,14 @@ util_utf8_cut(const char *s, size_t n)
 	}
 	return n;
 }
+
+const char *
+util_signal_name(int sig, char *buf, size_t len)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev == NULL)
+		return "unknown";
+	snprintf(buf, len, "SIG%s", abbrev);
+	return buf;
+}

@@ -60,4 +60,7 @@ size_t	 util_utf8_cut(const char *s, size_t n);
 /* Writes all of buf, retrying on EINTR and short writes. */
 int	 util_write_all(int fd, const void *buf, size_t len);
 
+/* "SIGKILL" for 9, in buf; "unknown" for a number with no name. */
+const char *util_signal_name(int sig, char *buf, size_t len);
+
 #endif

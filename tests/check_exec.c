@@ -1,5 +1,6 @@
 /* Tests for the exec sink: configuration, the child's environment, stdin
  * and output, and how a run ends (exit, signal, timeout, cancel). */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -894,8 +895,10 @@ START_TEST(exit_status)
 	run(conf, ev, &r);
 	log = capture_end(NULL);
 	ck_assert(!r.ok);
-	ck_assert(WIFEXITED(r.exit_status));
-	ck_assert_int_eq(WEXITSTATUS(r.exit_status), 3);
+	/* The exit code, not the wait status (768). */
+	ck_assert(r.exited);
+	ck_assert_int_eq(r.exit_status, 3);
+	ck_assert_int_eq(r.signal, 0);
 	ck_assert_str_eq(r.detail, "exited with status 3; stderr: line 3 | "
 	    "line 4 | line 5 | line 6 | line 7");
 	ck_assert_msg(strstr(log, "warning: exited with status 3 sink=t")
@@ -918,8 +921,9 @@ START_TEST(killed_by_signal)
 
 	run(conf, ev, &r);
 	ck_assert(!r.ok);
-	ck_assert(WIFSIGNALED(r.exit_status));
-	ck_assert_int_eq(WTERMSIG(r.exit_status), SIGUSR1);
+	ck_assert(!r.exited);
+	ck_assert_int_eq(r.exit_status, 0);
+	ck_assert_int_eq(r.signal, SIGUSR1);
 	snprintf(want, sizeof want, "killed by signal %d (SIGUSR1)", SIGUSR1);
 	ck_assert_str_eq(r.detail, want);
 	ld_event_unref(ev);
@@ -943,8 +947,8 @@ START_TEST(timeout)
 	ck_assert_int_ge(ms, 300);
 	ck_assert_int_lt(ms, 1000);
 	ck_assert_str_eq(r.detail, "timed out after 300ms; stderr: working");
-	ck_assert(WIFSIGNALED(r.exit_status));
-	ck_assert_int_eq(WTERMSIG(r.exit_status), SIGTERM);
+	ck_assert(!r.exited);
+	ck_assert_int_eq(r.signal, SIGTERM);
 	ld_event_unref(ev);
 	ops->conf_free(conf);
 	free(sh);
@@ -967,8 +971,8 @@ START_TEST(timeout_sigkill)
 	ck_assert_int_ge(ms, 500);
 	ck_assert_int_lt(ms, 1200);
 	ck_assert_str_eq(r.detail, "timed out after 300ms");
-	ck_assert(WIFSIGNALED(r.exit_status));
-	ck_assert_int_eq(WTERMSIG(r.exit_status), SIGKILL);
+	ck_assert(!r.exited);
+	ck_assert_int_eq(r.signal, SIGKILL);
 	ld_event_unref(ev);
 	ops->conf_free(conf);
 	free(sh);
@@ -1119,6 +1123,7 @@ START_TEST(missing)
 	ck_assert(!r.ok);
 	want = xasprintf("cannot run %s: No such file or directory", sh);
 	ck_assert_str_eq(r.detail, want);
+	ck_assert(!r.retry_later);	/* the program's fault: for good */
 	ck_assert_msg(strstr(log, "error: cannot run") != NULL, "%s", log);
 	free(want);
 	free(log);
@@ -1221,6 +1226,43 @@ START_TEST(not_executable)
 }
 END_TEST
 
+/* Out of descriptors, the program cannot get its pipes: that is the
+ * machine's shortage, to retry later, not a failure of the event. */
+START_TEST(out_of_descriptors)
+{
+	char *sh = script("ok.sh", "cat > /dev/null"), *want;
+	const char *kv[] = { "command", sh, NULL };
+	void *conf = conf_of(kv), *state = start(conf);
+	struct ld_event *ev = event_fixture("message_created.json");
+	struct sink_result r;
+	struct rlimit old, low;
+	int next = dup(0);
+
+	/* Only the descriptors open now: the next one is refused. */
+	ck_assert_int_ge(next, 0);
+	close(next);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)next;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ops->deliver(state, ev, &r);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert(!r.ok);
+	ck_assert(r.retry_later);
+	want = xasprintf("cannot run %s: Too many open files", sh);
+	ck_assert_str_eq(r.detail, want);
+	free(want);
+	/* Descriptors again: it runs. */
+	ops->deliver(state, ev, &r);
+	ck_assert_msg(r.ok, "%s", r.detail);
+	ck_assert(!r.retry_later);
+	ops->stop(state);
+	ld_event_unref(ev);
+	ops->conf_free(conf);
+	free(sh);
+}
+END_TEST
+
 static Suite *
 exec_suite(void)
 {
@@ -1270,6 +1312,7 @@ exec_suite(void)
 	tcase_add_test(tc, missing);
 	tcase_add_test(tc, removed_after_start);
 	tcase_add_test(tc, not_executable);
+	tcase_add_test(tc, out_of_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
 }

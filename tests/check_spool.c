@@ -1,7 +1,8 @@
 /* Nothing lost: the real daemon with a durable spool and real scripts,
  * killed with SIGKILL mid-flight and during recovery; retries, dead
- * letters, replay, a full disk, graceful shutdown. */
+ * letters, replay, a full disk, a descriptor limit, graceful shutdown. */
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -748,6 +749,274 @@ START_TEST(disk_full_503)
 }
 END_TEST
 
+
+/* The descriptors pid has open. */
+static int
+count_fds(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+	return count_files(path, "");
+}
+
+/* Sets pid's soft RLIMIT_NOFILE, as a tighter systemd unit would. */
+static void
+set_nofile(pid_t pid, rlim_t soft)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(prlimit(pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	rl.rlim_cur = soft;
+	ck_assert_msg(prlimit(pid, RLIMIT_NOFILE, &rl, NULL) == 0,
+	    "prlimit %ld: %s", (long)pid, strerror(errno));
+}
+
+/* Waits up to ms for the daemon's log to hold what, n times. */
+static bool
+log_has_n(const struct tu_daemon *d, const char *what, int n, int ms)
+{
+	long long end = tu_now_ms() + ms;
+	char *log, *p;
+	int found;
+
+	do {
+		log = tu_read_file(d->log, NULL);
+		found = 0;
+		for (p = strstr(log, what); p != NULL && found < n;
+		    p = strstr(p + 1, what))
+			found++;
+		free(log);
+		if (found == n)
+			return true;
+		usleep(20000);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+static bool
+log_has(const struct tu_daemon *d, const char *what, int ms)
+{
+	return log_has_n(d, what, 1, ms);
+}
+
+/*
+ * A backlog larger than the descriptor limit: a fast sink finishes every
+ * event while a slow one holds them all. No descriptor may stay open per
+ * pending batch: every request gets its 200, nothing is a dead letter,
+ * and once the slow script is let go every event runs.
+ */
+START_TEST(backlog_beyond_fd_limit)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *hold, *out, *cmd, *script, *conf, *p;
+	char url[256], *acked[150], *body;
+	int i, n_acked = 0;
+	long status;
+
+	ck_assert_int_ge(asprintf(&hold, "%s/hold", dir), 0);
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	tu_write_file(hold, "", 0);
+	ck_assert_int_ge(asprintf(&cmd, "cat > /dev/null; while [ -e %s ]; "
+	    "do sleep 0.02; done; echo \"0 0 $LIVEDESK_DELIVERY_ID\" >> %s",
+	    hold, out), 0);
+	script = write_script(dir, "held.sh", cmd);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "shutdown_grace = 1s\n[sink fast]\ntype = log\n[sink slow]\n"
+	    "type = exec\ncommand = %s\nconcurrency = 2\ntimeout = 30s\n",
+	    dir, script), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	ck_assert_int_lt(count_fds(d.pid), 32);
+	set_nofile(d.pid, 64);
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	/* One at a time: each its own commit, so its own batch. */
+	for (i = 0; i < (int)(sizeof acked / sizeof *acked); i++) {
+		body = body_for(i % 50, i);
+		acked[n_acked] = post_event(url, body, &status);
+		free(body);
+		ck_assert_msg(status == 200, "request %d: %ld (see %s)", i,
+		    status, d.log);
+		n_acked++;
+	}
+	ck_assert_int_lt(count_fds(d.pid), 64);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	/* Let go: everything runs, nothing went to failed/. */
+	ck_assert_int_eq(unlink(hold), 0);
+	wait_records(out, acked, n_acked, 30000);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < n_acked; i++)
+		free(acked[i]);
+	free(p);
+	free(script);
+	free(conf);
+	free(hold);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A script that cannot start because the daemon is out of descriptors is
+ * retried once there are some again: the shortage is the machine's, not
+ * the event's, so it never makes a dead letter, even with retries = 0.
+ */
+START_TEST(fd_shortage_retried_not_dead)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *hold, *out, *cmd, *script, *conf, *p;
+	char url[256], *id1, *id2, *body;
+	struct rlimit rl;
+	long status;
+
+	ck_assert_int_ge(asprintf(&hold, "%s/hold", dir), 0);
+	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
+	tu_write_file(hold, "", 0);
+	ck_assert_int_ge(asprintf(&cmd, "cat > /dev/null; echo \"0 0 "
+	    "$LIVEDESK_DELIVERY_ID\" >> %s; while [ -e %s ]; do sleep 0.02; "
+	    "done", out, hold), 0);
+	script = write_script(dir, "s.sh", cmd);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "shutdown_grace = 1s\n[sink s]\ntype = exec\ncommand = %s\n"
+	    "retry_base = 50ms\nretry_cap = 100ms\n", dir, script), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	/* One conversation: the second waits behind the first, held. */
+	body = body_for(9, 1);
+	id1 = post_event(url, body, &status);
+	free(body);
+	ck_assert_ptr_nonnull(id1);
+	ck_assert(tu_wait_file_lines(out, 1, 5000));
+	body = body_for(9, 2);
+	id2 = post_event(url, body, &status);
+	free(body);
+	ck_assert_ptr_nonnull(id2);
+	/* No descriptor to spare: the second cannot get its pipes. */
+	ck_assert_int_eq(prlimit(d.pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	set_nofile(d.pid, 3);
+	ck_assert_int_eq(unlink(hold), 0);
+	/* Retried, more than once, while the shortage lasts. */
+	ck_assert_msg(log_has_n(&d, "Too many open files; retrying, not "
+	    "counted as an attempt", 3, 5000), "the second was not retried "
+	    "(see %s)", d.log);
+	set_nofile(d.pid, rl.rlim_cur);
+	ck_assert_msg(tu_wait_file_lines(out, 2, 5000), "the second never ran "
+	    "(see %s)", d.log);
+	{
+		char *text = tu_read_file(out, NULL);
+
+		ck_assert_ptr_nonnull(strstr(text, id2));
+		free(text);
+	}
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
+	ck_assert_int_eq(count_files(p, ".json"), 0);
+	free(p);
+	ck_assert(!log_has(&d, "gave up", 0));
+	tu_daemon_free(&d);
+	free(id1);
+	free(id2);
+	free(script);
+	free(conf);
+	free(hold);
+	free(out);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* The reason file says the exit code, and a signal in a field of its own;
+ * the log and --replay say the same. */
+START_TEST(reason_exit_code_and_signal)
+{
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *three, *nine, *conf, *p, *cmd, *text, *id;
+	char url[256], *body = body_for(6, 1);
+	json_t *reason, *f, *v;
+	long status;
+	long long end;
+	size_t i;
+	int seen = 0;
+
+	three = write_script(dir, "three.sh", "cat > /dev/null; exit 3");
+	nine = write_script(dir, "nine.sh", "cat > /dev/null; kill -9 $$");
+	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
+	    "[sink three]\ntype = exec\ncommand = %s\n[sink nine]\n"
+	    "type = exec\ncommand = %s\n", dir, three, nine), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	id = post_event(url, body, &status);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_ge(asprintf(&p, "%s/spool/failed/%s.reason.json", dir,
+	    id), 0);
+	/* Rewritten with each failure: wait for both. */
+	end = tu_now_ms() + 5000;
+	for (;;) {
+		reason = json_load_file(p, 0, NULL);
+		if (json_array_size(json_object_get(reason, "failures")) == 2)
+			break;
+		json_decref(reason);
+		ck_assert_msg(tu_now_ms() < end, "no reason file with both "
+		    "failures (see %s)", d.log);
+		usleep(20000);
+	}
+	json_array_foreach(json_object_get(reason, "failures"), i, f) {
+		const char *sink = json_string_value(json_object_get(f,
+		    "sink"));
+
+		ck_assert_ptr_nonnull(sink);
+		if (strcmp(sink, "three") == 0) {
+			v = json_object_get(f, "exit_status");
+			ck_assert_msg(json_is_integer(v) &&
+			    json_integer_value(v) == 3, "exit_status %lld",
+			    (long long)json_integer_value(v));
+			ck_assert(json_is_null(json_object_get(f, "signal")));
+			seen |= 1;
+		} else {
+			ck_assert_str_eq(sink, "nine");
+			ck_assert(json_is_null(json_object_get(f,
+			    "exit_status")));
+			v = json_object_get(f, "signal");
+			ck_assert_msg(json_is_integer(v) &&
+			    json_integer_value(v) == 9, "signal %lld",
+			    (long long)json_integer_value(v));
+			ck_assert_str_eq(json_string_value(json_object_get(f,
+			    "signal_name")), "SIGKILL");
+			seen |= 2;
+		}
+	}
+	ck_assert_int_eq(seen, 3);
+	json_decref(reason);
+	ck_assert(log_has(&d, "exited with status 3", 0));
+	ck_assert(log_has(&d, "killed by signal 9 (SIGKILL)", 0));
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	/* --replay reports the same words. */
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s/spool/failed > %s/replay.out 2>&1", tu_build_dir(), d.conf,
+	    dir, dir), 0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/replay.out", dir), 0);
+	text = tu_read_file(cmd, NULL);
+	ck_assert_msg(strstr(text, "exited with status 3") != NULL &&
+	    strstr(text, "killed by signal 9 (SIGKILL)") != NULL, "%s", text);
+	free(text);
+	free(cmd);
+	tu_daemon_free(&d);
+	free(p);
+	free(id);
+	free(body);
+	free(three);
+	free(nine);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -764,6 +1033,9 @@ spool_suite(void)
 	tcase_add_test(tc, graceful_shutdown_keeps_unfinished);
 	tcase_add_test(tc, half_written_discarded);
 	tcase_add_test(tc, disk_full_503);
+	tcase_add_test(tc, backlog_beyond_fd_limit);
+	tcase_add_test(tc, fd_shortage_retried_not_dead);
+	tcase_add_test(tc, reason_exit_code_and_signal);
 	suite_add_tcase(s, tc);
 	return s;
 }

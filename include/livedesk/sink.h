@@ -13,7 +13,14 @@
 /* What one delivery came to. A failed delivery may be retried. */
 struct sink_result {
 	bool	 ok;
-	int	 exit_status;	/* exec: the status from waitpid, else 0 */
+	/* The delivery could not start for want of the machine's resources
+	 * (descriptors, processes, memory): not the event's fault, so it is
+	 * retried however many retries the sink has, never a dead letter. */
+	bool	 retry_later;
+	/* exec: how the program ended, decoded from its wait status. */
+	bool	 exited;	/* it exited: exit_status is its code */
+	int	 exit_status;	/* its exit code (0-255) when exited, else 0 */
+	int	 signal;	/* the signal that ended it, else 0 */
 	char	 detail[512];	/* why it failed, for the log and dead letters */
 };
 
