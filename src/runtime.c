@@ -29,8 +29,10 @@ gen_new(struct runtime *rt, struct config *cfg, char **err)
 
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
-	if ((g->disp = dispatch_new(cfg, rt->spool ? &hooks : NULL, err)) ==
-	    NULL) {
+	/* One bound for every generation: a retired one keeps taking the
+	 * events of its busy conversations after a reload. */
+	if ((g->disp = dispatch_new_shared(cfg, rt->spool ? &hooks : NULL,
+	    rt->bound, err)) == NULL) {
 		gen_free(g);
 		return NULL;
 	}
@@ -59,6 +61,7 @@ runtime_new(struct config *cfg, char **err)
 	atomic_init(&rt->stopping, false);
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_rwlock_init(&rt->ingest_lock, NULL);
+	rt->bound = dispatch_bound_new(cfg);
 	if (cfg->spool_dir != NULL) {
 		if ((rt->spool = spool_open(cfg->spool_dir, cfg->durable,
 		    err)) == NULL) {
@@ -132,6 +135,9 @@ runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 	old->next = rt->retired;
 	rt->retired = old;
 	pthread_mutex_unlock(&rt->lock);
+	/* The new queue_size and queue_bytes, for what every generation
+	 * holds together. */
+	dispatch_bound_set(rt->bound, cfg);
 	/* The old dispatcher takes nothing new and finishes what it has. */
 	runtime_reap(rt);
 	return 0;
@@ -157,6 +163,35 @@ runtime_reap(struct runtime *rt)
 		} else
 			pp = &g->next;
 	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
+/* Adds the queue of o, a live generation other than the one out is of. */
+static void
+stats_add(struct dispatch_stats *out, struct gen *o)
+{
+	struct dispatch_stats st;
+
+	dispatch_stats(o->disp, &st);
+	out->queued += st.queued;
+	out->queued_bytes += st.queued_bytes;
+	out->retrying += st.retrying;
+	free(st.sinks);
+}
+
+void
+runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
+{
+	struct gen *o;
+
+	/* Held throughout, so that no generation is reaped half-counted. */
+	pthread_mutex_lock(&rt->lock);
+	dispatch_stats(g->disp, out);
+	if (rt->cur != g)
+		stats_add(out, rt->cur);
+	for (o = rt->retired; o != NULL; o = o->next)
+		if (o != g)
+			stats_add(out, o);
 	pthread_mutex_unlock(&rt->lock);
 }
 
@@ -227,10 +262,12 @@ committed(void *arg, struct ld_event *ev, bool ok)
 	if (ok) {
 		/* On disk means accepted: should the dispatcher be closing,
 		 * the event waits in the spool for the next start. */
-		(void)submit(rt, in->gen, ev, DISPATCH_FORCE);
+		(void)submit(rt, in->gen, ev, DISPATCH_RESERVED);
 		metrics_event(&rt->metrics, ev->kind);
-	} else
+	} else {
+		dispatch_unreserve(in->gen->disp, ev->raw_len);
 		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
+	}
 	if (in->fn != NULL)
 		in->fn(in->arg, ok ? 200 : 507);
 	runtime_release(in->gen);
@@ -259,7 +296,9 @@ runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev,
 			metrics_event(&rt->metrics, ev->kind);
 			status = 200;
 		}
-	} else if (!dispatch_has_room(g->disp, ev->raw_len)) {
+	} else if (!dispatch_reserve(g->disp, ev->raw_len)) {
+		/* Reserved before the write, so that requests waiting for
+		 * the same commit cannot together go past the bound. */
 		metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
 		status = 503;
 	} else {
@@ -323,6 +362,7 @@ runtime_free(struct runtime *rt)
 		gen_free(g);
 	}
 	spool_free(rt->spool);
+	dispatch_bound_free(rt->bound);
 	pthread_rwlock_destroy(&rt->ingest_lock);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
