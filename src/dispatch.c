@@ -445,10 +445,27 @@ record_duration(struct dispatch_sink_stats *st, int64_t usec)
 
 	st->busy_msec += (uint64_t)(usec / 1000);
 	st->duration_count++;
-	st->duration_sum += s;
+	st->duration_usec += (uint64_t)usec;
 	for (i = 0; i < nitems(dispatch_duration_bounds); i++)
 		if (s <= dispatch_duration_bounds[i])
 			st->duration_le[i]++;
+}
+
+void
+dispatch_sink_stats_add(struct dispatch_sink_stats *to,
+    const struct dispatch_sink_stats *from)
+{
+	size_t i;
+
+	to->delivered += from->delivered;
+	to->failed += from->failed;
+	to->retried += from->retried;
+	to->dead += from->dead;
+	to->busy_msec += from->busy_msec;
+	for (i = 0; i < nitems(to->duration_le); i++)
+		to->duration_le[i] += from->duration_le[i];
+	to->duration_count += from->duration_count;
+	to->duration_usec += from->duration_usec;
 }
 
 /*

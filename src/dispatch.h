@@ -36,7 +36,9 @@ struct dispatch_sink_stats {
 	/* Delivery time histogram, for /metrics. */
 	uint64_t	 duration_le[12];	/* see dispatch_duration_bounds */
 	uint64_t	 duration_count;
-	double		 duration_sum;	/* seconds */
+	/* In whole microseconds, so that sums over generations never
+	 * go back by a rounding. */
+	uint64_t	 duration_usec;
 };
 
 struct dispatch_stats {
@@ -48,6 +50,10 @@ struct dispatch_stats {
 };
 
 extern const double dispatch_duration_bounds[12];
+
+/* Adds from's counters to to's: the same sink in another dispatcher. */
+void		 dispatch_sink_stats_add(struct dispatch_sink_stats *to,
+		    const struct dispatch_sink_stats *from);
 
 /*
  * The queue bound (queue_size events, queue_bytes) and what counts against

@@ -143,17 +143,62 @@ runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 	return 0;
 }
 
+/* The totals of the sink named like s in reaped generations; NULL if
+ * none was. With rt->lock held. */
+static struct sink_total *
+gone_find(struct runtime *rt, const struct dispatch_sink_stats *s)
+{
+	size_t i;
+
+	for (i = 0; i < rt->n_gone; i++)
+		if (strcmp(rt->gone[i].name, s->name) == 0 &&
+		    strcmp(rt->gone[i].st.type, s->type) == 0)
+			return &rt->gone[i];
+	return NULL;
+}
+
+/*
+ * Keeps the final counts of a generation being reaped, with rt->lock held
+ * (so that a scrape sees them either there or here). A sink no longer
+ * configured keeps its totals too: should it come back under the same
+ * name, its counters go on from where they were.
+ */
+static void
+gone_add(struct runtime *rt, const struct dispatch_stats *st)
+{
+	struct sink_total *t;
+	size_t i;
+
+	for (i = 0; i < st->n_sinks; i++) {
+		if ((t = gone_find(rt, &st->sinks[i])) == NULL) {
+			rt->gone = xreallocarray(rt->gone, rt->n_gone + 1,
+			    sizeof *rt->gone);
+			t = &rt->gone[rt->n_gone++];
+			memset(t, 0, sizeof *t);
+			t->name = xstrdup(st->sinks[i].name);
+			t->st.name = t->name;
+			t->st.type = st->sinks[i].type;
+		}
+		dispatch_sink_stats_add(&t->st, &st->sinks[i]);
+	}
+}
+
 void
 runtime_reap(struct runtime *rt)
 {
 	struct gen **pp, *g;
 	struct dispatch_stats st;
+	bool done;
 
 	pthread_mutex_lock(&rt->lock);
 	for (pp = &rt->retired; (g = *pp) != NULL;) {
+		/* Nobody holds it and it has nothing left: its counts are
+		 * final (only route, under this lock, could give it more). */
 		dispatch_stats(g->disp, &st);
+		if ((done = atomic_load(&g->refs) == 1 && st.queued == 0))
+			gone_add(rt, &st);
 		free(st.sinks);
-		if (atomic_load(&g->refs) == 1 && st.queued == 0) {
+		if (done) {
 			*pp = g->next;
 			pthread_mutex_unlock(&rt->lock);
 			(void)dispatch_drain(g->disp, 0);
@@ -166,27 +211,40 @@ runtime_reap(struct runtime *rt)
 	pthread_mutex_unlock(&rt->lock);
 }
 
-/* Adds the queue of o, a live generation other than the one out is of. */
+/* Adds what o, a live generation other than the one out is of, holds
+ * and has counted for the sinks out has. */
 static void
 stats_add(struct dispatch_stats *out, struct gen *o)
 {
 	struct dispatch_stats st;
+	size_t i, j;
 
 	dispatch_stats(o->disp, &st);
 	out->queued += st.queued;
 	out->queued_bytes += st.queued_bytes;
 	out->retrying += st.retrying;
+	for (i = 0; i < out->n_sinks; i++)
+		for (j = 0; j < st.n_sinks; j++)
+			if (strcmp(out->sinks[i].name, st.sinks[j].name) == 0 &&
+			    strcmp(out->sinks[i].type, st.sinks[j].type) == 0)
+				dispatch_sink_stats_add(&out->sinks[i],
+				    &st.sinks[j]);
 	free(st.sinks);
 }
 
 void
 runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
 {
+	struct sink_total *t;
 	struct gen *o;
+	size_t i;
 
 	/* Held throughout, so that no generation is reaped half-counted. */
 	pthread_mutex_lock(&rt->lock);
 	dispatch_stats(g->disp, out);
+	for (i = 0; i < out->n_sinks; i++)
+		if ((t = gone_find(rt, &out->sinks[i])) != NULL)
+			dispatch_sink_stats_add(&out->sinks[i], &t->st);
 	if (rt->cur != g)
 		stats_add(out, rt->cur);
 	for (o = rt->retired; o != NULL; o = o->next)
@@ -352,6 +410,7 @@ void
 runtime_free(struct runtime *rt)
 {
 	struct gen *g, *next;
+	size_t i;
 
 	if (rt == NULL)
 		return;
@@ -363,6 +422,9 @@ runtime_free(struct runtime *rt)
 	}
 	spool_free(rt->spool);
 	dispatch_bound_free(rt->bound);
+	for (i = 0; i < rt->n_gone; i++)
+		free(rt->gone[i].name);
+	free(rt->gone);
 	pthread_rwlock_destroy(&rt->ingest_lock);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);

@@ -12,12 +12,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "dispatch.h"
 #include "metrics.h"
 
 struct config;
-struct dispatch;
-struct dispatch_bound;
-struct dispatch_stats;
 struct ld_event;
 struct spool;
 
@@ -26,6 +24,12 @@ struct gen {
 	struct dispatch	*disp;
 	atomic_int	 refs;
 	struct gen	*next;		/* retired list */
+};
+
+/* The counters of a sink in generations that are gone (reaped). */
+struct sink_total {
+	char			*name;
+	struct dispatch_sink_stats st;	/* st.name is name */
 };
 
 struct runtime {
@@ -40,6 +44,10 @@ struct runtime {
 	pthread_mutex_t	 lock;
 	struct gen	*cur;
 	struct gen	*retired;
+	/* Under lock too: by sink name and type, so that a reload restarts
+	 * no counter (a generation's counts move here as it is reaped). */
+	struct sink_total *gone;
+	size_t		 n_gone;
 	/* Readers: requests handing an event over; the writer: shutdown,
 	 * setting stopping. */
 	pthread_rwlock_t ingest_lock;
@@ -63,7 +71,9 @@ void		 runtime_reap(struct runtime *);
 /*
  * For /metrics and the status line: the queue of every live generation,
  * and the sinks of g, which the caller holds (their names point into its
- * configuration). The caller frees st->sinks.
+ * configuration), each with the counts of the sink of the same name and
+ * type in every generation before, live or reaped: monotonic across
+ * reloads. The caller frees st->sinks.
  */
 void		 runtime_stats(struct runtime *, struct gen *g,
 		    struct dispatch_stats *st);
