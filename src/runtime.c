@@ -145,7 +145,7 @@ runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 
 /* The totals of the sink named like s in reaped generations; NULL if
  * none was. With rt->lock held. */
-static struct sink_total *
+static struct runtime_sink_total *
 gone_find(struct runtime *rt, const struct dispatch_sink_stats *s)
 {
 	size_t i;
@@ -166,7 +166,7 @@ gone_find(struct runtime *rt, const struct dispatch_sink_stats *s)
 static void
 gone_add(struct runtime *rt, const struct dispatch_stats *st)
 {
-	struct sink_total *t;
+	struct runtime_sink_total *t;
 	size_t i;
 
 	for (i = 0; i < st->n_sinks; i++) {
@@ -235,7 +235,7 @@ stats_add(struct dispatch_stats *out, struct gen *o)
 void
 runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
 {
-	struct sink_total *t;
+	struct runtime_sink_total *t;
 	struct gen *o;
 	size_t i;
 

@@ -27,7 +27,7 @@ struct gen {
 };
 
 /* The counters of a sink in generations that are gone (reaped). */
-struct sink_total {
+struct runtime_sink_total {
 	char			*name;
 	struct dispatch_sink_stats st;	/* st.name is name */
 };
@@ -46,7 +46,7 @@ struct runtime {
 	struct gen	*retired;
 	/* Under lock too: by sink name and type, so that a reload restarts
 	 * no counter (a generation's counts move here as it is reaped). */
-	struct sink_total *gone;
+	struct runtime_sink_total *gone;
 	size_t		 n_gone;
 	/* Readers: requests handing an event over; the writer: shutdown,
 	 * setting stopping. */
