@@ -11,7 +11,8 @@
  * One that could not start for want of resources (sink_result.retry_later)
  * waits the same way, without using up an attempt, however long it takes.
  *
- * One mutex guards all of it; deliveries run without it.
+ * One mutex guards all of it; deliveries run without it. The queue bound
+ * may be shared with other dispatchers (see struct dispatch_bound).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -68,9 +69,26 @@ struct lane {
 	struct dispatch_sink_stats st;
 };
 
+/*
+ * The queue bound and what counts against it: every event accepted (or
+ * reserved) and not yet finished, in any dispatcher that shares it. Its
+ * own mutex guards the limits and the counts; a dispatcher takes it inside
+ * its lock, never the other way round, so that checking the bound and
+ * counting an event are one step for all the dispatchers at once.
+ */
+struct dispatch_bound {
+	pthread_mutex_t	 lock;
+	size_t		 max_events;
+	uint64_t	 max_bytes;
+	size_t		 events;
+	uint64_t	 bytes;
+};
+
 struct dispatch {
 	const struct config	*cfg;
 	struct dispatch_hooks	 hooks;
+	struct dispatch_bound	*bound;		/* shared, or own_bound */
+	struct dispatch_bound	*own_bound;
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 work;		/* something to do */
 	pthread_cond_t		 idle;		/* a job finished */
@@ -78,7 +96,7 @@ struct dispatch {
 	size_t			 n_lanes;
 	pthread_t		*threads;
 	size_t			 n_threads;
-	size_t			 queued;
+	size_t			 queued;	/* this dispatcher's share */
 	size_t			 queued_bytes;
 	size_t			 abandoned;	/* cut short at shutdown */
 	int64_t			 next_private_key;
@@ -182,16 +200,93 @@ conv_remove(struct lane *l, struct conv *c)
 	free(c);
 }
 
+struct dispatch_bound *
+dispatch_bound_new(const struct config *cfg)
+{
+	struct dispatch_bound *b = xcalloc(1, sizeof *b);
+
+	pthread_mutex_init(&b->lock, NULL);
+	dispatch_bound_set(b, cfg);
+	return b;
+}
+
+void
+dispatch_bound_set(struct dispatch_bound *b, const struct config *cfg)
+{
+	pthread_mutex_lock(&b->lock);
+	b->max_events = (size_t)cfg->queue_size;
+	b->max_bytes = cfg->queue_bytes;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void
+dispatch_bound_free(struct dispatch_bound *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* Whether an event of len bytes fits; with b's lock held. */
+static bool
+bound_fits(const struct dispatch_bound *b, size_t len)
+{
+	return b->events < b->max_events && b->bytes + len <= b->max_bytes;
+}
+
+/* Counts an event of len bytes if it fits (or regardless, when forced). */
+static bool
+bound_take(struct dispatch_bound *b, size_t len, bool force)
+{
+	bool ok;
+
+	pthread_mutex_lock(&b->lock);
+	if ((ok = force || bound_fits(b, len))) {
+		b->events++;
+		b->bytes += len;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static void
+bound_give(struct dispatch_bound *b, size_t events, size_t bytes)
+{
+	pthread_mutex_lock(&b->lock);
+	b->events -= events;
+	b->bytes -= bytes;
+	pthread_mutex_unlock(&b->lock);
+}
+
 bool
 dispatch_has_room(struct dispatch *d, size_t len)
 {
 	bool room;
 
 	pthread_mutex_lock(&d->lock);
-	room = !d->closed && d->queued < (size_t)d->cfg->queue_size &&
-	    d->queued_bytes + len <= d->cfg->queue_bytes;
+	pthread_mutex_lock(&d->bound->lock);
+	room = !d->closed && bound_fits(d->bound, len);
+	pthread_mutex_unlock(&d->bound->lock);
 	pthread_mutex_unlock(&d->lock);
 	return room;
+}
+
+bool
+dispatch_reserve(struct dispatch *d, size_t len)
+{
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = !d->closed && bound_take(d->bound, len, false);
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+void
+dispatch_unreserve(struct dispatch *d, size_t len)
+{
+	bound_give(d->bound, 1, len);
 }
 
 static bool
@@ -235,16 +330,19 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 		n += match[i];
 	}
 	pthread_mutex_lock(&d->lock);
-	if (d->closed || (!(flags & DISPATCH_FORCE) &&
-	    (d->queued >= (size_t)d->cfg->queue_size ||
-	    d->queued_bytes + ev->raw_len > d->cfg->queue_bytes))) {
+	if (d->closed || (!(flags & DISPATCH_RESERVED) &&
+	    !bound_take(d->bound, ev->raw_len, flags & DISPATCH_FORCE))) {
 		pthread_mutex_unlock(&d->lock);
+		if (flags & DISPATCH_RESERVED)
+			bound_give(d->bound, 1, ev->raw_len);
 		if (match != stack)
 			free(match);
 		return -1;
 	}
 	if (n == 0) {
 		pthread_mutex_unlock(&d->lock);
+		/* Finished at once: its place is free again. */
+		bound_give(d->bound, 1, ev->raw_len);
 		if (match != stack)
 			free(match);
 		if (d->hooks.event_done != NULL)
@@ -350,10 +448,27 @@ record_duration(struct dispatch_sink_stats *st, int64_t usec)
 
 	st->busy_msec += (uint64_t)(usec / 1000);
 	st->duration_count++;
-	st->duration_sum += s;
+	st->duration_usec += (uint64_t)usec;
 	for (i = 0; i < nitems(dispatch_duration_bounds); i++)
 		if (s <= dispatch_duration_bounds[i])
 			st->duration_le[i]++;
+}
+
+void
+dispatch_sink_stats_add(struct dispatch_sink_stats *to,
+    const struct dispatch_sink_stats *from)
+{
+	size_t i;
+
+	to->delivered += from->delivered;
+	to->failed += from->failed;
+	to->retried += from->retried;
+	to->dead += from->dead;
+	to->busy_msec += from->busy_msec;
+	for (i = 0; i < nitems(to->duration_le); i++)
+		to->duration_le[i] += from->duration_le[i];
+	to->duration_count += from->duration_count;
+	to->duration_usec += from->duration_usec;
 }
 
 /*
@@ -418,6 +533,7 @@ finish_job(struct dispatch *d, struct job *job)
 	pthread_mutex_lock(&d->lock);
 	d->queued--;
 	d->queued_bytes -= bytes;
+	bound_give(d->bound, 1, bytes);
 	d->abandoned += cancelled;
 	pthread_cond_broadcast(&d->idle);
 	pthread_mutex_unlock(&d->lock);
@@ -563,12 +679,23 @@ struct dispatch *
 dispatch_new(const struct config *cfg, const struct dispatch_hooks *hooks,
     char **err)
 {
+	return dispatch_new_shared(cfg, hooks, NULL, err);
+}
+
+struct dispatch *
+dispatch_new_shared(const struct config *cfg,
+    const struct dispatch_hooks *hooks, struct dispatch_bound *bound,
+    char **err)
+{
 	struct dispatch *d = xcalloc(1, sizeof *d);
 	pthread_condattr_t ca;
 	size_t i;
 	int rc;
 
 	d->cfg = cfg;
+	if (bound == NULL)
+		bound = d->own_bound = dispatch_bound_new(cfg);
+	d->bound = bound;
 	if (hooks != NULL)
 		d->hooks = *hooks;
 	atomic_init(&d->cancel, false);
@@ -734,6 +861,9 @@ dispatch_free(struct dispatch *d)
 	join_workers(d);
 	for (i = 0; i < d->n_lanes; i++)
 		lane_destroy(&d->lanes[i]);
+	/* What was left unfinished no longer takes room in a shared bound. */
+	bound_give(d->bound, d->queued, d->queued_bytes);
+	dispatch_bound_free(d->own_bound);
 	free(d->lanes);
 	free(d->threads);
 	pthread_cond_destroy(&d->work);

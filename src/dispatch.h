@@ -36,7 +36,9 @@ struct dispatch_sink_stats {
 	/* Delivery time histogram, for /metrics. */
 	uint64_t	 duration_le[12];	/* see dispatch_duration_bounds */
 	uint64_t	 duration_count;
-	double		 duration_sum;	/* seconds */
+	/* In whole microseconds, so that sums over generations never
+	 * go back by a rounding. */
+	uint64_t	 duration_usec;
 };
 
 struct dispatch_stats {
@@ -49,13 +51,38 @@ struct dispatch_stats {
 
 extern const double dispatch_duration_bounds[12];
 
+/* Adds from's counters to to's: the same sink in another dispatcher. */
+void		 dispatch_sink_stats_add(struct dispatch_sink_stats *to,
+		    const struct dispatch_sink_stats *from);
+
+/*
+ * The queue bound (queue_size events, queue_bytes) and what counts against
+ * it. A dispatcher has one of its own, or shares one: after a reload the
+ * retired dispatcher keeps its busy conversations and takes their next
+ * events, and those count against the same bound as the new one's.
+ */
+struct dispatch_bound;
+
+struct dispatch_bound *dispatch_bound_new(const struct config *cfg);
+/* Takes cfg's queue_size and queue_bytes (a reload); what is queued stays. */
+void		 dispatch_bound_set(struct dispatch_bound *,
+		    const struct config *cfg);
+/* NULL is a no-op; every dispatcher sharing it must be freed before. */
+void		 dispatch_bound_free(struct dispatch_bound *);
+
 /* Starts the sinks of cfg and the worker threads. cfg must outlive the
  * dispatcher. Returns NULL with *err on failure. */
 struct dispatch	*dispatch_new(const struct config *cfg,
 		    const struct dispatch_hooks *, char **err);
+/* The same, counting against bound, which must outlive the dispatcher
+ * (NULL: a bound of its own from cfg, as dispatch_new). */
+struct dispatch	*dispatch_new_shared(const struct config *cfg,
+		    const struct dispatch_hooks *, struct dispatch_bound *bound,
+		    char **err);
 
 /* Flags for dispatch_submit. */
 #define DISPATCH_FORCE	0x1	/* ignore the queue bound (recovery) */
+#define DISPATCH_RESERVED 0x2	/* counted by dispatch_reserve already */
 
 /*
  * Queues ev for every matching sink, except those named in skip (sinks the
@@ -64,9 +91,18 @@ struct dispatch	*dispatch_new(const struct config *cfg,
  */
 int		 dispatch_submit(struct dispatch *, struct ld_event *,
 		    const char *const *skip, size_t n_skip, int flags);
-/* Whether an event of len bytes would fit now (for the spool, which must
- * know before it writes). */
+/* Whether an event of len bytes would fit now. */
 bool		 dispatch_has_room(struct dispatch *, size_t len);
+/*
+ * Counts an event of len bytes against the bound if it fits now, for the
+ * spool, which must know before it writes and submits only once the event
+ * is on disk (then with DISPATCH_RESERVED: the reservation becomes the
+ * event's place, or is given back should the submit fail or match no
+ * sink). Returns false when full or closed. dispatch_unreserve gives a
+ * reservation back (the write failed).
+ */
+bool		 dispatch_reserve(struct dispatch *, size_t len);
+void		 dispatch_unreserve(struct dispatch *, size_t len);
 /* How many sinks ev would go to. */
 size_t		 dispatch_match_count(struct dispatch *, const struct ld_event *);
 

@@ -529,9 +529,9 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
 	    spool_status(h->rt->spool, NULL, &ss, &err) == 0;
 
 	free(err);
-	dispatch_stats(g->disp, &ds);
-	runtime_release(g);
+	runtime_stats(h->rt, g, &ds);
 	text = metrics_render(&h->rt->metrics, &ds, spooled ? &ss : NULL);
+	runtime_release(g);
 	free(ds.sinks);
 	if (text == NULL)
 		return MHD_NO;

@@ -379,7 +379,7 @@ notify_status(struct runtime *rt, char *last, size_t len)
 	size_t i;
 	char now[160];
 
-	dispatch_stats(g->disp, &ds);
+	runtime_stats(rt, g, &ds);
 	runtime_release(g);
 	for (i = 0; i < ds.n_sinks; i++)
 		failed += ds.sinks[i].dead;

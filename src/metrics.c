@@ -166,7 +166,7 @@ render_sinks(FILE *f, const struct dispatch_stats *ds)
 		fprintf(f, ",le=\"+Inf\"} %llu\n",
 		    (unsigned long long)s->duration_count);
 		put_sink_labels(f, "livedesk_sink_duration_seconds_sum", s);
-		fprintf(f, "} %.6f\n", s->duration_sum);
+		fprintf(f, "} %.6f\n", (double)s->duration_usec / 1e6);
 		put_sink_labels(f, "livedesk_sink_duration_seconds_count", s);
 		fprintf(f, "} %llu\n", (unsigned long long)s->duration_count);
 	}

@@ -29,8 +29,10 @@ gen_new(struct runtime *rt, struct config *cfg, char **err)
 
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
-	if ((g->disp = dispatch_new(cfg, rt->spool ? &hooks : NULL, err)) ==
-	    NULL) {
+	/* One bound for every generation: a retired one keeps taking the
+	 * events of its busy conversations after a reload. */
+	if ((g->disp = dispatch_new_shared(cfg, rt->spool ? &hooks : NULL,
+	    rt->bound, err)) == NULL) {
 		gen_free(g);
 		return NULL;
 	}
@@ -59,6 +61,7 @@ runtime_new(struct config *cfg, char **err)
 	atomic_init(&rt->stopping, false);
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_rwlock_init(&rt->ingest_lock, NULL);
+	rt->bound = dispatch_bound_new(cfg);
 	if (cfg->spool_dir != NULL) {
 		if ((rt->spool = spool_open(cfg->spool_dir, cfg->durable,
 		    err)) == NULL) {
@@ -132,9 +135,52 @@ runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 	old->next = rt->retired;
 	rt->retired = old;
 	pthread_mutex_unlock(&rt->lock);
+	/* The new queue_size and queue_bytes, for what every generation
+	 * holds together. */
+	dispatch_bound_set(rt->bound, cfg);
 	/* The old dispatcher takes nothing new and finishes what it has. */
 	runtime_reap(rt);
 	return 0;
+}
+
+/* The totals of the sink named like s in reaped generations; NULL if
+ * none was. With rt->lock held. */
+static struct runtime_sink_total *
+gone_find(struct runtime *rt, const struct dispatch_sink_stats *s)
+{
+	size_t i;
+
+	for (i = 0; i < rt->n_gone; i++)
+		if (strcmp(rt->gone[i].name, s->name) == 0 &&
+		    strcmp(rt->gone[i].st.type, s->type) == 0)
+			return &rt->gone[i];
+	return NULL;
+}
+
+/*
+ * Keeps the final counts of a generation being reaped, with rt->lock held
+ * (so that a scrape sees them either there or here). A sink no longer
+ * configured keeps its totals too: should it come back under the same
+ * name, its counters go on from where they were.
+ */
+static void
+gone_add(struct runtime *rt, const struct dispatch_stats *st)
+{
+	struct runtime_sink_total *t;
+	size_t i;
+
+	for (i = 0; i < st->n_sinks; i++) {
+		if ((t = gone_find(rt, &st->sinks[i])) == NULL) {
+			rt->gone = xreallocarray(rt->gone, rt->n_gone + 1,
+			    sizeof *rt->gone);
+			t = &rt->gone[rt->n_gone++];
+			memset(t, 0, sizeof *t);
+			t->name = xstrdup(st->sinks[i].name);
+			t->st.name = t->name;
+			t->st.type = st->sinks[i].type;
+		}
+		dispatch_sink_stats_add(&t->st, &st->sinks[i]);
+	}
 }
 
 void
@@ -142,12 +188,17 @@ runtime_reap(struct runtime *rt)
 {
 	struct gen **pp, *g;
 	struct dispatch_stats st;
+	bool done;
 
 	pthread_mutex_lock(&rt->lock);
 	for (pp = &rt->retired; (g = *pp) != NULL;) {
+		/* Nobody holds it and it has nothing left: its counts are
+		 * final (only route, under this lock, could give it more). */
 		dispatch_stats(g->disp, &st);
+		if ((done = atomic_load(&g->refs) == 1 && st.queued == 0))
+			gone_add(rt, &st);
 		free(st.sinks);
-		if (atomic_load(&g->refs) == 1 && st.queued == 0) {
+		if (done) {
 			*pp = g->next;
 			pthread_mutex_unlock(&rt->lock);
 			(void)dispatch_drain(g->disp, 0);
@@ -157,6 +208,48 @@ runtime_reap(struct runtime *rt)
 		} else
 			pp = &g->next;
 	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
+/* Adds what o, a live generation other than the one out is of, holds
+ * and has counted for the sinks out has. */
+static void
+stats_add(struct dispatch_stats *out, struct gen *o)
+{
+	struct dispatch_stats st;
+	size_t i, j;
+
+	dispatch_stats(o->disp, &st);
+	out->queued += st.queued;
+	out->queued_bytes += st.queued_bytes;
+	out->retrying += st.retrying;
+	for (i = 0; i < out->n_sinks; i++)
+		for (j = 0; j < st.n_sinks; j++)
+			if (strcmp(out->sinks[i].name, st.sinks[j].name) == 0 &&
+			    strcmp(out->sinks[i].type, st.sinks[j].type) == 0)
+				dispatch_sink_stats_add(&out->sinks[i],
+				    &st.sinks[j]);
+	free(st.sinks);
+}
+
+void
+runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
+{
+	struct runtime_sink_total *t;
+	struct gen *o;
+	size_t i;
+
+	/* Held throughout, so that no generation is reaped half-counted. */
+	pthread_mutex_lock(&rt->lock);
+	dispatch_stats(g->disp, out);
+	for (i = 0; i < out->n_sinks; i++)
+		if ((t = gone_find(rt, &out->sinks[i])) != NULL)
+			dispatch_sink_stats_add(&out->sinks[i], &t->st);
+	if (rt->cur != g)
+		stats_add(out, rt->cur);
+	for (o = rt->retired; o != NULL; o = o->next)
+		if (o != g)
+			stats_add(out, o);
 	pthread_mutex_unlock(&rt->lock);
 }
 
@@ -227,10 +320,12 @@ committed(void *arg, struct ld_event *ev, bool ok)
 	if (ok) {
 		/* On disk means accepted: should the dispatcher be closing,
 		 * the event waits in the spool for the next start. */
-		(void)submit(rt, in->gen, ev, DISPATCH_FORCE);
+		(void)submit(rt, in->gen, ev, DISPATCH_RESERVED);
 		metrics_event(&rt->metrics, ev->kind);
-	} else
+	} else {
+		dispatch_unreserve(in->gen->disp, ev->raw_len);
 		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
+	}
 	if (in->fn != NULL)
 		in->fn(in->arg, ok ? 200 : 507);
 	runtime_release(in->gen);
@@ -259,7 +354,9 @@ runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev,
 			metrics_event(&rt->metrics, ev->kind);
 			status = 200;
 		}
-	} else if (!dispatch_has_room(g->disp, ev->raw_len)) {
+	} else if (!dispatch_reserve(g->disp, ev->raw_len)) {
+		/* Reserved before the write, so that requests waiting for
+		 * the same commit cannot together go past the bound. */
 		metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
 		status = 503;
 	} else {
@@ -313,6 +410,7 @@ void
 runtime_free(struct runtime *rt)
 {
 	struct gen *g, *next;
+	size_t i;
 
 	if (rt == NULL)
 		return;
@@ -323,6 +421,10 @@ runtime_free(struct runtime *rt)
 		gen_free(g);
 	}
 	spool_free(rt->spool);
+	dispatch_bound_free(rt->bound);
+	for (i = 0; i < rt->n_gone; i++)
+		free(rt->gone[i].name);
+	free(rt->gone);
 	pthread_rwlock_destroy(&rt->ingest_lock);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);

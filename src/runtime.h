@@ -3,7 +3,7 @@
  * dispatcher, swapped whole on reload), the counters, and the stopping
  * flag. HTTP threads hold a reference to a generation for the length of a
  * request; a retired generation is freed once nobody holds it and its
- * queue is empty.
+ * queue is empty. The queue bound is one for every generation.
  */
 #ifndef RUNTIME_H
 #define RUNTIME_H
@@ -12,10 +12,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "dispatch.h"
 #include "metrics.h"
 
 struct config;
-struct dispatch;
 struct ld_event;
 struct spool;
 
@@ -26,14 +26,28 @@ struct gen {
 	struct gen	*next;		/* retired list */
 };
 
+/* The counters of a sink in generations that are gone (reaped). */
+struct runtime_sink_total {
+	char			*name;
+	struct dispatch_sink_stats st;	/* st.name is name */
+};
+
 struct runtime {
 	struct metrics	 metrics;
 	struct spool	*spool;		/* NULL without spool_dir */
+	/* queue_size and queue_bytes over the events of every live
+	 * generation; guarded by its own lock (see dispatch.c). */
+	struct dispatch_bound *bound;
 	atomic_bool	 stopping;	/* answer 503, /healthz not ready */
-	/* Guards cur and the retired list; held only to swap pointers. */
+	/* Guards cur and the retired list; held to swap them, to take a
+	 * reference, and to read every generation's counts at once. */
 	pthread_mutex_t	 lock;
 	struct gen	*cur;
 	struct gen	*retired;
+	/* Under lock too: by sink name and type, so that a reload restarts
+	 * no counter (a generation's counts move here as it is reaped). */
+	struct runtime_sink_total *gone;
+	size_t		 n_gone;
 	/* Readers: requests handing an event over; the writer: shutdown,
 	 * setting stopping. */
 	pthread_rwlock_t ingest_lock;
@@ -54,6 +68,15 @@ int		 runtime_reload(struct runtime *, struct config *cfg,
 		    char **err);
 /* Frees retired generations that are finished. */
 void		 runtime_reap(struct runtime *);
+/*
+ * For /metrics and the status line: the queue of every live generation,
+ * and the sinks of g, which the caller holds (their names point into its
+ * configuration), each with the counts of the sink of the same name and
+ * type in every generation before, live or reaped: monotonic across
+ * reloads. The caller frees st->sinks.
+ */
+void		 runtime_stats(struct runtime *, struct gen *g,
+		    struct dispatch_stats *st);
 /* Reopens the files of the current generation's sinks. */
 void		 runtime_reopen(struct runtime *);
 

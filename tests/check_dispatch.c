@@ -194,6 +194,23 @@ wait_done(int n, int ms)
 	return false;
 }
 
+/* Waits until d holds nothing: its events' places are free. */
+static bool
+wait_empty(struct dispatch *d, int ms)
+{
+	long long end = tu_now_ms() + ms;
+	struct dispatch_stats st;
+
+	do {
+		dispatch_stats(d, &st);
+		free(st.sinks);
+		if (st.queued == 0)
+			return true;
+		usleep(2000);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
 static void
 setup(void)
 {
@@ -343,6 +360,75 @@ START_TEST(queue_bound)
 }
 END_TEST
 
+/* Two dispatchers on one bound, as a reload's retired and new generations:
+ * what either holds or has reserved counts for both. */
+START_TEST(shared_bound)
+{
+	struct config *cfg = test_config(1, 0, 10);
+	struct dispatch_bound *b;
+	struct dispatch *old, *cur;
+	struct ld_event *ev;
+	const char *skip[1];
+	char *err = NULL;
+	int i;
+
+	cfg->queue_size = 3;
+	skip[0] = cfg->sinks[0].name;
+	b = dispatch_bound_new(cfg);
+	old = dispatch_new_shared(cfg, &hooks, b, &err);
+	ck_assert_msg(old != NULL, "%s", err);
+	cur = dispatch_new_shared(cfg, &hooks, b, &err);
+	ck_assert_msg(cur != NULL, "%s", err);
+	dispatch_hold(old, true);
+	dispatch_hold(cur, true);
+	submit(old, 1, 1, 0);
+	submit(old, 1, 2, 0);
+	ck_assert(dispatch_reserve(cur, 10));
+	ck_assert(!dispatch_has_room(cur, 10));
+	ck_assert(!dispatch_reserve(old, 10));
+	submit(cur, 2, 3, -1);
+	submit(old, 1, 3, -1);
+	/* A reservation is given back, or becomes an event in either. */
+	dispatch_unreserve(cur, 10);
+	ev = event(1, 3);
+	ck_assert(dispatch_reserve(cur, ev->raw_len));
+	ck_assert_int_eq(dispatch_submit(old, ev, NULL, 0, DISPATCH_RESERVED),
+	    0);
+	ld_event_unref(ev);
+	submit(cur, 2, 4, -1);
+	/* An event no sink takes gives its reservation back at once. */
+	cfg->queue_size = 4;
+	dispatch_bound_set(b, cfg);
+	ev = event(2, 4);
+	ck_assert(dispatch_reserve(cur, ev->raw_len));
+	ck_assert_int_eq(dispatch_submit(cur, ev, skip, 1, DISPATCH_RESERVED),
+	    0);
+	ld_event_unref(ev);
+	/* A reload's larger bound counts what is there already. */
+	submit(cur, 2, 4, 0);
+	submit(cur, 2, 5, -1);
+	/* So does the byte bound. */
+	ck_assert(!dispatch_has_room(old, (size_t)cfg->queue_bytes));
+	/* Finished events free their places, whichever dispatcher ran them;
+	 * so do those a freed dispatcher never ran. */
+	dispatch_hold(old, false);
+	ck_assert(wait_empty(old, 5000));
+	submit(cur, 2, 5, 0);
+	submit(cur, 2, 6, 0);
+	submit(cur, 2, 7, 0);
+	submit(cur, 2, 8, -1);
+	dispatch_free(cur);
+	for (i = 0; i < 4; i++)
+		ck_assert(dispatch_reserve(old, 10));
+	ck_assert(!dispatch_reserve(old, 10));
+	for (i = 0; i < 4; i++)
+		dispatch_unreserve(old, 10);
+	dispatch_free(old);
+	dispatch_bound_free(b);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(filter_and_skip)
 {
 	struct config *cfg = test_config(1, 0, 10);
@@ -410,6 +496,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, retry_keeps_order_and_blocks_only_its_conversation);
 	tcase_add_test(tc, dead_after_last_retry);
 	tcase_add_test(tc, queue_bound);
+	tcase_add_test(tc, shared_bound);
 	tcase_add_test(tc, filter_and_skip);
 	tcase_add_test(tc, drain_finishes_queue);
 	suite_add_tcase(s, tc);

@@ -7,6 +7,8 @@
  */
 #include <check.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -744,6 +746,224 @@ START_TEST(start_time_and_reload)
 }
 END_TEST
 
+/* Waits until the daemon's log says "configuration reloaded" n times. */
+static void
+wait_reloads(const struct tu_daemon *d, int n)
+{
+	long long end = tu_now_ms() + 5000;
+	const char *needle = "configuration reloaded";
+	char *log, *p;
+	int got;
+
+	for (;;) {
+		log = tu_read_file(d->log, NULL);
+		for (got = 0, p = log; (p = strstr(p, needle)) != NULL; got++)
+			p += strlen(needle);
+		free(log);
+		if (got >= n)
+			return;
+		ck_assert_msg(tu_now_ms() < end, "%d reloads of %d", got, n);
+		usleep(10000);
+	}
+}
+
+/* How many descriptors pid has open on path: one per generation whose
+ * file sink writes there, so 1 once the retired ones are reaped. */
+static int
+open_count(pid_t pid, const char *path)
+{
+	char fds[64], link[PATH_MAX + 64], real[PATH_MAX], target[PATH_MAX];
+	struct dirent *e;
+	ssize_t len;
+	DIR *dir;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(realpath(path, real));
+	snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+	dir = opendir(fds);
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir)) != NULL) {
+		snprintf(link, sizeof link, "%s/%s", fds, e->d_name);
+		len = readlink(link, target, sizeof target - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		n += strcmp(target, real) == 0;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Every per-sink counter and histogram sample of a is in b, not smaller:
+ * Prometheus takes a smaller value of a counter for a restart. */
+static void
+assert_sink_counters_grew(struct scrape *a, struct scrape *b)
+{
+	const struct family *f;
+	size_t i, j;
+
+	for (i = 0; i < a->n; i++) {
+		if (strncmp(a->s[i].name, "livedesk_sink_", 14) != 0)
+			continue;
+		f = family_of(a, a->s[i].name);
+		if (f == NULL || f->type == NULL ||
+		    strcmp(f->type, "gauge") == 0)
+			continue;
+		for (j = 0; j < b->n && strcmp(b->s[j].key, a->s[i].key) != 0;
+		    j++)
+			;
+		ck_assert_msg(j < b->n, "%s is gone", a->s[i].key);
+		ck_assert_msg(b->s[j].value >= a->s[i].value, "%s went from %f "
+		    "to %f", a->s[i].key, a->s[i].value, b->s[j].value);
+	}
+}
+
+/* A reload storm while events come in: the per-sink counters carry over
+ * to the new sinks of the same name, never going back. */
+START_TEST(sink_counters_survive_reloads)
+{
+	enum { ROUNDS = 5, PER_ROUND = 8 };
+	const int n = ROUNDS * PER_ROUND;
+	struct tu_daemon d;
+	struct scrape a, b;
+	char *dir, *archive;
+	int round, i;
+	long long end;
+
+	start(&d, &dir);
+	scrape(&a, d.url);
+	/* A scrape after each event, a reload in each round while the
+	 * events before it may still be delivered or wait for a retry. */
+	for (round = 1; round <= ROUNDS; round++) {
+		for (i = 0; i < PER_ROUND; i++) {
+			ck_assert_int_eq(post_fixture(&d,
+			    "message_created.json"), 200);
+			if (i == round)
+				ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+			scrape(&b, d.url);
+			assert_sink_counters_grew(&a, &b);
+			scrape_free(&a);
+			a = b;
+		}
+		wait_reloads(&d, round);
+	}
+	/* Until every event is finished and the retired generations are
+	 * reaped (main's loop does it twice a second), their counts kept. */
+	ck_assert_int_ge(asprintf(&archive, "%s/events.jsonl", dir), 0);
+	for (end = tu_now_ms() + 10000;; usleep(20000)) {
+		scrape(&b, d.url);
+		assert_sink_counters_grew(&a, &b);
+		scrape_free(&a);
+		a = b;
+		if (val(&a, "livedesk_queue_depth{}") == 0 && val(&a,
+		    "livedesk_sink_dead_total{sink=\"full\",type=\"file\"}") >=
+		    n && open_count(d.pid, archive) == 1)
+			break;
+		ck_assert_msg(tu_now_ms() < end, "not settled: %f dead of %d",
+		    val(&a, "livedesk_sink_dead_total{sink=\"full\","
+		    "type=\"file\"}"), n);
+	}
+	/* Each event counted once, whichever generation delivered it. */
+	ck_assert(val(&a, "livedesk_sink_deliveries_total{sink=\"log\","
+	    "type=\"log\"}") == n);
+	ck_assert(val(&a, "livedesk_sink_deliveries_total{sink=\"archive\","
+	    "type=\"file\"}") == n);
+	ck_assert(val(&a, "livedesk_sink_duration_seconds_count{sink=\""
+	    "archive\",type=\"file\"}") == n);
+	ck_assert(val(&a, "livedesk_sink_duration_seconds_bucket{sink=\""
+	    "archive\",type=\"file\",le=\"+Inf\"}") == n);
+	ck_assert(val(&a, "livedesk_sink_dead_total{sink=\"full\","
+	    "type=\"file\"}") == n);
+	ck_assert(val(&a, "livedesk_sink_failures_total{sink=\"full\","
+	    "type=\"file\"}") == 2 * n);
+	ck_assert(val(&a, "livedesk_sink_retries_total{sink=\"full\","
+	    "type=\"file\"}") == n);
+	scrape_free(&a);
+	free(archive);
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+	tu_daemon_free(&d);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Scrapes until the sample key reaches v. */
+static void
+scrape_until(struct scrape *sc, const struct tu_daemon *d, const char *key,
+    double v)
+{
+	long long end = tu_now_ms() + 5000;
+
+	for (;;) {
+		scrape(sc, d->url);
+		if (val(sc, key) >= v)
+			return;
+		ck_assert_msg(tu_now_ms() < end, "%s: %f, not %f", key,
+		    val(sc, key), v);
+		scrape_free(sc);
+		usleep(20000);
+	}
+}
+
+/* Whether a scrape has any sample of sink NAME. */
+static bool
+has_sink(const struct scrape *sc, const char *name)
+{
+	char label[128];
+	size_t i;
+
+	snprintf(label, sizeof label, "sink=\"%s\"", name);
+	for (i = 0; i < sc->n; i++)
+		if (strstr(sc->s[i].labels, label) != NULL)
+			return true;
+	return false;
+}
+
+/* A sink a reload removes drops out (a counter may vanish, not reset);
+ * back under the same name, it goes on from its earlier counts. */
+START_TEST(removed_sink_series)
+{
+	const char *key = "livedesk_sink_deliveries_total{sink=\"archive\","
+	    "type=\"file\"}";
+	struct tu_daemon d;
+	struct scrape sc;
+	char *without, *with;
+
+	ck_assert_int_ge(asprintf(&without, "[sink log]\ntype = log\n"), 0);
+	ck_assert(tu_daemon_start(&d, without, NULL));
+	ck_assert_int_ge(asprintf(&with, "%s[sink archive]\ntype = file\n"
+	    "path = %s/events.jsonl\n", without, d.dir), 0);
+	tu_write_file(d.conf, with, strlen(with));
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	wait_reloads(&d, 1);
+	ck_assert_int_eq(post_fixture(&d, "message_created.json"), 200);
+	ck_assert_int_eq(post_fixture(&d, "message_created.json"), 200);
+	scrape_until(&sc, &d, key, 2);
+	ck_assert(val(&sc, key) == 2);
+	scrape_free(&sc);
+
+	tu_write_file(d.conf, without, strlen(without));
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	wait_reloads(&d, 2);
+	scrape(&sc, d.url);
+	ck_assert(!has_sink(&sc, "archive"));
+	ck_assert(has_sink(&sc, "log"));
+	scrape_free(&sc);
+
+	tu_write_file(d.conf, with, strlen(with));
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	wait_reloads(&d, 3);
+	ck_assert_int_eq(post_fixture(&d, "message_created.json"), 200);
+	scrape_until(&sc, &d, key, 3);
+	ck_assert(val(&sc, key) == 3);
+	scrape_free(&sc);
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+	tu_daemon_free(&d);
+	free(with);
+	free(without);
+}
+END_TEST
+
 START_TEST(head_and_healthz)
 {
 	struct tu_daemon d;
@@ -785,6 +1005,8 @@ metrics_suite(void)
 	tcase_add_test(tc, exposition_format);
 	tcase_add_test(tc, counters_follow_requests);
 	tcase_add_test(tc, start_time_and_reload);
+	tcase_add_test(tc, sink_counters_survive_reloads);
+	tcase_add_test(tc, removed_sink_series);
 	tcase_add_test(tc, head_and_healthz);
 	suite_add_tcase(s, tc);
 	return s;

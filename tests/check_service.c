@@ -4,7 +4,7 @@
  * WATCHDOG), socket activation through tests/tool_activate and
  * systemd-socket-activate, the journal chosen by JOURNAL_STREAM and its
  * structured fields, /healthz while draining, the delivery id in log lines
- * and in the exec sink's environment.
+ * and in the exec sink's environment, the queue bound across a reload.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1264,6 +1264,155 @@ START_TEST(delivery_id_in_exec_env)
 }
 END_TEST
 
+/* --- reload --- */
+
+/* Waits up to ms for the file at path to contain needle. */
+static bool
+wait_file_has(const char *path, const char *needle, int ms)
+{
+	long long end = tu_now_ms() + ms;
+	char *text;
+	bool found;
+
+	for (;;) {
+		text = tu_read_file(path, NULL);
+		found = strstr(text, needle) != NULL;
+		free(text);
+		if (found || tu_now_ms() >= end)
+			return found;
+		usleep(10000);
+	}
+}
+
+/* The value of an unlabelled sample in GET base/metrics. */
+static long long
+metric_value(const char *base, const char *name)
+{
+	struct tu_response r;
+	char url[192], *p;
+	size_t n = strlen(name);
+	long long v = -1;
+
+	snprintf(url, sizeof url, "%s/metrics", base);
+	tu_http(&r, "GET", url, NULL, NULL, 0);
+	ck_assert_int_eq(r.status, 200);
+	for (p = r.body; p != NULL; p = strchr(p, '\n') ? strchr(p, '\n') + 1 :
+	    NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			v = atoll(p + n + 1);
+	tu_response_free(&r);
+	ck_assert_msg(v >= 0, "no %s in /metrics", name);
+	return v;
+}
+
+/* POSTs message id of conversation conv (incoming, for an exec sink). */
+static long
+post_message(const char *base, int conv, int id)
+{
+	struct tu_response r;
+	char url[192], body[160];
+	long st;
+
+	snprintf(url, sizeof url, "%s/webhook", base);
+	snprintf(body, sizeof body, "{\"event\":\"message_created\",\"id\":%d,"
+	    "\"message_type\":\"incoming\",\"conversation\":{\"id\":%d}}", id,
+	    conv);
+	tu_http(&r, "POST", url, json_ct, body, strlen(body));
+	st = r.status;
+	tu_response_free(&r);
+	return st;
+}
+
+/*
+ * logrotate's daily SIGHUP while a conversation is busy: the retired
+ * generation keeps that conversation (its order holds), and what it holds
+ * still counts against queue_size, whichever generation takes the next
+ * event; /metrics counts every generation's queue. _i: 0 without a spool,
+ * 1 with one. Conversation 7 is the busy one; 8 goes to the new generation.
+ */
+START_TEST(reload_keeps_queue_bound)
+{
+	enum { QUEUE = 10, BEFORE = 3, AFTER = 30 };
+	struct tu_daemon d;
+	char *dir = tu_tmpdir(), *script, *text, *conf, *runs, *go, *line,
+	    *save = NULL, want[32];
+	bool accepted[BEFORE + AFTER + 1] = { false };
+	int id, n200 = 0, n503 = 0, last7 = 0, lines = 0;
+	long st;
+
+	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
+	ck_assert_int_ge(asprintf(&go, "%s/go", dir), 0);
+	ck_assert_int_ge(asprintf(&script, "%s/slow.sh", dir), 0);
+	/* Runs until the test says go: nothing finishes meanwhile. */
+	ck_assert_int_ge(asprintf(&text, "#!/bin/sh\ncat >/dev/null\n"
+	    "while [ ! -e %s ]; do sleep 0.02; done\n"
+	    "echo \"$LIVEDESK_CONVERSATION_ID $LIVEDESK_MESSAGE_ID\" >>%s\n",
+	    go, runs), 0);
+	tu_write_file(script, text, strlen(text));
+	ck_assert_int_eq(chmod(script, 0755), 0);
+	free(text);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nqueue_size = %d\n"
+	    "shutdown_grace = 5s\n%s%s%s[sink slow]\ntype = exec\n"
+	    "command = %s\n", QUEUE, _i ? "spool_dir = " : "", _i ? dir : "",
+	    _i ? "/spool\n" : "", script), 0);
+	ck_assert_msg(tu_daemon_start(&d, conf, NULL), "daemon did not start");
+
+	for (id = 1; id <= BEFORE; id++) {
+		ck_assert_int_eq(post_message(d.url, 7, id), 200);
+		accepted[id] = true;
+	}
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	ck_assert_msg(wait_file_has(d.log, "configuration reloaded", 5000),
+	    "no reload");
+	for (; id <= BEFORE + AFTER; id++) {
+		st = post_message(d.url, id % 2 ? 7 : 8, id);
+		ck_assert_msg(st == 200 || st == 503, "status %ld", st);
+		accepted[id] = st == 200;
+		n200 += st == 200;
+		n503 += st == 503;
+	}
+	/* Nothing finished: every accepted event is still pending. */
+	ck_assert_msg(BEFORE + n200 <= QUEUE, "%d events accepted after the "
+	    "reload, with %d pending and queue_size %d", n200, BEFORE, QUEUE);
+	ck_assert_int_gt(n200, 0);
+	ck_assert_int_eq(n200 + n503, AFTER);
+	ck_assert_int_eq(metric_value(d.url, "livedesk_queue_depth"),
+	    BEFORE + n200);
+
+	/* Nothing accepted is lost, and conversation 7 keeps its order. */
+	tu_write_file(go, "", 0);
+	ck_assert_msg(tu_wait_file_lines(runs, BEFORE + n200, 10000),
+	    "%d of %d events ran", tu_count_lines(runs), BEFORE + n200);
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+	text = tu_read_file(runs, NULL);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save), lines++) {
+		int conv = atoi(line);
+
+		id = atoi(strchr(line, ' ') + 1);
+		ck_assert_msg(id >= 1 && id <= BEFORE + AFTER && accepted[id],
+		    "ran %s, not accepted", line);
+		snprintf(want, sizeof want, "%d %d", id % 2 || id <= BEFORE ?
+		    7 : 8, id);
+		ck_assert_str_eq(line, want);
+		if (conv == 7) {
+			ck_assert_msg(id > last7, "%d ran after %d", id, last7);
+			last7 = id;
+		}
+		accepted[id] = false;
+	}
+	ck_assert_int_eq(lines, BEFORE + n200);
+	free(text);
+	tu_daemon_free(&d);
+	free(conf);
+	free(script);
+	free(runs);
+	free(go);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 service_suite(void)
 {
@@ -1311,6 +1460,11 @@ service_suite(void)
 	tcase_add_test(tc, healthz_not_ready_while_draining);
 	tcase_add_test(tc, delivery_id_in_log_lines);
 	tcase_add_test(tc, delivery_id_in_exec_env);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reload");
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, reload_keeps_queue_bound, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
