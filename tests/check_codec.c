@@ -1,6 +1,7 @@
-/* Check suite for codec_archive.c: every event encoded and decoded again
- * is the same event with the same payload bytes (newlines as spaces);
- * what is not a line is refused with a reason. Pure: no daemon. */
+/* Check suite for codec_archive.c and codec_stream.c: every event encoded
+ * and decoded again is the same event with the same payload bytes (the
+ * archive's newlines as spaces); what is not a line or an entry is
+ * refused with a reason. Pure: no daemon, no Redis. */
 #include <check.h>
 #include <dirent.h>
 #include <stdint.h>
@@ -8,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "codec_archive.h"
+#include "codec_stream.h"
 #include "livedesk/event.h"
 #include "testutil.h"
 #include "util.h"
@@ -440,11 +444,309 @@ START_TEST(archive_recognise)
 }
 END_TEST
 
+/* --- the stream entry --- */
+
+/* The reply Redis gives for fields (argv[from..]): the argument vector
+ * as RESP, read back by hiredis's reader, as XRANGE returns an entry's
+ * fields. */
+static redisReply *
+reply_of(const struct redis_argv *a, int from)
+{
+	redisReader *rd = redisReaderCreate();
+	void *reply = NULL;
+	char *cmd = NULL;
+	long long n;
+
+	ck_assert_ptr_nonnull(rd);
+	n = redisFormatCommandArgv(&cmd, a->argc - from, a->argv + from,
+	    a->lens + from);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(redisReaderFeed(rd, cmd, (size_t)n), REDIS_OK);
+	ck_assert_int_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+	ck_assert_ptr_nonnull(reply);
+	redisFreeCommand(cmd);
+	redisReaderFree(rd);
+	return reply;
+}
+
+/* A reply of raw RESP, for what no argument vector makes. */
+static redisReply *
+reply_resp(const char *resp)
+{
+	redisReader *rd = redisReaderCreate();
+	void *reply = NULL;
+
+	ck_assert_ptr_nonnull(rd);
+	ck_assert_int_eq(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
+	ck_assert_int_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+	ck_assert_ptr_nonnull(reply);
+	redisReaderFree(rd);
+	return reply;
+}
+
+/* ev through an entry: the same event, the payload byte for byte, the
+ * time to the microsecond. */
+static void
+assert_stream_round_trip(const struct ld_event *ev)
+{
+	struct redis_argv a = { 0 };
+	struct ld_event *back;
+	redisReply *r;
+	char *err = NULL;
+
+	codec_stream_encode(&a, ev);
+	r = reply_of(&a, 0);
+	back = codec_stream_decode("1714564800999-0", r, DEPTH, &err);
+	ck_assert_msg(back != NULL, "decode refused its own entry: %s", err);
+	assert_same_event(ev, back);
+	ck_assert_int_eq(back->received_usec, ev->received_usec);
+	ck_assert_uint_eq(back->raw_len, ev->raw_len);
+	ck_assert_msg(memcmp(back->raw, ev->raw, ev->raw_len) == 0,
+	    "payload differs after the stream");
+	ld_event_unref(back);
+	freeReplyObject(r);
+	redis_argv_free(&a);
+}
+
+/* The fields, their order and values: what workers of other versions
+ * and people with redis-cli read. */
+START_TEST(stream_layout)
+{
+	const char *body = "{\"event\":\"message_created\",\"id\":7,"
+	    "\"conversation\":{\"id\":89}}";
+	const char *want[] = { "event", "message_created", "delivery_id", ID,
+	    "received_usec", "1714564800123456", "conversation_id", "89",
+	    "json", body };
+	struct ld_event *ev = event_str(body);
+	struct redis_argv a = { 0 };
+	size_t i;
+
+	redis_argv_str(&a, "XADD");
+	codec_stream_encode(&a, ev);
+	ld_event_unref(ev);	/* the vector holds copies */
+	ck_assert_int_eq(a.argc, 1 + (int)nitems(want));
+	for (i = 0; i < nitems(want); i++) {
+		ck_assert_uint_eq(a.lens[i + 1], strlen(want[i]));
+		ck_assert(memcmp(a.argv[i + 1], want[i], a.lens[i + 1]) == 0);
+	}
+	redis_argv_free(&a);
+
+	/* No conversation, no conversation_id. */
+	ev = event_str("{\"event\":\"x\"}");
+	codec_stream_encode(&a, ev);
+	ck_assert_int_eq(a.argc, 8);
+	ck_assert_str_eq(a.argv[6], "json");
+	redis_argv_free(&a);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(stream_fixtures)
+{
+	struct ld_event *evs[64];
+	size_t n = fixture_events(evs, 64), i;
+
+	for (i = 0; i < n; i++) {
+		assert_stream_round_trip(evs[i]);
+		ld_event_unref(evs[i]);
+	}
+}
+END_TEST
+
+/* The stream keeps every byte: newlines, UTF-8, escapes, a large
+ * payload; the archive and the stream read back the same event. */
+START_TEST(stream_bytes)
+{
+	static const char *const bodies[] = {
+		"{\n  \"event\": \"message_created\",\r\n  \"id\": 7,\n"
+		"  \"conversation\": {\"id\": 89}\n}\n",
+		"{\"event\":\"message_created\",\"content\":\"สวัสดี 🙏😊 🇹🇭 "
+		"\\u00e9\\ud83d\\ude00 \\\"q\\\" \\\\ \\/\"}",
+		"{\"event\":\"événement\",\"id\":1}",
+		"  {\"event\":\"x\",\"json\":\"delivery_id\"}  ",
+	};
+	struct ld_event *ev, *via_archive;
+	size_t i, len;
+	char *body;
+
+	for (i = 0; i < nitems(bodies); i++) {
+		ev = event_str(bodies[i]);
+		assert_stream_round_trip(ev);
+		via_archive = archive_round_trip(ev);
+		assert_same_event(ev, via_archive);
+		ld_event_unref(via_archive);
+		ld_event_unref(ev);
+	}
+	body = large_body(&len);
+	ev = event_of(body, len, ID, USEC);
+	assert_stream_round_trip(ev);
+	ld_event_unref(ev);
+	free(body);
+}
+END_TEST
+
+/* The RESP of a json field holding a minimal event. */
+#define JSON_X	"$4\r\njson\r\n$13\r\n{\"event\":\"x\"}\r\n"
+
+/* Without received_usec, the entry's own time (an entry added by hand). */
+START_TEST(stream_time_from_id)
+{
+	redisReply *r = reply_resp("*4\r\n$11\r\ndelivery_id\r\n$3\r\nd-1\r\n"
+	    JSON_X);
+	struct ld_event *ev;
+	char *err = NULL;
+
+	ev = codec_stream_decode("1700000000123-4", r, DEPTH, &err);
+	ck_assert_msg(ev != NULL, "%s", err);
+	ck_assert_int_eq(ev->received_usec, 1700000000123000LL);
+	ck_assert_str_eq(ev->delivery_id, "d-1");
+	ld_event_unref(ev);
+	freeReplyObject(r);
+}
+END_TEST
+
+/* What is not an entry of an event is refused and says why (the reason
+ * goes into the dead letter). */
+START_TEST(stream_refused)
+{
+	static const struct {
+		const char	*resp;
+		const char	*why;
+	} bad[] = {
+		{ "$4\r\njson\r\n", "not pairs" },
+		{ "*1\r\n$4\r\njson\r\n", "not pairs" },
+		{ "*3\r\n$4\r\njson\r\n$2\r\n{}\r\n$1\r\nx\r\n", "not pairs" },
+		{ "*0\r\n", "no json field" },
+		{ "*2\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n", "no json field" },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n$4\r\njson\r\n:5\r\n",
+		    "no json field" },
+		{ "*2\r\n" JSON_X, "no delivery_id field" },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$0\r\n\r\n"
+		    JSON_X, "empty or longer" },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$40\r\n"
+		    "0123456789012345678901234567890123456789\r\n"
+		    JSON_X, "empty or longer" },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$3\r\na b\r\n"
+		    JSON_X, "printable ASCII" },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$2\r\n\xc3\xa9\r\n"
+		    JSON_X, "printable ASCII" },
+		{ "*6\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n"
+		    "$13\r\nreceived_usec\r\n$4\r\nsoon\r\n" JSON_X,
+		    "received_usec" },
+		{ "*6\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n"
+		    "$13\r\nreceived_usec\r\n$2\r\n-1\r\n" JSON_X,
+		    "received_usec" },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n"
+		    "$4\r\njson\r\n$9\r\n{not json\r\n", "json: " },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n"
+		    "$4\r\njson\r\n$5\r\n[1,2]\r\n", "json: " },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n"
+		    "$4\r\njson\r\n$8\r\n{\"id\":1}\r\n", "json: " },
+		{ "*4\r\n$11\r\ndelivery_id\r\n$1\r\na\r\n"
+		    "$4\r\njson\r\n$0\r\n\r\n", "json: " },
+	};
+	struct ld_event *ev;
+	redisReply *r;
+	char *err;
+	size_t i;
+
+	for (i = 0; i < nitems(bad); i++) {
+		err = NULL;
+		r = reply_resp(bad[i].resp);
+		ev = codec_stream_decode("1-0", r, DEPTH, &err);
+		ck_assert_msg(ev == NULL, "entry %zu accepted", i);
+		ck_assert_msg(err != NULL && strstr(err, bad[i].why) != NULL,
+		    "entry %zu: '%s' lacks '%s'", i, err, bad[i].why);
+		free(err);
+		freeReplyObject(r);
+	}
+}
+END_TEST
+
+/* The value of field name in argv[from..], or NULL. */
+static const char *
+argv_field(const struct redis_argv *a, int from, const char *name)
+{
+	int i;
+
+	for (i = from; i + 1 < a->argc; i += 2)
+		if (strcmp(a->argv[i], name) == 0)
+			return a->argv[i + 1];
+	return NULL;
+}
+
+/* A sink's dead letter says where and why, and reads back as its event;
+ * an unreadable entry's dead letter keeps the entry's fields. */
+START_TEST(stream_dead_letters)
+{
+	const char *body = "{\"event\":\"message_created\",\"id\":2,"
+	    "\"content\":\"FAIL\\nnow\",\"conversation\":{\"id\":1}}";
+	struct ld_event *ev = event_str(body), *back;
+	struct codec_stream_dead d = {
+		.source_id = "1714564800999-0",
+		.source_stream = "livedesk:events", .consumer = "w1",
+		.reason = "sink failed", .sink = "run", .attempts = 2,
+		.exit_status = 3, .detail = "the CRM said no", .ev = ev,
+	};
+	struct redis_argv a = { 0 };
+	redisReply *r, *fields;
+	char *err = NULL;
+	size_t i;
+
+	codec_stream_encode_dead(&a, &d);
+	ck_assert_str_eq(a.argv[0], "source_id");
+	ck_assert_str_eq(argv_field(&a, 0, "source_id"), "1714564800999-0");
+	ck_assert_str_eq(argv_field(&a, 0, "source_stream"), "livedesk:events");
+	ck_assert_str_eq(argv_field(&a, 0, "consumer"), "w1");
+	ck_assert_str_eq(argv_field(&a, 0, "reason"), "sink failed");
+	ck_assert_str_eq(argv_field(&a, 0, "sink"), "run");
+	ck_assert_str_eq(argv_field(&a, 0, "attempts"), "2");
+	ck_assert_str_eq(argv_field(&a, 0, "exit_status"), "3");
+	ck_assert_str_eq(argv_field(&a, 0, "detail"), "the CRM said no");
+	r = reply_of(&a, 0);
+	back = codec_stream_decode("1714564801000-0", r, DEPTH, &err);
+	ck_assert_msg(back != NULL, "%s", err);
+	assert_same_event(ev, back);
+	ck_assert_int_eq(back->received_usec, USEC);
+	ck_assert_uint_eq(back->raw_len, strlen(body));
+	ck_assert(memcmp(back->raw, body, back->raw_len) == 0);
+	ld_event_unref(back);
+	freeReplyObject(r);
+	redis_argv_free(&a);
+
+	/* An entry that is no event: its fields as they were, the one that
+	 * is no string left out. */
+	fields = reply_resp("*6\r\n$11\r\ndelivery_id\r\n$5\r\nbad-1\r\n"
+	    "$4\r\njson\r\n$9\r\n{not json\r\n$4\r\nsize\r\n:9\r\n");
+	memset(&d, 0, sizeof d);
+	d.source_id = "1-0";
+	d.source_stream = "livedesk:events";
+	d.consumer = "w1";
+	d.reason = "json: not JSON";
+	d.fields = fields;
+	codec_stream_encode_dead(&a, &d);
+	freeReplyObject(fields);	/* the vector holds copies */
+	ck_assert_int_eq(a.argc, 8 + 5);
+	ck_assert_str_eq(argv_field(&a, 0, "reason"), "json: not JSON");
+	ck_assert_ptr_null(argv_field(&a, 0, "sink"));
+	{
+		const char *want[] = { "delivery_id", "bad-1", "json",
+		    "{not json", "size" };
+
+		for (i = 0; i < nitems(want); i++)
+			ck_assert_str_eq(a.argv[8 + i], want[i]);
+	}
+	redis_argv_free(&a);
+	ld_event_unref(ev);
+}
+END_TEST
+
 static Suite *
 codec_suite(void)
 {
 	Suite *s = suite_create("codec");
 	TCase *archive = tcase_create("archive");
+	TCase *stream = tcase_create("stream");
 
 	tcase_add_test(archive, archive_fixtures);
 	tcase_add_test(archive, archive_newlines);
@@ -459,6 +761,14 @@ codec_suite(void)
 	tcase_set_timeout(archive, 60);
 	suite_add_tcase(s, archive);
 
+	tcase_add_test(stream, stream_layout);
+	tcase_add_test(stream, stream_fixtures);
+	tcase_add_test(stream, stream_bytes);
+	tcase_add_test(stream, stream_time_from_id);
+	tcase_add_test(stream, stream_refused);
+	tcase_add_test(stream, stream_dead_letters);
+	tcase_set_timeout(stream, 60);
+	suite_add_tcase(s, stream);
 	return s;
 }
 
