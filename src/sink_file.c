@@ -1,5 +1,6 @@
-/* File sink: JSON Lines, one line per event with the original payload,
- * appended with one write; reopened on SIGHUP for logrotate. */
+/* File sink: JSON Lines, one line per event with the original payload
+ * (the line: codec_archive.h), appended with one write; reopened on SIGHUP
+ * for logrotate. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec_archive.h"
 #include "livedesk/sink.h"
 #include "log.h"
 #include "util.h"
@@ -137,52 +139,12 @@ file_start(void **state, const void *conf, const struct sink_ctx *ctx,
 	return 0;
 }
 
-/*
- * {"received_at":...,"delivery_id":...,"event":...,"payload":RAW}\n
- * The payload is the received bytes themselves, so that it reads back
- * exactly; newlines in it can only be whitespace between tokens (JSON
- * strings cannot hold raw control characters), so they become spaces.
- */
-static char *
-format_line(const struct ld_event *ev, size_t *len)
-{
-	char when[40], *head, *line, *p;
-	json_t *o;
-	size_t hl, i;
-
-	ld_time_format(ev->received_usec, when, sizeof when);
-	o = json_pack("{s:s, s:s, s:s}", "received_at", when,
-	    "delivery_id", ev->delivery_id, "event", ev->name);
-	if (o == NULL)
-		return NULL;
-	head = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (head == NULL)
-		return NULL;
-	hl = strlen(head) - 1;	/* without the closing brace */
-	*len = hl + strlen(",\"payload\":") + ev->raw_len + 2;
-	line = xmalloc(*len + 1);
-	memcpy(line, head, hl);
-	p = line + hl;
-	memcpy(p, ",\"payload\":", 11);
-	p += 11;
-	for (i = 0; i < ev->raw_len; i++)
-		p[i] = ev->raw[i] == '\n' || ev->raw[i] == '\r' ? ' ' :
-		    ev->raw[i];
-	p += ev->raw_len;
-	*p++ = '}';
-	*p++ = '\n';
-	*p = '\0';
-	free(head);
-	return line;
-}
-
 static void
 file_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 {
 	struct file_state *s = state;
 	size_t len;
-	char *line = format_line(ev, &len);
+	char *line = codec_archive_encode(ev, &len);
 	int rc, saved;
 
 	if (line == NULL) {

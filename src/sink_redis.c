@@ -1,7 +1,8 @@
 /*
- * Redis sink: XADDs each event to a stream, for workers (--worker) on other
- * machines. A Redis that cannot be reached is a failed delivery like any
- * other: retried with backoff, held by the spool, never lost.
+ * Redis sink: XADDs each event to a stream (the entry: codec_stream.h), for
+ * workers (--worker) on other machines. A Redis that cannot be reached is
+ * a failed delivery like any other: retried with backoff, held by the
+ * spool, never lost.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_stream.h"
 #include "livedesk/sink.h"
 #include "log.h"
 #include "redis.h"
@@ -277,7 +279,6 @@ redis_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 {
 	struct redis_state *s = state;
 	const struct redis_conf *c = s->conf;
-	struct ld_id conv = ld_event_conversation_id(ev);
 	struct redis_argv a = { 0 };
 	struct redis_conn *rc = conn_take(s);
 	redisReply *rep;
@@ -293,18 +294,7 @@ redis_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 		redis_argv_fmt(&a, "%lld", c->maxlen);
 	}
 	redis_argv_str(&a, "*");
-	redis_argv_str(&a, "event");
-	redis_argv_str(&a, ev->name);
-	redis_argv_str(&a, "delivery_id");
-	redis_argv_str(&a, ev->delivery_id);
-	redis_argv_str(&a, "received_usec");
-	redis_argv_fmt(&a, "%" PRId64, ev->received_usec);
-	if (conv.set) {
-		redis_argv_str(&a, "conversation_id");
-		redis_argv_fmt(&a, "%" PRId64, conv.v);
-	}
-	redis_argv_str(&a, "json");
-	redis_argv_add(&a, ev->raw, ev->raw_len);
+	codec_stream_encode(&a, ev);
 
 	was = redis_conn_ready(rc, why, sizeof why);
 	rep = was == -1 ? NULL : redis_conn_command(rc, a.argc, a.argv,

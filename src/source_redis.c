@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec_stream.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
@@ -386,46 +387,22 @@ entry_free(struct entry *e)
 	free(e);
 }
 
-/* The start of a dead letter: where it came from and why. */
+/* The dead letter of entry e: d says why, this worker where it came
+ * from (the fields: codec_stream.h). */
 static struct op *
-dead_op(struct source_redis *s, struct entry *e, const char *reason)
+dead_op(struct source_redis *s, struct entry *e, struct codec_stream_dead *d)
 {
 	struct op *o = xcalloc(1, sizeof *o);
 
 	o->entry = e;
+	d->source_id = e->id;
+	d->source_stream = s->conf.stream;
+	d->consumer = s->consumer;
 	redis_argv_str(&o->argv, "XADD");
 	redis_argv_str(&o->argv, s->conf.dead_letters);
 	redis_argv_str(&o->argv, "*");
-	redis_argv_str(&o->argv, "source_id");
-	redis_argv_str(&o->argv, e->id);
-	redis_argv_str(&o->argv, "source_stream");
-	redis_argv_str(&o->argv, s->conf.stream);
-	redis_argv_str(&o->argv, "consumer");
-	redis_argv_str(&o->argv, s->consumer);
-	redis_argv_str(&o->argv, "reason");
-	redis_argv_fmt(&o->argv, "%s", reason);
+	codec_stream_encode_dead(&o->argv, d);
 	return o;
-}
-
-/* The fields of an event as the Redis sink writes them (copies: the op
- * outlives the event). */
-static void
-event_fields(struct redis_argv *a, const struct ld_event *ev)
-{
-	struct ld_id conv = ld_event_conversation_id(ev);
-
-	redis_argv_str(a, "event");
-	redis_argv_fmt(a, "%s", ev->name);
-	redis_argv_str(a, "delivery_id");
-	redis_argv_fmt(a, "%s", ev->delivery_id);
-	redis_argv_str(a, "received_usec");
-	redis_argv_fmt(a, "%" PRId64, ev->received_usec);
-	if (conv.set) {
-		redis_argv_str(a, "conversation_id");
-		redis_argv_fmt(a, "%" PRId64, conv.v);
-	}
-	redis_argv_str(a, "json");
-	redis_argv_dup(a, ev->raw, ev->raw_len);
 }
 
 /* Hook: a sink is finished with an event; a sink that gave up makes a
@@ -435,37 +412,18 @@ hook_sink_done(void *arg, struct ld_event *ev, const char *sink,
     const struct sink_result *r, int attempts)
 {
 	struct source_redis *s = arg;
+	struct codec_stream_dead d = {
+		.reason = "sink failed", .sink = sink, .attempts = attempts,
+		.exited = r->exited, .exit_status = r->exit_status,
+		.signal = r->signal, .detail = r->detail, .ev = ev,
+	};
 	struct entry *e;
-	struct op *o;
-	char name[32];
 
 	if (r->ok)
 		return;
 	pthread_mutex_lock(&s->lock);
-	if ((e = find_ev(s, ev)) != NULL) {
-		o = dead_op(s, e, "sink failed");
-		redis_argv_str(&o->argv, "sink");
-		redis_argv_fmt(&o->argv, "%s", sink);
-		redis_argv_str(&o->argv, "attempts");
-		redis_argv_fmt(&o->argv, "%d", attempts);
-		/* The exit code and the signal apart, as in a reason file:
-		 * only the one that applies. */
-		if (r->exited) {
-			redis_argv_str(&o->argv, "exit_status");
-			redis_argv_fmt(&o->argv, "%d", r->exit_status);
-		}
-		if (r->signal != 0) {
-			redis_argv_str(&o->argv, "signal");
-			redis_argv_fmt(&o->argv, "%d", r->signal);
-			redis_argv_str(&o->argv, "signal_name");
-			redis_argv_fmt(&o->argv, "%s", util_signal_name(
-			    r->signal, name, sizeof name));
-		}
-		redis_argv_str(&o->argv, "detail");
-		redis_argv_fmt(&o->argv, "%s", r->detail);
-		event_fields(&o->argv, ev);
-		push_op(s, o);
-	}
+	if ((e = find_ev(s, ev)) != NULL)
+		push_op(s, dead_op(s, e, &d));
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -787,95 +745,20 @@ make_group(struct reader *rd)
 	return 0;
 }
 
-static const redisReply *
-field(const redisReply *fields, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < fields->elements; i += 2)
-		if (fields->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(fields->element[i]->str, name) == 0 &&
-		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
-			return fields->element[i + 1];
-	return NULL;
-}
-
-/*
- * Builds the event of an entry, as the receiver built it: the payload
- * parsed again, the receiver's delivery id and time. NULL with the reason
- * for an entry that cannot be one.
- */
-static struct ld_event *
-entry_event(struct source_redis *s, const char *id,
-    const redisReply *fields, char *why, size_t len)
-{
-	const redisReply *json, *did, *recv;
-	struct ld_event_error perr;
-	struct ld_event *ev;
-	long long usec;
-	const char *p;
-
-	if (fields->type != REDIS_REPLY_ARRAY || fields->elements % 2 != 0) {
-		snprintf(why, len, "the entry's fields are not pairs");
-		return NULL;
-	}
-	if ((json = field(fields, "json")) == NULL) {
-		snprintf(why, len, "no json field");
-		return NULL;
-	}
-	if ((did = field(fields, "delivery_id")) == NULL) {
-		snprintf(why, len, "no delivery_id field");
-		return NULL;
-	}
-	if (did->len == 0 || did->len >= sizeof ev->delivery_id) {
-		snprintf(why, len, "delivery_id is empty or longer than %zu "
-		    "bytes", sizeof ev->delivery_id - 1);
-		return NULL;
-	}
-	for (p = did->str; p < did->str + did->len; p++)
-		if (*p <= ' ' || *p >= 0x7f) {
-			snprintf(why, len, "delivery_id has characters other "
-			    "than printable ASCII");
-			return NULL;
-		}
-	usec = strtoll(id, NULL, 10) * 1000;	/* the entry's own time */
-	if ((recv = field(fields, "received_usec")) != NULL &&
-	    util_parse_int(recv->str, 0, INT64_MAX / 2, &usec) == -1) {
-		snprintf(why, len, "received_usec is not a number of "
-		    "microseconds");
-		return NULL;
-	}
-	if ((ev = ld_event_parse(json->str, json->len,
-	    (int)s->cfg->max_depth, &perr)) == NULL) {
-		snprintf(why, len, "json: %s", perr.text);
-		return NULL;
-	}
-	memcpy(ev->delivery_id, did->str, did->len);
-	ev->delivery_id[did->len] = '\0';
-	ev->received_usec = usec;
-	return ev;
-}
-
 /* A bad entry: a dead letter with the reason and its fields as they
  * were, then its acknowledgement. */
 static void
 reject(struct source_redis *s, struct entry *e, const redisReply *fields,
     const char *why)
 {
-	struct op *o = dead_op(s, e, why), *ack = xcalloc(1, sizeof *ack);
+	struct codec_stream_dead d = { .reason = why, .fields = fields };
+	struct op *o = dead_op(s, e, &d), *ack = xcalloc(1, sizeof *ack);
 	char *safe = util_escape(why, 0);
-	size_t i;
 
 	/* why may quote the payload (a JSON error): escaped. */
 	log_err("stream %s, entry %s: %s; sent to %s", s->conf.stream, e->id,
 	    safe, s->conf.dead_letters);
 	free(safe);
-	if (fields != NULL && fields->type == REDIS_REPLY_ARRAY)
-		for (i = 0; i < fields->elements; i++)
-			if (fields->element[i]->type == REDIS_REPLY_STRING)
-				redis_argv_dup(&o->argv,
-				    fields->element[i]->str,
-				    fields->element[i]->len);
 	ack->entry = e;
 	ack->ack = true;
 	pthread_mutex_lock(&s->lock);
@@ -909,7 +792,7 @@ take_entry(struct source_redis *s, const redisReply *item, bool reread)
 	const redisReply *idr, *fields;
 	struct ld_event *ev = NULL;
 	struct entry *e, **b;
-	char why[300];
+	char *why = NULL;
 
 	if (item->type != REDIS_REPLY_ARRAY || item->elements < 2 ||
 	    item->element[0]->type != REDIS_REPLY_STRING ||
@@ -922,7 +805,8 @@ take_entry(struct source_redis *s, const redisReply *item, bool reread)
 	e = xcalloc(1, sizeof *e);
 	memcpy(e->id, idr->str, idr->len);
 	if (fields->type != REDIS_REPLY_NIL)
-		ev = entry_event(s, e->id, fields, why, sizeof why);
+		ev = codec_stream_decode(e->id, fields, (int)s->cfg->max_depth,
+		    &why);
 	e->bytes = ev != NULL ? ev->raw_len : 0;
 	pthread_mutex_lock(&s->lock);
 	e->next = s->held;
@@ -941,9 +825,10 @@ take_entry(struct source_redis *s, const redisReply *item, bool reread)
 	pthread_mutex_unlock(&s->lock);
 	if (fields->type == REDIS_REPLY_NIL)
 		vanished(s, e);
-	else if (ev == NULL)
+	else if (ev == NULL) {
 		reject(s, e, fields, why);
-	else {
+		free(why);
+	} else {
 		/* FORCE: the bound is kept here, before reading; an entry
 		 * read is an entry taken. The dispatcher refuses only once
 		 * it is closed, at shutdown: the entry stays pending. */

@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "codec_archive.h"
 #include "log.h"
 #include "spool.h"
 #include "util.h"
@@ -1097,10 +1098,22 @@ spool_status(struct spool *running, const char *dir, struct spool_status *st,
 	return 0;
 }
 
-/* Calls fn with body as an event carrying id and received time. */
+/* Calls fn with ev as a new receipt: received now, with a new delivery
+ * id unless it carries one. Takes the caller's reference. */
+static void
+replay_event(struct ld_event *ev, spool_recover_fn fn, void *arg)
+{
+	if (ev->delivery_id[0] == '\0')
+		util_delivery_id(ev->delivery_id);
+	ev->received_usec = util_now_usec();
+	fn(arg, ev, NULL, 0);
+	ld_event_unref(ev);
+}
+
+/* Calls fn with body as an event carrying id (NULL: a new one). */
 static int
 replay_one(const char *what, const char *body, size_t len, const char *id,
-    int64_t usec, spool_recover_fn fn, void *arg, char **err)
+    spool_recover_fn fn, void *arg, char **err)
 {
 	struct ld_event_error perr;
 	struct ld_event *ev = ld_event_parse(body, len, 0, &perr);
@@ -1111,11 +1124,7 @@ replay_one(const char *what, const char *body, size_t len, const char *id,
 	}
 	if (id != NULL)
 		snprintf(ev->delivery_id, sizeof ev->delivery_id, "%s", id);
-	else
-		util_delivery_id(ev->delivery_id);
-	ev->received_usec = usec ? usec : util_now_usec();
-	fn(arg, ev, NULL, 0);
-	ld_event_unref(ev);
+	replay_event(ev, fn, arg);
 	return 0;
 }
 
@@ -1144,52 +1153,37 @@ replay_dead_letter(const char *path, spool_recover_fn fn, void *arg,
 	 * delivery id. */
 	id = pl > 5 && strcmp(base + pl - 5, ".json") == 0 ?
 	    xstrndup(base, pl - 5) : NULL;
-	rc = replay_one(payload, body, len, id, 0, fn, arg, err);
+	rc = replay_one(payload, body, len, id, fn, arg, err);
 	free(id);
 	free(body);
 	free(payload);
 	return rc;
 }
 
-/* A file sink archive: one {"received_at","delivery_id","event",
- * "payload"} per line. */
+/* A file sink archive: one event per line (codec_archive.h), each with
+ * its original delivery id. */
 static long
 replay_archive(const char *path, FILE *f, spool_recover_fn fn, void *arg,
     char **err)
 {
-	char *line = NULL, *body, *what;
+	char *line = NULL, *why = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	long count = 0, lineno = 0;
-	json_t *o, *payload;
-	json_error_t je;
-	int rc;
+	struct ld_event *ev;
 
 	while ((n = getline(&line, &cap, f)) > 0) {
 		lineno++;
 		if (n <= 1)
 			continue;
-		if ((o = json_loadb(line, (size_t)n, 0, &je)) == NULL ||
-		    (payload = json_object_get(o, "payload")) == NULL) {
-			*err = xasprintf("%s:%ld: not a file-sink line%s%s",
-			    path, lineno, o ? "" : ": ", o ? "" : je.text);
-			json_decref(o);
+		if ((ev = codec_archive_decode(line, (size_t)n, 0, &why)) ==
+		    NULL) {
+			*err = xasprintf("%s:%ld: %s", path, lineno, why);
+			free(why);
 			free(line);
 			return -1;
 		}
-		body = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY |
-		    JSON_REAL_PRECISION(17));
-		what = xasprintf("%s:%ld", path, lineno);
-		rc = body == NULL ? -1 : replay_one(what, body, strlen(body),
-		    json_string_value(json_object_get(o, "delivery_id")), 0,
-		    fn, arg, err);
-		free(what);
-		free(body);
-		json_decref(o);
-		if (rc == -1) {
-			free(line);
-			return -1;
-		}
+		replay_event(ev, fn, arg);
 		count++;
 	}
 	free(line);
@@ -1204,6 +1198,8 @@ spool_read_replay(const char *path, spool_recover_fn fn, void *arg,
 	char **names, *p;
 	size_t n, i;
 	long count = 0;
+	char head[16];
+	size_t hn;
 	FILE *f;
 	int c;
 
@@ -1228,20 +1224,19 @@ spool_read_replay(const char *path, spool_recover_fn fn, void *arg,
 		*err = xasprintf("open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	/* An archive line starts with {"received_at"; a dead letter is the
-	 * payload as LiveDesk sent it. */
+	/* An archive, or a dead letter: the payload as LiveDesk sent it. */
 	while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t')
 		;
-	if (c == '{') {
-		char head[16] = "";
-
-		if (fread(head, 1, 14, f) == 14 &&
-		    strncmp(head, "\"received_at\"", 13) == 0) {
-			rewind(f);
-			count = replay_archive(path, f, fn, arg, err);
-			fclose(f);
-			return count;
-		}
+	hn = 0;
+	if (c != EOF) {
+		head[hn++] = (char)c;
+		hn += fread(head + 1, 1, sizeof head - 1, f);
+	}
+	if (codec_archive_recognise(head, hn)) {
+		rewind(f);
+		count = replay_archive(path, f, fn, arg, err);
+		fclose(f);
+		return count;
 	}
 	fclose(f);
 	return replay_dead_letter(path, fn, arg, err) == -1 ? -1 : 1;
