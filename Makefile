@@ -219,9 +219,12 @@ uninstall:
 # libFuzzer harnesses (fuzz/fuzz_NAME.c), built with clang against the
 # library sources instrumented for coverage, ASan and UBSan; each runs for
 # FUZZ_TIME seconds on build/fuzz/corpus-NAME, seeded from fixtures/ (and
-# conf/ for the configuration). FUZZ_TARGETS picks some (event config
-# signature), e.g. to run them in parallel from separate makes. Crashes
-# land in build/fuzz/ as crash-*: each becomes a test in tests/.
+# conf/ for the configuration; for http, the raw requests of
+# fuzz/seeds-http/ and each fixture as a POST with the token of
+# fuzz/fuzz_http.c), with fuzz/NAME.dict when there is one. FUZZ_TARGETS
+# picks some (event config signature http), e.g. to run them in parallel
+# from separate makes. Crashes land in build/fuzz/ as crash-*: each
+# becomes a test in tests/.
 FUZZ_TIME    ?= 60
 FUZZ_TARGETS ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_CC      ?= clang
@@ -247,10 +250,20 @@ fuzz:
 	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
 		c=$(FUZZ_BUILD)/corpus-$$t; mkdir -p $$c; \
-		cp fixtures/*.json $$c/ 2>/dev/null; \
+		if [ $$t = http ]; then \
+			cp fuzz/seeds-http/* $$c/; \
+			for f in fixtures/*.json; do \
+				{ printf 'POST /webhook/fuzz-token HTTP/1.1\r\nHost: fuzz\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n' \
+				    $$(wc -c <$$f); cat $$f; } \
+				    >$$c/post-$$(basename $$f .json); \
+			done; \
+		else \
+			cp fixtures/*.json $$c/ 2>/dev/null; \
+		fi; \
 		[ $$t != config ] || cp conf/*.conf conf/*/*.conf $$c/ 2>/dev/null; \
+		d=; [ ! -f fuzz/$$t.dict ] || d=-dict=fuzz/$$t.dict; \
 		echo "fuzz: $$t for $(FUZZ_TIME)s (log $(FUZZ_BUILD)/$$t.log)"; \
-		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
+		$(FUZZ_BUILD)/fuzz_$$t $$d -max_total_time=$(FUZZ_TIME) \
 			-print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
 			-rss_limit_mb=2048 -timeout=10 $$c \
 			>$(FUZZ_BUILD)/$$t.log 2>&1 || \

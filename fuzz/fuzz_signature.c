@@ -3,7 +3,8 @@
  * around them. The input is split at the first five newlines into a
  * secret, a signature header, a timestamp, a webhook-id and an address
  * list; the rest is the body. Both schemes run on it, then the client
- * address logic with the list as trusted proxies and X-Forwarded-For.
+ * address logic with the list as trusted proxies and X-Forwarded-For,
+ * and what passes goes through the redelivery set twice.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +17,25 @@
 #define NFIELDS 5
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* A request accepted is never new again within its window. */
+static void
+dedupe_twice(const struct config *cfg, const struct auth_request *r,
+    const struct auth_macs *macs)
+{
+	struct auth_dedupe *d = auth_dedupe_new(8);
+	struct auth_claim *c = NULL, *again = NULL;
+
+	if (auth_dedupe_claim_request(d, cfg, r, macs, 0, &c) != AUTH_NEW)
+		abort();
+	auth_dedupe_done(d, c, true, 1);
+	if (c != NULL && auth_dedupe_claim_request(d, cfg, r, macs, 2,
+	    &again) == AUTH_NEW)
+		abort();
+	free(c);
+	free(again);
+	auth_dedupe_free(d);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,6 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.signature_secret = *f[0] ? f[0] : NULL;
 	cfg.standard_webhooks_secret = *f[0] ? f[0] : NULL;
 	cfg.signature_tolerance_ms = 300000;
+	cfg.dedupe_window_ms = 600000;
 	memset(&r, 0, sizeof r);
 	(void)netaddr_parse(&r.peer, f[3], strlen(f[3]));
 	r.forwarded_for = body;
@@ -75,11 +96,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.now = 1700000000;
 	{
 		struct auth_refusal no;
+		struct auth_macs macs;
 		struct netaddr client;
 		bool ok = auth_client(&cfg, &r, &client) == 0;
 
 		(void)auth_check_headers(&cfg, &r, &client, ok, &no);
-		(void)auth_check_body(&cfg, &r, body, blen, &no);
+		if (auth_check_body(&cfg, &r, body, blen, &macs, &no) == 0)
+			dedupe_twice(&cfg, &r, &macs);
 		(void)auth_delivery_id(&r);
 	}
 	free(copy);

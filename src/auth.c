@@ -230,12 +230,14 @@ cw_headers(const char *signature, const char *timestamp, int64_t now,
 	return NULL;
 }
 
-int
-auth_verify_chatwoot(const char *secret, const char *signature,
+/* The Chatwoot-style check; the MAC that matched goes to mac. */
+static int
+verify_chatwoot(const char *secret, const char *signature,
     const char *timestamp, int64_t now, int64_t tolerance_ms,
-    const void *body, size_t len, const char **why, bool *internal)
+    const void *body, size_t len, const char **why, bool *internal,
+    uint8_t mac[SHA256_LEN])
 {
-	uint8_t given[SHA256_LEN], mac[SHA256_LEN];
+	uint8_t given[SHA256_LEN];
 	struct iovec v[3];
 
 	if (internal != NULL)
@@ -261,6 +263,17 @@ auth_verify_chatwoot(const char *secret, const char *signature,
 		return -1;
 	}
 	return 0;
+}
+
+int
+auth_verify_chatwoot(const char *secret, const char *signature,
+    const char *timestamp, int64_t now, int64_t tolerance_ms,
+    const void *body, size_t len, const char **why, bool *internal)
+{
+	uint8_t mac[SHA256_LEN];
+
+	return verify_chatwoot(secret, signature, timestamp, now,
+	    tolerance_ms, body, len, why, internal, mac);
 }
 
 /* The next "v1,<base64>" of a webhook-signature list, decoded; other
@@ -315,13 +328,14 @@ wh_headers(const char *id, const char *timestamp, const char *signatures,
 	return NULL;
 }
 
-int
-auth_verify_standard(const char *secret, const char *id,
-    const char *timestamp, const char *signatures, int64_t now,
-    int64_t tolerance_ms, const void *body, size_t len, const char **why,
-    bool *internal)
+/* The Standard Webhooks check; the MAC that matched goes to mac. */
+static int
+verify_standard(const char *secret, const char *id, const char *timestamp,
+    const char *signatures, int64_t now, int64_t tolerance_ms,
+    const void *body, size_t len, const char **why, bool *internal,
+    uint8_t mac[SHA256_LEN])
 {
-	uint8_t key[WHSEC_MAX], mac[SHA256_LEN], sig[SHA256_LEN];
+	uint8_t key[WHSEC_MAX], sig[SHA256_LEN];
 	const char *p = signatures;
 	struct iovec v[5];
 	size_t klen;
@@ -363,6 +377,18 @@ auth_verify_standard(const char *secret, const char *id,
 			return 0;
 	*why = "webhook-signature does not match";
 	return -1;
+}
+
+int
+auth_verify_standard(const char *secret, const char *id,
+    const char *timestamp, const char *signatures, int64_t now,
+    int64_t tolerance_ms, const void *body, size_t len, const char **why,
+    bool *internal)
+{
+	uint8_t mac[SHA256_LEN];
+
+	return verify_standard(secret, id, timestamp, signatures, now,
+	    tolerance_ms, body, len, why, internal, mac);
 }
 
 int
@@ -451,21 +477,28 @@ auth_check_headers(const struct config *cfg, const struct auth_request *r,
 
 int
 auth_check_body(const struct config *cfg, const struct auth_request *r,
-    const void *body, size_t len, struct auth_refusal *why)
+    const void *body, size_t len, struct auth_macs *macs,
+    struct auth_refusal *why)
 {
 	const char *reason;
 	bool internal;
 
-	if (cfg->signature_secret != NULL &&
-	    auth_verify_chatwoot(cfg->signature_secret, r->cw_signature,
-	    r->cw_timestamp, r->now, cfg->signature_tolerance_ms, body, len,
-	    &reason, &internal) == -1)
-		return refuse(why, internal ? 500 : 401, reason);
-	if (cfg->standard_webhooks_secret != NULL &&
-	    auth_verify_standard(cfg->standard_webhooks_secret, r->wh_id,
-	    r->wh_timestamp, r->wh_signature, r->now,
-	    cfg->signature_tolerance_ms, body, len, &reason, &internal) == -1)
-		return refuse(why, internal ? 500 : 401, reason);
+	memset(macs, 0, sizeof *macs);
+	if (cfg->signature_secret != NULL) {
+		if (verify_chatwoot(cfg->signature_secret, r->cw_signature,
+		    r->cw_timestamp, r->now, cfg->signature_tolerance_ms, body,
+		    len, &reason, &internal, macs->cw_mac) == -1)
+			return refuse(why, internal ? 500 : 401, reason);
+		macs->cw = true;
+	}
+	if (cfg->standard_webhooks_secret != NULL) {
+		if (verify_standard(cfg->standard_webhooks_secret, r->wh_id,
+		    r->wh_timestamp, r->wh_signature, r->now,
+		    cfg->signature_tolerance_ms, body, len, &reason, &internal,
+		    macs->wh_mac) == -1)
+			return refuse(why, internal ? 500 : 401, reason);
+		macs->wh = true;
+	}
 	return 0;
 }
 
@@ -510,14 +543,20 @@ auth_config_check(const struct config *cfg,
 }
 
 /* The redelivery set: a ring of entries in the order they came (the
- * oldest is the first to go, by age or by the cap) and a hash chain
- * through it. Links are index + 1, so that 0 is the end and calloc'd
- * memory is a valid empty table that costs nothing until used. */
+ * oldest is the first to go, by the cap, or by age once it reaches the
+ * head) and a hash chain through it. Links are index + 1, so that 0 is
+ * the end and calloc'd memory is a valid empty table that costs nothing
+ * until used. Entries keep windows of their own, so one that expired
+ * behind a younger head waits for the head to pass it; dd_find's callers
+ * look at the expiry, not only at presence. */
 enum { DD_FREE, DD_BUSY, DD_DONE };
 
+/* A delivery id, and a MAC per signature scheme. */
+#define DD_KEYS		3
+
 struct dd_entry {
-	uint8_t		 key[16];	/* SHA-256(salt, id), truncated */
-	int64_t		 t;		/* claimed or accepted, msec */
+	uint8_t		 key[16];	/* HMAC-SHA256(salt, what), truncated */
+	int64_t		 until;		/* expires, msec */
 	uint32_t	 next;
 	uint8_t		 state;
 };
@@ -528,6 +567,15 @@ struct auth_dedupe {
 	struct dd_entry	*e;
 	uint32_t	*bucket;
 	size_t		 cap, nb, head, used;
+};
+
+struct auth_claim {
+	size_t		 n;
+	struct {
+		uint8_t	 key[16];
+		int64_t	 window;
+		bool	 mac;		/* a signature, not a delivery id */
+	} k[DD_KEYS];
 };
 
 struct auth_dedupe *
@@ -561,18 +609,48 @@ auth_dedupe_free(struct auth_dedupe *d)
 	free(d);
 }
 
+/* Adds a key to a claim: a keyed hash of the n pieces, so that ids from
+ * outside cannot be chosen to collide. */
 static void
-dd_key(const struct auth_dedupe *d, const char *id, uint8_t key[16])
+dd_add(const struct auth_dedupe *d, struct auth_claim *c,
+    const struct iovec *v, size_t n, int64_t window, bool mac)
 {
 	uint8_t h[SHA256_LEN];
+
+	if (hmac_sha256(d->salt, sizeof d->salt, v, n, h) == -1)
+		abort();	/* OpenSSL out of memory, like xmalloc */
+	memcpy(c->k[c->n].key, h, sizeof c->k[c->n].key);
+	c->k[c->n].window = window;
+	c->k[c->n].mac = mac;
+	c->n++;
+}
+
+static void
+dd_add_id(const struct auth_dedupe *d, struct auth_claim *c, const char *id,
+    int64_t window)
+{
 	struct iovec v[1];
 
 	v[0].iov_base = (void *)id;
 	v[0].iov_len = strlen(id);
-	/* A keyed hash: ids from outside cannot be chosen to collide. */
-	if (hmac_sha256(d->salt, sizeof d->salt, v, 1, h) == -1)
-		abort();	/* OpenSSL out of memory, like xmalloc */
-	memcpy(key, h, 16);
+	dd_add(d, c, v, 1, window, false);
+}
+
+/* A MAC is keyed as a NUL, the scheme's tag and its bytes: an id, a C
+ * string, never starts with a NUL, so the two never meet. */
+static void
+dd_add_mac(const struct auth_dedupe *d, struct auth_claim *c,
+    const char tag[2], const uint8_t mac[SHA256_LEN], int64_t window)
+{
+	struct iovec v[3];
+
+	v[0].iov_base = (void *)"";
+	v[0].iov_len = 1;
+	v[1].iov_base = (void *)tag;
+	v[1].iov_len = 2;
+	v[2].iov_base = (void *)mac;
+	v[2].iov_len = SHA256_LEN;
+	dd_add(d, c, v, 3, window, true);
 }
 
 static uint32_t *
@@ -622,16 +700,16 @@ dd_pop(struct auth_dedupe *d)
 }
 
 static void
-dd_expire(struct auth_dedupe *d, int64_t now, int64_t window)
+dd_expire(struct auth_dedupe *d, int64_t now)
 {
 	while (d->used > 0 && (d->e[d->head].state == DD_FREE ||
-	    d->e[d->head].t + window <= now))
+	    d->e[d->head].until <= now))
 		dd_pop(d);
 }
 
 static void
 dd_insert(struct auth_dedupe *d, const uint8_t key[16], int state,
-    int64_t now)
+    int64_t until)
 {
 	struct dd_entry *x;
 	uint32_t *chain;
@@ -641,53 +719,147 @@ dd_insert(struct auth_dedupe *d, const uint8_t key[16], int state,
 	x = &d->e[(d->head + d->used) % d->cap];
 	d->used++;
 	memcpy(x->key, key, 16);
-	x->t = now;
+	x->until = until;
 	x->state = (uint8_t)state;
 	chain = dd_chain(d, key);
 	x->next = *chain;
 	*chain = (uint32_t)(x - d->e) + 1;
 }
 
-enum auth_seen
-auth_dedupe_claim(struct auth_dedupe *d, const char *id, int64_t now,
-    int64_t window)
+/* How strongly a live entry turns a request away: an accepted delivery
+ * id (a redelivery) before an accepted MAC (a replay) before a claim in
+ * flight. */
+static enum auth_seen
+dd_verdict(const struct dd_entry *x, bool mac)
 {
-	enum auth_seen seen = AUTH_NEW;
-	struct dd_entry *x;
-	uint8_t key[16];
+	if (x->state == DD_DONE)
+		return mac ? AUTH_REPLAY : AUTH_SEEN;
+	return AUTH_BUSY;
+}
 
-	dd_key(d, id, key);
+static int
+dd_rank(enum auth_seen s)
+{
+	switch (s) {
+	case AUTH_SEEN:
+		return 3;
+	case AUTH_REPLAY:
+		return 2;
+	case AUTH_BUSY:
+		return 1;
+	case AUTH_NEW:
+		break;
+	}
+	return 0;
+}
+
+/* Claims every key of c, or none of them: a replay under a new delivery
+ * id must not leave that id behind. */
+static enum auth_seen
+dd_claim(struct auth_dedupe *d, const struct auth_claim *c, int64_t now,
+    struct auth_claim **claim)
+{
+	enum auth_seen seen = AUTH_NEW, v;
+	struct dd_entry *x;
+	size_t i;
+
+	*claim = NULL;
+	if (c->n == 0)
+		return AUTH_NEW;
 	pthread_mutex_lock(&d->lock);
-	dd_expire(d, now, window);
-	if ((x = dd_find(d, key)) != NULL && x->t + window > now)
-		seen = x->state == DD_DONE ? AUTH_SEEN : AUTH_BUSY;
-	else {
-		if (x != NULL)
-			dd_unlink(d, x);
-		dd_insert(d, key, DD_BUSY, now);
+	dd_expire(d, now);
+	for (i = 0; i < c->n; i++)
+		if ((x = dd_find(d, c->k[i].key)) != NULL && x->until > now &&
+		    dd_rank(v = dd_verdict(x, c->k[i].mac)) > dd_rank(seen))
+			seen = v;
+	for (i = 0; seen == AUTH_NEW && i < c->n; i++) {
+		if ((x = dd_find(d, c->k[i].key)) != NULL)
+			dd_unlink(d, x);	/* expired */
+		dd_insert(d, c->k[i].key, DD_BUSY, now + c->k[i].window);
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (seen == AUTH_NEW) {
+		*claim = xmalloc(sizeof **claim);
+		**claim = *c;
+	}
 	return seen;
 }
 
+/*
+ * How long a verified MAC is kept. A timestamp passes from tolerance
+ * before now to tolerance after, in whole seconds: a replay can come up
+ * to 2 x tolerance + 1 s after the first was let in, and one second more
+ * covers the time from the check to the claim (the HMAC of the body).
+ * With a tolerance of 0 timestamps are not checked, nothing bounds a
+ * replay, and the MAC is kept as long as a delivery id.
+ */
+static int64_t
+replay_window(const struct config *cfg)
+{
+	int64_t w = cfg->signature_tolerance_ms / 1000 * 2000 + 2000;
+
+	if (cfg->signature_tolerance_ms == 0 || w < cfg->dedupe_window_ms)
+		return cfg->dedupe_window_ms;
+	return w;
+}
+
+enum auth_seen
+auth_dedupe_claim_request(struct auth_dedupe *d, const struct config *cfg,
+    const struct auth_request *r, const struct auth_macs *macs,
+    int64_t now, struct auth_claim **claim)
+{
+	struct auth_claim c;
+	int64_t mw = replay_window(cfg);
+	const char *id;
+
+	c.n = 0;
+	if (cfg->dedupe_window_ms > 0 && (id = auth_delivery_id(r)) != NULL)
+		dd_add_id(d, &c, id, cfg->dedupe_window_ms);
+	if (mw > 0 && macs->cw)
+		dd_add_mac(d, &c, "cw", macs->cw_mac, mw);
+	if (mw > 0 && macs->wh)
+		dd_add_mac(d, &c, "wh", macs->wh_mac, mw);
+	return dd_claim(d, &c, now, claim);
+}
+
+enum auth_seen
+auth_dedupe_claim(struct auth_dedupe *d, const char *id, int64_t now,
+    int64_t window, struct auth_claim **claim)
+{
+	struct auth_claim c;
+
+	c.n = 0;
+	dd_add_id(d, &c, id, window);
+	return dd_claim(d, &c, now, claim);
+}
+
 void
-auth_dedupe_done(struct auth_dedupe *d, const char *id, bool accepted,
-    int64_t now)
+auth_dedupe_done(struct auth_dedupe *d, const struct auth_claim *c,
+    bool accepted, int64_t now)
 {
 	struct dd_entry *x;
-	uint8_t key[16];
+	size_t i;
 
-	dd_key(d, id, key);
+	if (c == NULL)
+		return;
 	pthread_mutex_lock(&d->lock);
-	x = dd_find(d, key);
-	if (x != NULL && !accepted)
-		dd_unlink(d, x);
-	else if (x != NULL) {
-		x->state = DD_DONE;
-		x->t = now;
-	} else if (accepted)
-		/* Pushed out by the cap while in flight: keep it now. */
-		dd_insert(d, key, DD_DONE, now);
+	for (i = 0; i < c->n; i++) {
+		x = dd_find(d, c->k[i].key);
+		if (!accepted) {
+			/* Only our own claim: had it expired in flight and
+			 * another request been accepted since, that one
+			 * stays. */
+			if (x != NULL && x->state == DD_BUSY)
+				dd_unlink(d, x);
+		} else if (x != NULL) {
+			x->state = DD_DONE;
+			x->until = now + c->k[i].window;
+		} else
+			/* Pushed out by the cap while in flight: keep it
+			 * now. */
+			dd_insert(d, c->k[i].key, DD_DONE,
+			    now + c->k[i].window);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 

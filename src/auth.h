@@ -61,10 +61,26 @@ int	 auth_client(const struct config *, const struct auth_request *,
 int	 auth_check_headers(const struct config *, const struct auth_request *,
 	    const struct netaddr *client, bool client_ok,
 	    struct auth_refusal *why);
-/* Every configured signature, over the exact bytes received. Returns 0,
- * or -1 with *why. */
+/*
+ * What a request is known by once its signatures verified: the MAC of
+ * each scheme that checked it. A MAC covers the timestamp and the body
+ * (and, for Standard Webhooks, webhook-id), not X-Chatwoot-Delivery, and
+ * is the same however its header was written (case, order of a list):
+ * a captured request re-sent under a new delivery id, or none, still
+ * carries it.
+ */
+struct auth_macs {
+	bool		 cw;		/* X-Chatwoot-Signature verified */
+	bool		 wh;		/* webhook-signature verified */
+	uint8_t		 cw_mac[32];
+	uint8_t		 wh_mac[32];
+};
+
+/* Every configured signature, over the exact bytes received. Returns 0
+ * with the MACs that verified in *macs, or -1 with *why. */
 int	 auth_check_body(const struct config *, const struct auth_request *,
-	    const void *body, size_t len, struct auth_refusal *why);
+	    const void *body, size_t len, struct auth_macs *macs,
+	    struct auth_refusal *why);
 
 /* The id a delivery is known by for redelivery: webhook-id, else
  * X-Chatwoot-Delivery; NULL when the request has neither. */
@@ -91,27 +107,49 @@ int	 auth_verify_standard(const char *secret, const char *id,
 	    const char **why, bool *internal);
 
 /*
- * Redelivery: the ids of accepted deliveries, each kept for a window,
- * at most cap of them (the oldest go first). Thread-safe. It lives as
- * long as the HTTP front, so that a configuration reload keeps it.
+ * Redelivery and replay: the keys of accepted requests, each kept for a
+ * window of its own, at most cap of them (the oldest go first).
+ * Thread-safe. It lives as long as the HTTP front, so that a
+ * configuration reload keeps it.
  */
 struct auth_dedupe;
 
+/* What one request holds in the set, from its claim to its end: plain
+ * memory, which the caller frees (free()) after auth_dedupe_done. */
+struct auth_claim;
+
 enum auth_seen {
 	AUTH_NEW,	/* claimed: finish with auth_dedupe_done */
-	AUTH_SEEN,	/* accepted within the window: answer 200, drop */
-	AUTH_BUSY,	/* the same id is being handled right now */
+	AUTH_SEEN,	/* the delivery id was accepted within its window:
+			   answer 200, drop */
+	AUTH_REPLAY,	/* a signature was accepted within its window,
+			   under another delivery id or none: the same */
+	AUTH_BUSY,	/* one of its keys is being handled right now */
 };
 
 struct auth_dedupe *auth_dedupe_new(size_t cap);
 void	 auth_dedupe_free(struct auth_dedupe *);	/* NULL is a no-op */
+/*
+ * Claims a request whose body checked out (macs from auth_check_body):
+ * its delivery id (auth_delivery_id) for dedupe_window, and each MAC for
+ * as long as a request with the same timestamp can still pass
+ * signature_tolerance (at least dedupe_window; with a tolerance of 0,
+ * dedupe_window alone). Nothing is claimed unless every key is free; on
+ * AUTH_NEW *claim is set (NULL when there is nothing to know the request
+ * by), else left NULL.
+ */
+enum auth_seen auth_dedupe_claim_request(struct auth_dedupe *,
+	    const struct config *, const struct auth_request *,
+	    const struct auth_macs *, int64_t now_ms, struct auth_claim **claim);
+/* Claims one id alone, for window_ms. */
 enum auth_seen auth_dedupe_claim(struct auth_dedupe *, const char *id,
-	    int64_t now_ms, int64_t window_ms);
-/* Ends a claim: an accepted id is kept for the window, any other is
- * forgotten so that the sender's retry gets in. */
-void	 auth_dedupe_done(struct auth_dedupe *, const char *id,
+	    int64_t now_ms, int64_t window_ms, struct auth_claim **claim);
+/* Ends a claim (NULL is a no-op): accepted, each key is kept for its
+ * window from now; else all are forgotten so that the sender's retry gets
+ * in. */
+void	 auth_dedupe_done(struct auth_dedupe *, const struct auth_claim *,
 	    bool accepted, int64_t now_ms);
-/* Ids held (accepted or claimed). */
+/* Keys held (accepted or claimed). */
 size_t	 auth_dedupe_size(struct auth_dedupe *);
 
 #endif

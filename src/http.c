@@ -85,7 +85,7 @@ struct req {
 	char		*path_token;
 	char		*forwarded_for;	/* every X-Forwarded-For, joined */
 	char		 client[2 * NETADDR_STRLEN + 8];	/* for logs */
-	char		*claimed;	/* the delivery id claimed, or NULL */
+	struct auth_claim *claimed;	/* what dedupe holds for it, or NULL */
 	bool		 accepted;
 	/* While the spool commits: the connection is suspended, and the
 	 * status to answer is set before it is resumed. */
@@ -397,33 +397,36 @@ accepted(struct http *h, struct req *r)
 	r->accepted = true;
 }
 
-/* The signature over the bytes received, then redelivery. Returns -1 to
- * go on with the event, else the answer already queued. */
+/* The signature over the bytes received, then redelivery and replay.
+ * Returns -1 to go on with the event, else the answer already queued. */
 static int
 admit_body(struct http *h, struct MHD_Connection *c, struct req *r)
 {
 	const struct config *cfg = r->gen->cfg;
 	struct auth_refusal no;
 	struct auth_request ar;
-	const char *id;
+	struct auth_macs macs;
+	enum auth_seen seen;
 
 	request_view(c, r, &ar);
-	if (auth_check_body(cfg, &ar, r->body ? r->body : "", r->len, &no)
-	    == -1)
+	/* Freshness judged now, not when the headers came: the replay
+	 * check's window counts from here, however slowly the body came. */
+	ar.now = util_now_usec() / 1000000;
+	if (auth_check_body(cfg, &ar, r->body ? r->body : "", r->len, &macs,
+	    &no) == -1)
 		return refuse(h, c, r->client, (unsigned)no.status,
 		    no.status == 401 ? DROP_UNAUTHORIZED : -1, no.reason,
 		    NULL, NULL);
-	if (cfg->dedupe_window_ms == 0 || (id = auth_delivery_id(&ar)) == NULL)
-		return -1;
-	switch (auth_dedupe_claim(h->dedupe, id, util_mono_msec(),
-	    cfg->dedupe_window_ms)) {
+	switch (seen = auth_dedupe_claim_request(h->dedupe, cfg, &ar, &macs,
+	    util_mono_msec(), &r->claimed)) {
 	case AUTH_NEW:
-		r->claimed = xstrdup(id);
 		return -1;
 	case AUTH_SEEN:
+	case AUTH_REPLAY:
 		metrics_drop(&h->rt->metrics, DROP_DUPLICATE);
-		log_info("duplicate delivery from %s: answered 200, not "
-		    "dispatched again", r->client);
+		log_info("%s from %s: answered 200, not dispatched again",
+		    seen == AUTH_SEEN ? "duplicate delivery" :
+		    "replayed signature", r->client);
 		return reply(h, c, MHD_HTTP_OK,
 		    "{\"ok\":true,\"duplicate\":true}", NULL, NULL);
 	case AUTH_BUSY:

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <check.h>
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,48 +419,78 @@ START_TEST(test_check_headers)
 }
 END_TEST
 
-/* ---- redelivery ---- */
+/* ---- redelivery and replay ---- */
+
+/* Ends a claim and frees it. */
+static void
+done(struct auth_dedupe *d, struct auth_claim **c, bool accepted,
+    int64_t now)
+{
+	auth_dedupe_done(d, *c, accepted, now);
+	free(*c);
+	*c = NULL;
+}
 
 START_TEST(test_dedupe)
 {
 	struct auth_dedupe *d = auth_dedupe_new(4);
+	struct auth_claim *a, *c, *x[4];
 	char id[16];
 	int i;
 
-	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1000, 100), AUTH_NEW);
-	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1001, 100), AUTH_BUSY);
-	auth_dedupe_done(d, "a", true, 1002);
-	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1050, 100), AUTH_SEEN);
+	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1000, 100, &a), AUTH_NEW);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1001, 100, &c), AUTH_BUSY);
+	ck_assert_ptr_null(c);
+	done(d, &a, true, 1002);
+	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1050, 100, &c), AUTH_SEEN);
+	ck_assert_ptr_null(c);
 	/* The window counts from acceptance. */
-	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1101, 100), AUTH_SEEN);
-	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1102, 100), AUTH_NEW);
-	auth_dedupe_done(d, "a", false, 1103);
+	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1101, 100, &c), AUTH_SEEN);
+	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1102, 100, &a), AUTH_NEW);
+	done(d, &a, false, 1103);
 	/* Not accepted: forgotten, so the retry gets in. */
-	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1104, 100), AUTH_NEW);
-	auth_dedupe_done(d, "a", true, 1105);
+	ck_assert_int_eq(auth_dedupe_claim(d, "a", 1104, 100, &a), AUTH_NEW);
+	done(d, &a, true, 1105);
 	ck_assert_uint_eq(auth_dedupe_size(d), 1);
 	/* The cap: the oldest go first, memory stays put. */
 	for (i = 0; i < 10; i++) {
 		snprintf(id, sizeof id, "id%d", i);
-		ck_assert_int_eq(auth_dedupe_claim(d, id, 1200, 1000),
+		ck_assert_int_eq(auth_dedupe_claim(d, id, 1200, 1000, &a),
 		    AUTH_NEW);
-		auth_dedupe_done(d, id, true, 1200);
+		done(d, &a, true, 1200);
 		ck_assert_uint_le(auth_dedupe_size(d), 4);
 	}
-	ck_assert_int_eq(auth_dedupe_claim(d, "id9", 1201, 1000), AUTH_SEEN);
-	ck_assert_int_eq(auth_dedupe_claim(d, "id6", 1201, 1000), AUTH_SEEN);
-	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 1201, 1000), AUTH_NEW);
+	ck_assert_int_eq(auth_dedupe_claim(d, "id9", 1201, 1000, &c),
+	    AUTH_SEEN);
+	ck_assert_int_eq(auth_dedupe_claim(d, "id6", 1201, 1000, &c),
+	    AUTH_SEEN);
+	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 1201, 1000, &a),
+	    AUTH_NEW);
 	/* Accepted after being pushed out while in flight: kept anyway. */
 	for (i = 0; i < 4; i++) {
 		snprintf(id, sizeof id, "x%d", i);
-		ck_assert_int_eq(auth_dedupe_claim(d, id, 1300, 1000),
+		ck_assert_int_eq(auth_dedupe_claim(d, id, 1300, 1000, &x[i]),
 		    AUTH_NEW);
 	}
-	auth_dedupe_done(d, "id0", true, 1301);
-	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 1302, 1000), AUTH_SEEN);
+	done(d, &a, true, 1301);
+	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 1302, 1000, &c),
+	    AUTH_SEEN);
+	for (i = 0; i < 4; i++)
+		done(d, &x[i], false, 1303);
 	/* Everything expires. */
-	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 5000, 1000), AUTH_NEW);
+	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 5000, 1000, &a),
+	    AUTH_NEW);
 	ck_assert_uint_eq(auth_dedupe_size(d), 1);
+	/* A claim that expired in flight, was taken and accepted by another
+	 * request, and then failed, leaves the other's entry alone. */
+	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 6000, 1000, &c),
+	    AUTH_NEW);
+	done(d, &c, true, 6001);
+	done(d, &a, false, 6002);
+	ck_assert_int_eq(auth_dedupe_claim(d, "id0", 6003, 1000, &c),
+	    AUTH_SEEN);
+	auth_dedupe_done(d, NULL, true, 6004);
 	auth_dedupe_free(d);
 	auth_dedupe_free(NULL);
 }
@@ -468,19 +499,121 @@ END_TEST
 START_TEST(test_dedupe_many)
 {
 	struct auth_dedupe *d = auth_dedupe_new(1000);
+	struct auth_claim *c;
 	char id[32];
 	int i;
 
 	for (i = 0; i < 20000; i++) {
 		snprintf(id, sizeof id, "delivery-%d", i);
-		ck_assert_int_eq(auth_dedupe_claim(d, id, i, 600000), AUTH_NEW);
-		auth_dedupe_done(d, id, i % 3 != 0, i);
+		ck_assert_int_eq(auth_dedupe_claim(d, id, i, 600000, &c),
+		    AUTH_NEW);
+		done(d, &c, i % 3 != 0, i);
 	}
 	ck_assert_uint_le(auth_dedupe_size(d), 1000);
 	ck_assert_int_eq(auth_dedupe_claim(d, "delivery-19999", 20000,
-	    600000), AUTH_SEEN);
+	    600000, &c), AUTH_SEEN);
 	ck_assert_int_eq(auth_dedupe_claim(d, "delivery-19998", 20000,
-	    600000), AUTH_NEW);
+	    600000, &c), AUTH_NEW);
+	done(d, &c, false, 20000);
+	auth_dedupe_free(d);
+}
+END_TEST
+
+/* The request's keys: its delivery id for dedupe_window, each verified
+ * MAC for as long as the same timestamp stays fresh. */
+START_TEST(test_dedupe_replay)
+{
+	struct auth_dedupe *d = auth_dedupe_new(64);
+	struct config *cfg = config_default();
+	struct auth_request r;
+	struct auth_macs m, m2, w;
+	struct auth_claim *c, *first;
+
+	/* Timestamps pass 5 s either way: a MAC is kept 2 x 5 + 2 s. */
+	cfg->dedupe_window_ms = 1000;
+	cfg->signature_tolerance_ms = 5000;
+	memset(&r, 0, sizeof r);
+	memset(&m, 0, sizeof m);
+	m.cw = true;
+	memset(m.cw_mac, 0xa5, sizeof m.cw_mac);
+	m2 = m;
+	m2.cw_mac[31] ^= 1;
+	r.cw_delivery = "d-1";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m, 0, &first),
+	    AUTH_NEW);
+	ck_assert_ptr_nonnull(first);
+	/* In flight: the same signature under another id, or the same id
+	 * under another signature, waits. */
+	r.cw_delivery = "d-2";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m, 5, &c),
+	    AUTH_BUSY);
+	ck_assert_ptr_null(c);
+	r.cw_delivery = "d-1";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 6, &c),
+	    AUTH_BUSY);
+	done(d, &first, true, 10);
+	/* The same signature under another delivery id, or none: a replay,
+	 * which leaves its id behind. */
+	r.cw_delivery = "d-2";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m, 20, &c),
+	    AUTH_REPLAY);
+	ck_assert_ptr_null(c);
+	r.cw_delivery = NULL;
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m, 20, &c),
+	    AUTH_REPLAY);
+	r.cw_delivery = "d-2";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 30, &c),
+	    AUTH_NEW);
+	done(d, &c, false, 30);
+	/* The same delivery id with another signature: a redelivery. */
+	r.cw_delivery = "d-1";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 40, &c),
+	    AUTH_SEEN);
+	/* The id goes after dedupe_window, the MAC only after the
+	 * tolerance on both sides. */
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 1010,
+	    &c), AUTH_NEW);
+	done(d, &c, false, 1010);
+	r.cw_delivery = NULL;
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m,
+	    10 + 12000 - 1, &c), AUTH_REPLAY);
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m, 10 + 12000,
+	    &c), AUTH_NEW);
+	done(d, &c, true, 20000);
+	/* The same bytes from the other scheme are another key. */
+	memset(&w, 0, sizeof w);
+	w.wh = true;
+	memcpy(w.wh_mac, m.cw_mac, sizeof w.wh_mac);
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &w, 20001,
+	    &c), AUTH_NEW);
+	done(d, &c, true, 20001);
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &w, 20002,
+	    &c), AUTH_REPLAY);
+	/* dedupe_window = 0 forgets ids, not signatures. */
+	cfg->dedupe_window_ms = 0;
+	r.cw_delivery = "d-9";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 30000,
+	    &c), AUTH_NEW);
+	done(d, &c, true, 30000);
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2,
+	    30000 + 11999, &c), AUTH_REPLAY);
+	/* A longer dedupe_window keeps signatures as long. */
+	cfg->dedupe_window_ms = 60000;
+	m2.cw_mac[0] ^= 1;
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 50000,
+	    &c), AUTH_NEW);
+	done(d, &c, true, 50000);
+	r.cw_delivery = "d-10";
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2,
+	    50000 + 59999, &c), AUTH_REPLAY);
+	/* Unchecked timestamps (tolerance 0): kept for dedupe_window; with
+	 * that 0 too, nothing is kept and nothing claimed. */
+	cfg->signature_tolerance_ms = 0;
+	cfg->dedupe_window_ms = 0;
+	ck_assert_int_eq(auth_dedupe_claim_request(d, cfg, &r, &m2, 200000,
+	    &c), AUTH_NEW);
+	ck_assert_ptr_null(c);
+	config_free(cfg);
 	auth_dedupe_free(d);
 }
 END_TEST
@@ -852,6 +985,137 @@ START_TEST(test_e2e_dedupe_window)
 }
 END_TEST
 
+/*
+ * Replay: a captured signed request re-sent within signature_tolerance
+ * under another delivery id, or none, must not run again. The file sink
+ * writes one line per event delivered; the daemon is stopped (which
+ * drains the queue) before the lines are counted.
+ */
+static char *
+start_counting(const char *server, char **dir)
+{
+	char *conf, *path;
+
+	*dir = tu_tmpdir();
+	ck_assert_int_ge(asprintf(&path, "%s/runs.jsonl", *dir), 0);
+	ck_assert_int_ge(asprintf(&conf, "[server]\n%s\n[sink f]\ntype = file\n"
+	    "path = %s\n", server, path), 0);
+	start(conf);
+	free(conf);
+	return path;
+}
+
+/* Stops the daemon, so that every event accepted has been delivered,
+ * and returns how many were. */
+static int
+stop_and_count(const char *path)
+{
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+	stop();
+	return tu_count_lines(path);
+}
+
+/* A POST that must be answered 200 as a duplicate, not dispatched. */
+static void
+post_duplicate(const char *const *headers, const char *body)
+{
+	char *answer;
+	long status;
+
+	answer = post_body("/webhook", headers, body, &status);
+	ck_assert_int_eq(status, 200);
+	ck_assert_str_eq(answer, "{\"ok\":true,\"duplicate\":true}");
+	free(answer);
+}
+
+START_TEST(test_e2e_replay_chatwoot)
+{
+	static const char *const ids[] = { "X-Chatwoot-Delivery: r-2",
+	    "X-Nothing: 1", "webhook-id: forged-1",
+	    "X-Chatwoot-Delivery: r-3" };
+	const char *other = "{\"event\":\"message_created\",\"id\":2}";
+	char sig[80], ts[32], hs[128], ht[64], *dir, *path, *p;
+	const char *hdr[] = { hs, ht, "X-Chatwoot-Delivery: r-1", NULL };
+	size_t i;
+
+	path = start_counting("signature_secret = " CW_SECRET, &dir);
+	now_str(ts, 0);
+	cw_sign(sig, CW_SECRET, ts, EVENT, strlen(EVENT));
+	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
+	snprintf(ht, sizeof ht, "X-Chatwoot-Timestamp: %s", ts);
+	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
+	/* The same bytes under another delivery id, none, an unsigned
+	 * webhook-id (which would be taken as the id), and the signature
+	 * in capitals (the same digits to the parser): four replays. */
+	for (i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		hdr[2] = ids[i];
+		if (i == 3)
+			for (p = strchr(hs, ' ') + 1; *p != '\0'; p++)
+				*p = (char)toupper((unsigned char)*p);
+		post_duplicate(hdr, EVENT);
+	}
+	ck_assert(log_has("replayed signature from 127.0.0.1: answered 200, "
+	    "not dispatched again"));
+	/* Another body under the same timestamp is another event. */
+	cw_sign(sig, CW_SECRET, ts, other, strlen(other));
+	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
+	hdr[2] = "X-Chatwoot-Delivery: r-4";
+	ck_assert_int_eq(post("/webhook", hdr, other), 200);
+	ck_assert_int_eq(metric("livedesk_events_dropped_total"
+	    "{reason=\"duplicate\"}"), 4);
+	ck_assert_int_eq(stop_and_count(path), 2);
+	tu_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_e2e_replay_standard)
+{
+	const char *other = "{\"event\":\"message_created\",\"id\":2}";
+	char sig[64], sig2[64], ts[32], hs[256], ht[64], *dir, *path;
+	const char *hdr[] = { "webhook-id: msg_r1", hs, ht,
+	    "X-Chatwoot-Delivery: r-1", NULL };
+	int i;
+
+	/* webhook-id is signed, but delivery ids are not remembered here:
+	 * the signature must still be, for as long as it is fresh. */
+	path = start_counting("standard_webhooks_secret = " WH_SECRET "\n"
+	    "dedupe_window = 0", &dir);
+	now_str(ts, 0);
+	wh_sign(sig, WH_KEY64, "msg_r1", ts, EVENT);
+	wh_sign(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=", "msg_r1",
+	    ts, EVENT);
+	snprintf(hs, sizeof hs, "webhook-signature: %s", sig);
+	snprintf(ht, sizeof ht, "webhook-timestamp: %s", ts);
+	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
+	/* Four replays: other or no X-Chatwoot-Delivery, and the list of
+	 * signatures padded or reordered around the one that matches. */
+	for (i = 0; i < 4; i++) {
+		hdr[3] = i % 2 == 0 ? "X-Chatwoot-Delivery: r-2" : "X-No: 1";
+		if (i == 2)
+			snprintf(hs, sizeof hs, "webhook-signature: %s v2,x %s",
+			    sig2, sig);
+		if (i == 3)
+			snprintf(hs, sizeof hs, "webhook-signature: %s %s",
+			    sig, sig2);
+		post_duplicate(hdr, EVENT);
+	}
+	ck_assert(log_has("replayed signature from 127.0.0.1"));
+	/* A new webhook-id under the same signature does not verify. */
+	hdr[0] = "webhook-id: msg_r2";
+	ck_assert_int_eq(post("/webhook", hdr, EVENT), 401);
+	/* Another body is another event. */
+	wh_sign(sig, WH_KEY64, "msg_r2", ts, other);
+	snprintf(hs, sizeof hs, "webhook-signature: %s", sig);
+	ck_assert_int_eq(post("/webhook", hdr, other), 200);
+	ck_assert_int_eq(stop_and_count(path), 2);
+	tu_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_e2e_everything)
 {
 	char sig[80], wsig[64], ts[32], hs[128], ht[64], ws[128], wt[64];
@@ -895,6 +1159,7 @@ auth_suite(void)
 	tcase_add_test(unit, test_check_headers);
 	tcase_add_test(unit, test_dedupe);
 	tcase_add_test(unit, test_dedupe_many);
+	tcase_add_test(unit, test_dedupe_replay);
 	tcase_add_test(unit, test_config_checks);
 	suite_add_tcase(s, unit);
 
@@ -906,6 +1171,8 @@ auth_suite(void)
 	tcase_add_test(e2e, test_e2e_trusted_proxy);
 	tcase_add_test(e2e, test_e2e_dedupe);
 	tcase_add_test(e2e, test_e2e_dedupe_window);
+	tcase_add_test(e2e, test_e2e_replay_chatwoot);
+	tcase_add_test(e2e, test_e2e_replay_standard);
 	tcase_add_test(e2e, test_e2e_everything);
 	tcase_set_timeout(e2e, 30);
 	suite_add_tcase(s, e2e);
