@@ -238,9 +238,8 @@ $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) $(DEFS) $(INCS) $(FUZZ_FLAGS) \
 		-fsanitize=fuzzer-no-link -MMD -MP \
-		$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -c -o $@ $<
+		$(PKG_CFLAGS) -c -o $@ $<
 
-.SECONDARY: $(FUZZ_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
