@@ -11,9 +11,11 @@
 /*
  * Every field may be absent or null in a real payload. Strings are NULL when
  * absent; every other field carries its own `set` flag. A field of an
- * unexpected type is treated as absent. Strings are the event's own and live
- * as long as it. The bytes received are kept as they came (raw), so that
- * sinks pass the payload on unchanged; the parsed tree is not kept.
+ * unexpected type, or one the view cannot hold (a string with a NUL in it,
+ * a number beyond a double or a 64-bit integer), is treated as absent.
+ * Strings are the event's own and live as long as it. The bytes received
+ * are kept as they came (raw), so that sinks pass the payload on unchanged;
+ * the parsed tree is not kept.
  */
 
 enum ld_event_kind {
