@@ -16,6 +16,10 @@ struct shape {
 	enum ld_event_kind	 kind;
 	json_t			*msg;		/* the message, or NULL */
 	json_t			*conv;		/* the conversation, or NULL */
+	json_t			*contact;	/* a contact event's, the widget's */
+	json_t			*inbox;		/* the inbox object, or NULL */
+	bool			 typing;	/* a typing event */
+	json_t			*typist;	/* its user, or NULL */
 	size_t			 n_labels;
 	size_t			 n_attachments;
 	size_t			 n_changes;
@@ -700,6 +704,8 @@ message_parse(const json_t *o, struct ld_message *m)
 	m->source_id = str_get(o, "source_id");
 	m->in_reply_to = id_get(json_object_get(o, "content_attributes"),
 	    "in_reply_to");
+	m->external_error = str_get(json_object_get(o, "content_attributes"),
+	    "external_error");
 	m->contact_id = id_get(o, "contact_id");
 	person_parse(json_object_get(o, "sender"), &m->sender);
 	json_array_foreach(json_object_get(o, "attachments"), i, v)
@@ -737,11 +743,61 @@ changes_parse(json_t *a, struct ld_event *ev)
 }
 
 /*
- * Which object is the message and which the conversation. Message events
- * carry the conversation nested; conversation events are the conversation.
- * An unknown event is read as a message when it nests a conversation, else
- * as a conversation, so that whatever it shares with the known ones shows.
+ * Where the events the upstream sender emits keep their parts (see struct
+ * ld_event), by name; the five the vendor documents go by kind.
  */
+enum layout {
+	LAYOUT_GUESS,		/* a name not known: see shape_find */
+	LAYOUT_MESSAGE,
+	LAYOUT_CONVERSATION,
+	LAYOUT_TYPING,
+	LAYOUT_WIDGET,
+	LAYOUT_CONTACT,
+	LAYOUT_INBOX,
+};
+
+static const struct {
+	const char	*name;
+	bool		 prefix;	/* name is a prefix of the event's */
+	enum layout	 layout;
+} layouts[] = {
+	{ "conversation_typing_on", false, LAYOUT_TYPING },
+	{ "conversation_typing_off", false, LAYOUT_TYPING },
+	{ "webwidget_triggered", false, LAYOUT_WIDGET },
+	{ "contact_created", false, LAYOUT_CONTACT },
+	{ "contact_updated", false, LAYOUT_CONTACT },
+	{ "inbox_created", false, LAYOUT_INBOX },
+	{ "inbox_updated", false, LAYOUT_INBOX },
+	/* Automation rules and macros send the conversation. */
+	{ "automation_event.", true, LAYOUT_CONVERSATION },
+	{ "macro.executed", false, LAYOUT_CONVERSATION },
+};
+
+static enum layout
+layout_of(enum ld_event_kind kind, const char *name)
+{
+	size_t i, n;
+
+	switch (kind) {
+	case LD_EVENT_MESSAGE_CREATED:
+	case LD_EVENT_MESSAGE_UPDATED:
+		return LAYOUT_MESSAGE;
+	case LD_EVENT_CONVERSATION_CREATED:
+	case LD_EVENT_CONVERSATION_UPDATED:
+	case LD_EVENT_CONVERSATION_STATUS_CHANGED:
+		return LAYOUT_CONVERSATION;
+	default:
+		break;
+	}
+	for (i = 0; i < NELEM(layouts); i++) {
+		n = strlen(layouts[i].name);
+		if (layouts[i].prefix ? strncmp(name, layouts[i].name, n) == 0 :
+		    strcmp(name, layouts[i].name) == 0)
+			return layouts[i].layout;
+	}
+	return LAYOUT_GUESS;
+}
+
 static bool
 looks_like_conversation(const json_t *o)
 {
@@ -751,35 +807,57 @@ looks_like_conversation(const json_t *o)
 	    json_object_get(o, "messages") != NULL;
 }
 
-static void
-shape_find(json_t *root, enum ld_event_kind kind, struct shape *sh)
+/* The object under key, or NULL when it is absent or not an object. */
+static json_t *
+object_get(json_t *o, const char *key)
 {
-	json_t *nested = json_object_get(root, "conversation");
+	json_t *v = json_object_get(o, key);
+
+	return json_is_object(v) ? v : NULL;
+}
+
+static void
+shape_find(json_t *root, enum ld_event_kind kind, const char *name,
+    struct shape *sh)
+{
+	json_t *nested = object_get(root, "conversation");
 
 	memset(sh, 0, sizeof *sh);
 	sh->kind = kind;
-	if (!json_is_object(nested))
-		nested = NULL;
-	switch (kind) {
-	case LD_EVENT_MESSAGE_CREATED:
-	case LD_EVENT_MESSAGE_UPDATED:
+	sh->inbox = object_get(root, "inbox");
+	switch (layout_of(kind, name)) {
+	case LAYOUT_MESSAGE:
 		sh->msg = root;
 		sh->conv = nested;
 		break;
-	case LD_EVENT_CONVERSATION_CREATED:
-	case LD_EVENT_CONVERSATION_UPDATED:
-	case LD_EVENT_CONVERSATION_STATUS_CHANGED:
+	case LAYOUT_CONVERSATION:
 		sh->conv = root;
 		break;
-	default:
-		/* An event we do not know: a nested conversation means the
-		 * top level is a message (typing, widget events); otherwise
-		 * the top level is a conversation only if it looks like one,
-		 * so that contact_created's id is not taken for a
+	case LAYOUT_TYPING:
+		sh->typing = true;
+		sh->conv = nested;
+		sh->typist = object_get(root, "user");
+		break;
+	case LAYOUT_WIDGET:
+		/* The top level is the contact inbox, its id not a
 		 * conversation's. */
+		sh->conv = object_get(root, "current_conversation");
+		sh->contact = object_get(root, "contact");
+		break;
+	case LAYOUT_CONTACT:
+		sh->contact = root;
+		break;
+	case LAYOUT_INBOX:
+		sh->inbox = root;
+		break;
+	case LAYOUT_GUESS:
+		/* A nested conversation means the top level is a message;
+		 * otherwise the top level is a conversation only if it
+		 * looks like one, so that an id of something else is not
+		 * taken for a conversation's. */
 		sh->msg = nested != NULL ? root : NULL;
-		sh->conv = nested != NULL ? nested : looks_like_conversation(root)
-		    ? root : NULL;
+		sh->conv = nested != NULL ? nested :
+		    looks_like_conversation(root) ? root : NULL;
 		break;
 	}
 	if (sh->conv != NULL)
@@ -842,12 +920,19 @@ event_new(const struct shape *sh, const char *body, size_t len)
 static void
 event_fill(struct ld_event *ev, json_t *root, const struct shape *sh)
 {
-	const json_t *acct, *inbox;
+	const json_t *acct;
 
 	if (sh->conv != NULL)
 		conversation_parse(sh->conv, &ev->conversation);
 	if (sh->msg != NULL)
 		message_parse(sh->msg, &ev->message);
+	if (sh->contact != NULL)
+		person_parse(sh->contact, &ev->contact);
+	if (sh->typing) {
+		ev->typing.present = true;
+		person_parse(sh->typist, &ev->typing.user);
+		ev->typing.is_private = bool_get(root, "is_private");
+	}
 	changes_parse(json_object_get(root, "changed_attributes"), ev);
 
 	acct = json_object_get(root, "account");
@@ -856,18 +941,20 @@ event_fill(struct ld_event *ev, json_t *root, const struct shape *sh)
 	ev->account.id = id_get(acct, "id");
 	ev->account.name = str_get(acct, "name");
 
-	inbox = json_object_get(root, "inbox");
-	ev->inbox.id = id_get(inbox, "id");
-	ev->inbox.name = str_get(inbox, "name");
+	ev->inbox.id = id_get(sh->inbox, "id");
+	ev->inbox.name = str_get(sh->inbox, "name");
 	if (!ev->inbox.id.set)
 		ev->inbox.id = ev->conversation.inbox_id;
 }
 
-/* The customer: the message's sender when it is a contact, else the
+/* The customer, when the event has none of its own (contact and widget
+ * events do): the message's sender when it is a contact, else the
  * conversation's meta.sender. A copy of one of them, made last. */
 static void
-contact_derive(struct ld_event *ev)
+contact_derive(struct ld_event *ev, const struct shape *sh)
 {
+	if (sh->contact != NULL)
+		return;
 	if (ev->message.sender.type != NULL &&
 	    strcasecmp(ev->message.sender.type, "contact") == 0)
 		ev->contact = ev->message.sender;
@@ -904,8 +991,12 @@ visit_strings(struct ld_event *ev, slot_fn *fn, void *arg)
 	person_slots(&c->assignee, fn, arg);
 	fn(&c->team.name, arg);
 	fn(&m->content, arg); fn(&m->content_type, arg); fn(&m->status, arg);
-	fn(&m->source_id, arg);
+	fn(&m->external_error, arg); fn(&m->source_id, arg);
 	person_slots(&m->sender, fn, arg);
+	/* Copied here only when the event has a contact of its own; else
+	 * contact_derive copies a person already copied, after this. */
+	person_slots(&ev->contact, fn, arg);
+	person_slots(&ev->typing.user, fn, arg);
 	for (i = 0; i < m->n_attachments; i++) {
 		fn(&m->attachments[i].file_type, arg);
 		fn(&m->attachments[i].extension, arg);
@@ -995,7 +1086,7 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		set_error(err, 422, "missing or non-string \"event\"");
 		goto fail;
 	}
-	shape_find(root, kind_from_name(name), &sh);
+	shape_find(root, kind_from_name(name), name, &sh);
 	if ((ev = event_new(&sh, body, len)) == NULL) {
 		set_error(err, 500, "out of memory for a %zu-byte event", len);
 		goto fail;
@@ -1008,7 +1099,7 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		free(ev);
 		goto fail;
 	}
-	contact_derive(ev);
+	contact_derive(ev, &sh);
 	json_decref(root);
 	return ev;
 fail:

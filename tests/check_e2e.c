@@ -361,9 +361,11 @@ START_TEST(auto_reply_answers_through_livedesk_send)
 }
 END_TEST
 
-/* Starts the daemon with an exec sink running record.sh into T/rec. */
+/* Starts the daemon with an exec sink running record.sh into T/rec, with
+ * extra lines (may be "") in its section. */
 static void
-start_recording(struct tu_daemon *d, char *url, size_t len)
+start_recording(struct tu_daemon *d, const char *extra, char *url,
+    size_t len)
 {
 	char *rec, *conf, cwd[256];
 
@@ -371,23 +373,24 @@ start_recording(struct tu_daemon *d, char *url, size_t len)
 	ck_assert_int_eq(mkdir(rec, 0700), 0);
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
 	ck_assert_int_ge(asprintf(&conf, "[sink script]\ntype = exec\n"
-	    "command = %s/tests/scripts/record.sh\nenv = RECORD_DIR=%s\n",
-	    cwd, rec), 0);
+	    "command = %s/tests/scripts/record.sh\nenv = RECORD_DIR=%s\n%s",
+	    cwd, rec, extra), 0);
 	ck_assert(tu_daemon_start(d, conf, NULL));
 	snprintf(url, len, "%s/webhook", d->url);
 	free(rec);
 	free(conf);
 }
 
-/* Waits for n recorded runs. */
+/* Waits for n recorded runs of d's sink. */
 static void
-wait_runs(int n)
+wait_runs(const struct tu_daemon *d, int n)
 {
 	long long end = tu_now_ms() + 10000;
 
 	while (count_runs() < n && tu_now_ms() < end)
 		usleep(20000);
-	ck_assert_int_eq(count_runs(), n);
+	ck_assert_msg(count_runs() == n, "%d runs, not %d; daemon log:\n%s",
+	    count_runs(), n, tu_read_file(d->log, NULL));
 }
 
 /*
@@ -407,7 +410,7 @@ START_TEST(valid_json_values_accepted)
 	char url[256], *ids[3], *in, *got, *sample, *env;
 	size_t i, len, inlen, envlen;
 
-	start_recording(&d, url, sizeof url);
+	start_recording(&d, "", url, sizeof url);
 	for (i = 0; i < 3; i++)
 		ids[i] = post_fixture(url, names[i], 200);
 	tu_http(&r, "POST", url, json_ct, bad, strlen(bad));
@@ -415,7 +418,7 @@ START_TEST(valid_json_values_accepted)
 	ck_assert_msg(strstr(r.body, "line 2, column 11") != NULL, "%s",
 	    r.body);
 	tu_response_free(&r);
-	wait_runs(3);
+	wait_runs(&d, 3);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_ge(asprintf(&in, "%s/rec/%s.in", T, ids[i]), 0);
 		got = tu_read_file(in, &inlen);
@@ -443,6 +446,63 @@ START_TEST(valid_json_values_accepted)
 }
 END_TEST
 
+/*
+ * Every other event the upstream sender emits is answered 200 and reaches
+ * a script with the fields it carries: the widget's conversation (in
+ * current_conversation), the typist, a failed send's status and error.
+ */
+START_TEST(other_events_reach_scripts)
+{
+	static const char *const names[] = {
+		"webwidget_triggered.json", "conversation_typing_on.json",
+		"conversation_typing_off.json", "message_updated_failed.json",
+		"contact_created.json", "contact_updated.json",
+		"inbox_created.json", "inbox_updated.json",
+	};
+	enum { N = sizeof names / sizeof names[0] };
+	struct tu_daemon d;
+	char url[256], *ids[N], *env;
+	size_t i, envlen;
+
+	/* The loop guard would keep the outgoing message from it. */
+	start_recording(&d, "message_type = any\n", url, sizeof url);
+	for (i = 0; i < N; i++)
+		ids[i] = post_fixture(url, names[i], 200);
+	wait_runs(&d, (int)N);
+
+	env = recorded_env(ids[0], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"),
+	    "89");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONTACT_ID"),
+	    "42218348");
+	free(env);
+	env = recorded_env(ids[1], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"),
+	    "89");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_SENDER_TYPE"), "user");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_PRIVATE"),
+	    "true");
+	free(env);
+	env = recorded_env(ids[3], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_STATUS"),
+	    "failed");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_ERROR"),
+	    "131047: Re-engagement message is not allowed");
+	free(env);
+	env = recorded_env(ids[4], &envlen);
+	ck_assert_ptr_null(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"));
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_SENDER_NAME"), "Test");
+	free(env);
+	env = recorded_env(ids[7], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_INBOX_ID"), "523");
+	free(env);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < N; i++)
+		free(ids[i]);
+}
+END_TEST
+
 static Suite *
 e2e_suite(void)
 {
@@ -456,6 +516,7 @@ e2e_suite(void)
 	tcase_add_test(tc, file_sink_reopens_on_sighup);
 	tcase_add_test(tc, auto_reply_answers_through_livedesk_send);
 	tcase_add_test(tc, valid_json_values_accepted);
+	tcase_add_test(tc, other_events_reach_scripts);
 	suite_add_tcase(s, tc);
 	return s;
 }

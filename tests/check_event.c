@@ -597,6 +597,8 @@ START_TEST(test_minimal_message_created)
 }
 END_TEST
 
+/* contact_created, as an unknown event once was: the contact is read from
+ * the top level, and its id is not taken for a conversation's. */
 START_TEST(test_unknown_event)
 {
 	struct ld_event *ev = parse_fixture("unknown_event.json");
@@ -606,11 +608,203 @@ START_TEST(test_unknown_event)
 	ck_assert_str_eq(ld_event_kind_name(ev->kind), "unknown");
 	ck_assert(!ld_event_is_message(ev));
 	assert_vendor_account(ev);
-	/* A contact is not a conversation: its id is not one. */
 	ck_assert(!ev->conversation.present);
 	ID_ABSENT(ld_event_conversation_id(ev));
 	assert_no_message(ev);
+	ID_EQ(ev->contact.id, CONTACT_ID);
+	STR_EQ(ev->contact.name, "Test");
 	ld_event_unref(ev);
+}
+END_TEST
+
+/* Contact#webhook_data: a contact without a type key. */
+static void
+assert_webhook_contact(const struct ld_person *p)
+{
+	ID_EQ(p->id, CONTACT_ID);
+	STR_EQ(p->name, "Test");
+	STR_EQ(p->email, "alice@acme.inc");
+	STR_EQ(p->phone_number, "+123456789");
+	STR_ABSENT(p->identifier);
+	STR_EQ(p->thumbnail, "");
+	BOOL_EQ(p->blocked, false);
+	STR_ABSENT(p->type);
+}
+
+/* The conversation of conversation_created.json, wherever it sits. */
+static void
+assert_vendor_conversation(const struct ld_event *ev)
+{
+	ck_assert(ev->conversation.present);
+	ID_EQ(ev->conversation.id, CONV_ID);
+	STR_EQ(ev->conversation.status, "open");
+	assert_vendor_contact_inbox(&ev->conversation.contact_inbox);
+	assert_vendor_contact(&ev->conversation.sender);
+	ID_EQ(ev->inbox.id, INBOX_ID);
+	assert_vendor_account(ev);	/* from conversation.account */
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+}
+
+/* An agent types a private note: the conversation nested, the typist in
+ * user; no message. */
+START_TEST(test_typing_on)
+{
+	struct ld_event *ev = parse_fixture("conversation_typing_on.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_UNKNOWN);
+	ck_assert_str_eq(ev->name, "conversation_typing_on");
+	ck_assert(!ld_event_is_message(ev));
+	assert_no_message(ev);
+	assert_vendor_conversation(ev);
+	ck_assert(ev->typing.present);
+	ID_EQ(ev->typing.user.id, AGENT_ID);
+	STR_EQ(ev->typing.user.name, "support");
+	STR_EQ(ev->typing.user.email, "support@jiguang.cn");
+	STR_EQ(ev->typing.user.type, "user");
+	BOOL_EQ(ev->typing.is_private, true);
+	/* The customer is still the conversation's contact. */
+	assert_vendor_contact(&ev->contact);
+	ck_assert_uint_eq(ev->n_changes, 0);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* The contact stops typing: a contact's webhook data as the user. */
+START_TEST(test_typing_off)
+{
+	struct ld_event *ev = parse_fixture("conversation_typing_off.json");
+
+	ck_assert_str_eq(ev->name, "conversation_typing_off");
+	assert_no_message(ev);
+	assert_vendor_conversation(ev);
+	ck_assert(ev->typing.present);
+	assert_webhook_contact(&ev->typing.user);
+	BOOL_EQ(ev->typing.is_private, false);
+	assert_vendor_contact(&ev->contact);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* The top level is the contact inbox (its id is not a conversation's);
+ * the conversation is current_conversation. */
+START_TEST(test_webwidget_triggered)
+{
+	struct ld_event *ev = parse_fixture("webwidget_triggered.json");
+
+	ck_assert_str_eq(ev->name, "webwidget_triggered");
+	ck_assert(!ld_event_is_message(ev));
+	assert_no_message(ev);
+	assert_vendor_conversation(ev);
+	STR_EQ(ev->conversation.channel, "Channel::WebWidget");
+	STR_EQ(ev->inbox.name, "Test01");
+	assert_webhook_contact(&ev->contact);
+	ck_assert(!ev->typing.present);
+	assert_person_absent(&ev->typing.user);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_contact_created)
+{
+	struct ld_event *ev = parse_fixture("contact_created.json");
+
+	ck_assert_str_eq(ev->name, "contact_created");
+	assert_no_message(ev);
+	ck_assert(!ev->conversation.present);
+	ID_ABSENT(ld_event_conversation_id(ev));
+	assert_webhook_contact(&ev->contact);
+	assert_vendor_account(ev);
+	ID_ABSENT(ev->inbox.id);
+	ck_assert_uint_eq(ev->n_changes, 0);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_contact_updated)
+{
+	struct ld_event *ev = parse_fixture("contact_updated.json");
+
+	ck_assert_str_eq(ev->name, "contact_updated");
+	ck_assert(!ev->conversation.present);
+	ID_EQ(ev->contact.id, CONTACT_ID);
+	STR_EQ(ev->contact.phone_number, "+66812345678");
+	assert_vendor_account(ev);
+	ck_assert_uint_eq(ev->n_changes, 2);
+	assert_change(&ev->changes[0], "phone_number", "+123456789",
+	    "+66812345678");
+	ck_assert_str_eq(ev->changes[1].name, "updated_at");
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_inbox_created)
+{
+	struct ld_event *ev = parse_fixture("inbox_created.json");
+
+	ck_assert_str_eq(ev->name, "inbox_created");
+	assert_no_message(ev);
+	ck_assert(!ev->conversation.present);
+	ID_ABSENT(ld_event_conversation_id(ev));
+	ID_EQ(ev->inbox.id, INBOX_ID);
+	STR_EQ(ev->inbox.name, "Test01");
+	assert_person_absent(&ev->contact);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_inbox_updated)
+{
+	struct ld_event *ev = parse_fixture("inbox_updated.json");
+
+	ck_assert_str_eq(ev->name, "inbox_updated");
+	ck_assert(!ev->conversation.present);
+	ID_EQ(ev->inbox.id, INBOX_ID);
+	STR_EQ(ev->inbox.name, "ฝ่ายขาย");
+	ck_assert_uint_eq(ev->n_changes, 1);
+	assert_change(&ev->changes[0], "name", "Test01", "ฝ่ายขาย");
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* A send that failed: the status and the channel's error, for a script
+ * to react to. */
+START_TEST(test_message_updated_failed)
+{
+	struct ld_event *ev = parse_fixture("message_updated_failed.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_MESSAGE_UPDATED);
+	ID_EQ(ev->message.id, 2187685);
+	ck_assert_int_eq(ev->message.message_type, LD_MESSAGE_TYPE_OUTGOING);
+	STR_EQ(ev->message.status, "failed");
+	STR_EQ(ev->message.external_error,
+	    "131047: Re-engagement message is not allowed");
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* Automation rules and macros send the conversation at the top level, as
+ * conversation events do, even one that does not look like one. */
+START_TEST(test_automation_and_macro)
+{
+	static const char *const names[] = {
+		"automation_event.message_created", "macro.executed",
+	};
+	char body[200];
+	struct ld_event *ev;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(body, sizeof body, "{\"event\":\"%s\",\"id\":89,"
+		    "\"status\":\"open\"}", names[i]);
+		ev = parse_str(body);
+		ck_assert_int_eq(ev->kind, LD_EVENT_UNKNOWN);
+		ck_assert(ev->conversation.present);
+		ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+		STR_EQ(ev->conversation.status, "open");
+		assert_no_message(ev);
+		ld_event_unref(ev);
+	}
 }
 END_TEST
 
@@ -627,22 +821,25 @@ START_TEST(test_unknown_event_conversation_shape)
 }
 END_TEST
 
+/* An unknown event that nests a conversation is read as a message. */
 START_TEST(test_unknown_event_nested_conversation)
 {
-	struct ld_event *ev = parse_str("{\"event\":\"conversation_typing_on\","
-	    "\"conversation\":{\"id\":89,\"inbox_id\":523,\"account\":"
-	    "{\"id\":17629000001207,\"name\":\"1112\"}},"
+	struct ld_event *ev = parse_str("{\"event\":\"message_reacted\","
+	    "\"id\":7,\"conversation\":{\"id\":89,\"inbox_id\":523,"
+	    "\"account\":{\"id\":17629000001207,\"name\":\"1112\"}},"
 	    "\"user\":{\"id\":41},\"is_private\":false}");
 
 	ck_assert_int_eq(ev->kind, LD_EVENT_UNKNOWN);
-	ck_assert_str_eq(ev->name, "conversation_typing_on");
+	ck_assert_str_eq(ev->name, "message_reacted");
 	ck_assert(!ld_event_is_message(ev));
 	ck_assert(ev->message.present);
+	ID_EQ(ev->message.id, 7);
 	ck_assert(ev->conversation.present);
 	ID_EQ(ev->conversation.id, CONV_ID);
 	ID_EQ(ev->inbox.id, INBOX_ID);
 	assert_vendor_account(ev);	/* from conversation.account */
 	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ck_assert(!ev->typing.present);
 	ld_event_unref(ev);
 }
 END_TEST
@@ -789,6 +986,10 @@ START_TEST(test_every_fixture_truncated)
 		"pretty.json", "attachments.json", "emoji.json",
 		"wrong_types.json", "changed_attributes_mixed.json",
 		"nul_in_string.json", "big_integer.json", "huge_number.json",
+		"conversation_typing_on.json", "conversation_typing_off.json",
+		"webwidget_triggered.json", "contact_created.json",
+		"contact_updated.json", "inbox_created.json",
+		"inbox_updated.json", "message_updated_failed.json",
 	};
 	struct ld_event_error err;
 	struct ld_event *ev;
@@ -1614,6 +1815,14 @@ event_suite(void)
 	tcase_add_test(fx, test_nulls_conversation);
 	tcase_add_test(fx, test_minimal_message_created);
 	tcase_add_test(fx, test_unknown_event);
+	tcase_add_test(fx, test_typing_on);
+	tcase_add_test(fx, test_typing_off);
+	tcase_add_test(fx, test_webwidget_triggered);
+	tcase_add_test(fx, test_contact_created);
+	tcase_add_test(fx, test_contact_updated);
+	tcase_add_test(fx, test_inbox_created);
+	tcase_add_test(fx, test_inbox_updated);
+	tcase_add_test(fx, test_message_updated_failed);
 	tcase_add_test(fx, test_emoji);
 	tcase_add_test(fx, test_wrong_types);
 	tcase_add_test(fx, test_message_private);
@@ -1627,6 +1836,7 @@ event_suite(void)
 
 	tcase_add_test(fields, test_unknown_event_nested_conversation);
 	tcase_add_test(fields, test_unknown_event_conversation_shape);
+	tcase_add_test(fields, test_automation_and_macro);
 	tcase_add_test(fields, test_time_iso);
 	tcase_add_test(fields, test_time_iso_refused);
 	tcase_add_test(fields, test_time_numbers);

@@ -18,6 +18,10 @@
  * the parsed tree is not kept.
  */
 
+/* The five events the vendor documents. The other events the upstream
+ * sender emits (typing, widget, contact, inbox, automation and macro
+ * events) are LD_EVENT_UNKNOWN by kind; their name still decides where
+ * their parts are read from (see struct ld_event). */
 enum ld_event_kind {
 	LD_EVENT_UNKNOWN = 0,	/* any other name; ld_event.name keeps it */
 	LD_EVENT_CONVERSATION_CREATED,
@@ -144,7 +148,10 @@ struct ld_message {
 	const char		*content_type;
 	enum ld_message_type	 message_type;
 	struct ld_bool		 is_private;
-	const char		*status;
+	const char		*status;	/* sent, delivered, failed... */
+	/* content_attributes.external_error: why a send failed, as the
+	 * channel said ("131047: Re-engagement message is not allowed"). */
+	const char		*external_error;
 	const char		*source_id;
 	struct ld_id		 in_reply_to;	/* content_attributes.in_reply_to */
 	struct ld_id		 contact_id;
@@ -154,18 +161,42 @@ struct ld_message {
 	struct ld_time		 created_at;
 };
 
+/* conversation_typing_on and _off: who is typing, and whether it is a
+ * private note. */
+struct ld_typing {
+	bool			 present;
+	struct ld_person	 user;		/* a contact or an agent */
+	struct ld_bool		 is_private;
+};
+
+/*
+ * Where each event keeps its parts:
+ *   message_created, message_updated: the message at the top level, its
+ *     conversation in `conversation`;
+ *   conversation_created, _updated, _status_changed, automation_event.*,
+ *     macro.executed: the conversation at the top level;
+ *   conversation_typing_on, _off: the conversation in `conversation`, the
+ *     typist in `user`, and `is_private`;
+ *   webwidget_triggered: the conversation in `current_conversation`, the
+ *     contact in `contact`, with `inbox` and `account`;
+ *   contact_created, contact_updated: the contact at the top level;
+ *   inbox_created, inbox_updated: the inbox at the top level;
+ *   any other name: a message when it nests a conversation, else a
+ *     conversation when it looks like one.
+ */
 struct ld_event {
 	enum ld_event_kind	 kind;
 	const char		*name;		/* the `event` string, never NULL */
 	struct ld_account	 account;
 	struct ld_inbox		 inbox;
-	/* For message events: the message and its nested conversation; for
-	 * conversation events: the top-level object. */
 	struct ld_conversation	 conversation;
 	struct ld_message	 message;
-	/* The customer: the message's sender when it is a contact, else the
-	 * conversation's meta.sender. */
+	/* The customer: the contact of contact and widget events; else the
+	 * message's sender when it is a contact; else the conversation's
+	 * meta.sender. */
 	struct ld_person	 contact;
+	struct ld_typing	 typing;
+	/* changed_attributes of conversation, contact and inbox updates. */
 	struct ld_change	*changes;	/* n_changes entries */
 	size_t			 n_changes;
 
