@@ -916,6 +916,15 @@ event_new(const struct shape *sh, const char *body, size_t len)
 	return ev;
 }
 
+/* Whether o has key with a value other than null. */
+static bool
+named(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return v != NULL && !json_is_null(v);
+}
+
 /* Fills the typed view from the tree root. */
 static void
 event_fill(struct ld_event *ev, json_t *root, const struct shape *sh)
@@ -945,6 +954,9 @@ event_fill(struct ld_event *ev, json_t *root, const struct shape *sh)
 	ev->inbox.name = str_get(sh->inbox, "name");
 	if (!ev->inbox.id.set)
 		ev->inbox.id = ev->conversation.inbox_id;
+	/* Where ld_event_conversation_id looks. */
+	ev->conversation_id_named = named(sh->conv, "id") ||
+	    (sh->msg != NULL && named(root, "conversation_id"));
 }
 
 /* The customer, when the event has none of its own (contact and widget
@@ -1174,6 +1186,14 @@ ld_event_conversation_id(const struct ld_event *ev)
 	if (!ev->conversation.id.set && ev->message.present)
 		return ev->conversation_id_field;
 	return ev->conversation.id;
+}
+
+bool
+ld_event_conversation_id_invalid(const struct ld_event *ev)
+{
+	struct ld_id id = ld_event_conversation_id(ev);
+
+	return ev->conversation_id_named && (!id.set || id.v < 0);
 }
 
 void

@@ -503,6 +503,91 @@ START_TEST(other_events_reach_scripts)
 }
 END_TEST
 
+/* How many lines of text hold both a and b. */
+static int
+lines_with(const char *text, const char *a, const char *b)
+{
+	const char *p = text, *nl;
+	int n = 0;
+
+	for (; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
+		char *line;
+
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		line = strndup(p, (size_t)(nl - p));
+		ck_assert_ptr_nonnull(line);
+		n += strstr(line, a) != NULL && strstr(line, b) != NULL;
+		free(line);
+	}
+	return n;
+}
+
+/*
+ * A conversation id that is negative or not an integer keeps no
+ * per-conversation order: the log says so once per event (not once per
+ * sink), naming its delivery id; a valid id, none or null says nothing.
+ */
+START_TEST(unordered_conversation_id_warned)
+{
+	static const char *const ids[] = {
+		"-5", "\"89\"", "89.5", "1e400", "[89]",	/* warned */
+		"89", "null",				/* not */
+	};
+	enum { N = sizeof ids / sizeof ids[0], WARNED = 5 };
+	struct tu_daemon d;
+	struct tu_response r;
+	char *conf, *a, *b, url[256], body[200], *did[N + 1], *log;
+	json_t *o;
+	size_t i;
+
+	ck_assert_int_ge(asprintf(&a, "%s/a.jsonl", T), 0);
+	ck_assert_int_ge(asprintf(&b, "%s/b.jsonl", T), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink a]\ntype = file\npath = %s\n"
+	    "[sink b]\ntype = file\npath = %s\n", a, b), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	for (i = 0; i <= N; i++) {
+		/* The last: a message naming its conversation only at the
+		 * top level, negatively. */
+		if (i < N)
+			snprintf(body, sizeof body, "{\"event\":"
+			    "\"message_created\",\"id\":%zu,\"conversation\":"
+			    "{\"id\":%s}}", i, ids[i]);
+		else
+			snprintf(body, sizeof body, "{\"event\":"
+			    "\"message_created\",\"conversation_id\":-1}");
+		tu_http(&r, "POST", url, json_ct, body, strlen(body));
+		ck_assert_msg(r.status == 200, "%s: %ld", body, r.status);
+		o = json_loads(r.body, 0, NULL);
+		did[i] = strdup(json_string_value(json_object_get(o,
+		    "delivery_id")));
+		json_decref(o);
+		tu_response_free(&r);
+	}
+	ck_assert(tu_wait_file_lines(a, N + 1, 5000));
+	ck_assert(tu_wait_file_lines(b, N + 1, 5000));
+	log = tu_read_file(d.log, NULL);
+	for (i = 0; i <= N; i++)
+		ck_assert_msg(lines_with(log, did[i], "order") ==
+		    (i < WARNED || i == N ? 1 : 0), "conversation id %s: %d "
+		    "lines; log:\n%s", i < N ? ids[i] : "-1 (top level)",
+		    lines_with(log, did[i], "order"), log);
+	ck_assert_int_eq(lines_with(log, "warning: message_created: the "
+	    "conversation id is negative or not an integer", "delivery="),
+	    WARNED + 1);
+	free(log);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i <= N; i++)
+		free(did[i]);
+	free(conf);
+	free(a);
+	free(b);
+}
+END_TEST
+
 static Suite *
 e2e_suite(void)
 {
@@ -517,6 +602,7 @@ e2e_suite(void)
 	tcase_add_test(tc, auto_reply_answers_through_livedesk_send);
 	tcase_add_test(tc, valid_json_values_accepted);
 	tcase_add_test(tc, other_events_reach_scripts);
+	tcase_add_test(tc, unordered_conversation_id_warned);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1164,6 +1164,52 @@ message_type_of(const char *value)
 
 #define MT(v, want)	ck_assert_int_eq(message_type_of(v), LD_MESSAGE_TYPE_##want)
 
+/* A conversation id that cannot order its conversation's events. */
+START_TEST(test_conversation_id_invalid)
+{
+	static const struct {
+		const char	*body;
+		bool		 invalid;
+	} cases[] = {
+		{ "{\"event\":\"conversation_created\",\"id\":89}", false },
+		{ "{\"event\":\"conversation_created\",\"id\":0}", false },
+		{ "{\"event\":\"conversation_created\",\"id\":-5}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":\"89\"}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":89.5}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":89.0}", false },
+		{ "{\"event\":\"conversation_created\",\"id\":1e400}", true },
+		{ "{\"event\":\"conversation_created\","
+		    "\"id\":99999999999999999999}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":true}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":null}", false },
+		{ "{\"event\":\"conversation_created\"}", false },
+		{ "{\"event\":\"message_created\",\"conversation\":"
+		    "{\"id\":-1}}", true },
+		{ "{\"event\":\"message_created\",\"conversation_id\":-1}",
+		    true },
+		{ "{\"event\":\"message_created\",\"conversation_id\":\"x\"}",
+		    true },
+		/* The top-level id is the fallback that orders it. */
+		{ "{\"event\":\"message_created\",\"conversation\":"
+		    "{\"id\":\"89\"},\"conversation_id\":89}", false },
+		{ "{\"event\":\"message_created\",\"id\":-1}", false },
+		/* A contact's id is not a conversation's. */
+		{ "{\"event\":\"contact_created\",\"id\":-1}", false },
+		{ "{\"event\":\"webwidget_triggered\",\"id\":1,"
+		    "\"current_conversation\":{\"id\":-2}}", true },
+	};
+	struct ld_event *ev;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ev = parse_str(cases[i].body);
+		ck_assert_msg(ld_event_conversation_id_invalid(ev) ==
+		    cases[i].invalid, "%s", cases[i].body);
+		ld_event_unref(ev);
+	}
+}
+END_TEST
+
 START_TEST(test_message_type_forms)
 {
 	MT("\"incoming\"", INCOMING);
@@ -1842,6 +1888,7 @@ event_suite(void)
 	tcase_add_test(fields, test_time_numbers);
 	tcase_add_test(fields, test_ids);
 	tcase_add_test(fields, test_message_type_forms);
+	tcase_add_test(fields, test_conversation_id_invalid);
 	tcase_add_test(fields, test_contact_type_case);
 	tcase_add_test(fields, test_time_format);
 	tcase_add_test(fields, test_names);

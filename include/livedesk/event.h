@@ -213,6 +213,7 @@ struct ld_event {
 	int			 refs;
 	char			*strings;	/* the typed view's strings */
 	struct ld_id		 conversation_id_field;
+	bool			 conversation_id_named;
 };
 
 /* Why ld_event_parse failed: the HTTP status to answer and a message. */
@@ -241,6 +242,10 @@ bool		 ld_event_is_message(const struct ld_event *);
 /* The conversation id the event belongs to, for ordering; set=false when
  * the payload names none. */
 struct ld_id	 ld_event_conversation_id(const struct ld_event *);
+/* True when the payload names a conversation id that cannot order the
+ * conversation's events: a negative one, or one that is not an integer
+ * (a string, a fraction, a number beyond 64 bits). null names none. */
+bool		 ld_event_conversation_id_invalid(const struct ld_event *);
 
 /* Formats usec as ISO-8601 UTC with milliseconds into buf (>= 32 bytes). */
 void		 ld_time_format(int64_t usec, char *buf, size_t len);
