@@ -7,6 +7,52 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+static size_t
+len(const char *s)
+{
+	return s != NULL ? strlen(s) : 0;
+}
+
+static size_t
+person_len(const struct ld_person *p)
+{
+	return len(p->name) + len(p->email) + len(p->phone_number) +
+	    len(p->identifier) + len(p->type) + len(p->availability) +
+	    len(p->thumbnail);
+}
+
+/* Reads every string the typed view points at: they are copies the parser
+ * made, and ASan checks every byte. */
+static size_t
+walk(const struct ld_event *ev)
+{
+	const struct ld_conversation *c = &ev->conversation;
+	const struct ld_message *m = &ev->message;
+	const struct ld_attachment *a;
+	size_t i, n = strlen(ev->name);
+
+	n += len(ev->account.name) + len(ev->inbox.name);
+	n += len(c->status) + len(c->priority) + len(c->channel);
+	for (i = 0; i < c->n_labels; i++)
+		n += strlen(c->labels[i]);
+	n += len(c->contact_inbox.source_id) +
+	    len(c->contact_inbox.pubsub_token);
+	n += person_len(&c->sender) + person_len(&c->assignee) +
+	    len(c->team.name);
+	n += len(m->content) + len(m->content_type) + len(m->status) +
+	    len(m->external_error) + len(m->source_id) +
+	    person_len(&m->sender);
+	for (i = 0; i < m->n_attachments; i++) {
+		a = &m->attachments[i];
+		n += len(a->file_type) + len(a->extension) + len(a->data_url) +
+		    len(a->thumb_url);
+	}
+	n += person_len(&ev->contact) + person_len(&ev->typing.user);
+	for (i = 0; i < ev->n_changes; i++)
+		n += strlen(ev->changes[i].name);
+	return n;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,24 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The depth the daemon uses by default, then jansson's own. */
 	ev = ld_event_parse((const char *)data, size, 64, &err);
 	if (ev != NULL) {
-		/* Walk what the typed view points at: its strings are
-		 * copies the parser made, and ASan checks every byte. */
-		size_t i, n = strlen(ev->name);
-
-		if (ev->message.content != NULL)
-			n += strlen(ev->message.content);
-		if (ev->contact.name != NULL)
-			n += strlen(ev->contact.name);
-		if (ev->conversation.status != NULL)
-			n += strlen(ev->conversation.status);
-		for (i = 0; i < ev->conversation.n_labels; i++)
-			n += strlen(ev->conversation.labels[i]);
-		for (i = 0; i < ev->n_changes; i++)
-			n += strlen(ev->changes[i].name);
-		for (i = 0; i < ev->message.n_attachments; i++)
-			if (ev->message.attachments[i].data_url != NULL)
-				n += strlen(ev->message.attachments[i].data_url);
-		(void)n;
+		(void)walk(ev);
 		(void)ld_event_conversation_id(ev);
 		(void)ld_event_kind_name(ev->kind);
 		(void)ld_message_type_name(ev->message.message_type);

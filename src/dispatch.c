@@ -366,6 +366,18 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 	pthread_mutex_unlock(&d->lock);
 	if (match != stack)
 		free(match);
+	/* Its own key: it may overtake, or be overtaken by, the events of
+	 * what the sender meant as its conversation. Said once per event,
+	 * whatever the number of sinks. */
+	if (key < 0 && ld_event_conversation_id_invalid(ev)) {
+		struct log_ctx ctx = { ev->name, ev->delivery_id, NULL, -1 };
+		char *name = util_escape(ev->name, 64);
+
+		log_ctx(LOG_WARNING, &ctx, "%s: the conversation id is "
+		    "negative or not an integer: this event keeps no order "
+		    "with the rest of its conversation", name);
+		free(name);
+	}
 	return 0;
 }
 

@@ -16,6 +16,10 @@ struct shape {
 	enum ld_event_kind	 kind;
 	json_t			*msg;		/* the message, or NULL */
 	json_t			*conv;		/* the conversation, or NULL */
+	json_t			*contact;	/* a contact event's, the widget's */
+	json_t			*inbox;		/* the inbox object, or NULL */
+	bool			 typing;	/* a typing event */
+	json_t			*typist;	/* its user, or NULL */
 	size_t			 n_labels;
 	size_t			 n_attachments;
 	size_t			 n_changes;
@@ -59,6 +63,159 @@ set_error(struct ld_event_error *err, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Valid JSON that jansson refuses: a number beyond a double or int64_t
+ * (1e400, 2^64) and an object key holding \u0000. Each refusal is mended
+ * in a private copy of the body, the same length, and the body parsed
+ * again; the raw bytes the sinks get stay the original. Each mend costs
+ * another parse, so there is a bound.
+ */
+#define MEND_MAX	16
+
+/* The characters a JSON number is written with. */
+static bool
+number_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' ||
+	    c == 'e' || c == 'E';
+}
+
+/* What may come just before a value in valid JSON. */
+static bool
+before_value(char c)
+{
+	return c == ':' || c == ',' || c == '[' || c == ' ' || c == '\t' ||
+	    c == '\n' || c == '\r';
+}
+
+static size_t
+digits(const char *s, size_t i, size_t n)
+{
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i;
+}
+
+/* Whether s[0..n) is exactly one JSON number (RFC 8259, section 6). */
+static bool
+json_number(const char *s, size_t n)
+{
+	size_t i = 0, j;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (i < n && s[i] >= '1' && s[i] <= '9')
+		i = digits(s, i, n);
+	else
+		return false;
+	if (i < n && s[i] == '.') {
+		if ((j = digits(s, i + 1, n)) == i + 1)
+			return false;
+		i = j;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if ((j = digits(s, i, n)) == i)
+			return false;
+		i = j;
+	}
+	return i == n;
+}
+
+/*
+ * jansson's position for a number it cannot hold is the end of the number
+ * token. The token is overwritten with 1e300 (or -1e300) and spaces: a
+ * number still beyond every typed field (ids fit int64_t, times are within
+ * 2^63 microseconds), so each reads it as absent, while a conversation id
+ * so mended is still seen as given and unusable. Every number jansson
+ * cannot hold is long enough: the shortest real beyond DBL_MAX (1.8e308)
+ * is "2e308", "-2e308" when negative; an integer beyond int64_t has 19
+ * digits. Returns false, leaving b alone, when the position does not end
+ * a number that starts where a value may.
+ */
+static bool
+mend_number(char *b, size_t end)
+{
+	size_t start = end, n;
+	const char *with;
+
+	while (start > 0 && number_char(b[start - 1]))
+		start--;
+	if (start == end)
+		return false;
+	with = b[start] == '-' ? "-1e300" : "1e300";
+	n = strlen(with);
+	if (end - start < n || !json_number(b + start, end - start) ||
+	    (start > 0 && !before_value(b[start - 1])))
+		return false;
+	memcpy(b + start, with, n);
+	memset(b + start + n, ' ', end - start - n);
+	return true;
+}
+
+/*
+ * jansson's position for a key holding \u0000 is just past the key's
+ * closing quote. Each \u0000 escape in it becomes \uFFFF, a noncharacter
+ * that no real key holds; changes_parse leaves such a name out. (Should
+ * that make two keys of one object equal, the body is refused as having
+ * duplicate keys.) Returns false, leaving b alone, when the position does
+ * not end such a key.
+ */
+static bool
+mend_key(char *b, size_t end)
+{
+	size_t open, i, bs;
+	bool found = false;
+
+	if (end < 2 || b[end - 1] != '"')
+		return false;
+	/* Inside a string a quote is always escaped, after an odd run of
+	 * backslashes: the first quote back after an even run opens it. */
+	for (open = end - 1; open-- > 0;) {
+		if (b[open] != '"')
+			continue;
+		for (bs = 0; bs < open && b[open - 1 - bs] == '\\'; bs++)
+			;
+		if (bs % 2 == 0)
+			break;
+	}
+	if (open == SIZE_MAX)
+		return false;
+	for (i = open + 1; i + 1 < end - 1; i++) {
+		if (b[i] != '\\')
+			continue;
+		if (b[++i] == 'u' && i + 5 <= end - 1 &&
+		    memcmp(b + i + 1, "0000", 4) == 0) {
+			memcpy(b + i + 1, "FFFF", 4);
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* Mends the refusal je describes in b (len bytes); false when it cannot. */
+static bool
+mend(char *b, size_t len, const json_error_t *je)
+{
+	size_t end;
+
+	if (je->position <= 0 || (size_t)je->position > len)
+		return false;
+	end = (size_t)je->position;
+	switch (json_error_code(je)) {
+	case json_error_numeric_overflow:
+		return mend_number(b, end);
+	case json_error_null_byte_in_key:
+		return mend_key(b, end);
+	default:
+		return false;
+	}
+}
+
 /* Turns json_loadb's complaint into ours; errno is as the call left it. */
 static void
 load_error(struct ld_event_error *err, const json_error_t *je, int errnum)
@@ -76,6 +233,61 @@ load_error(struct ld_event_error *err, const json_error_t *je, int errnum)
 	}
 	set_error(err, 400, "invalid JSON at line %d, column %d: %.150s",
 	    je->line, je->column, je->text);
+}
+
+/*
+ * Parses body as JSON, mending in a copy what jansson refuses although it
+ * is valid (see MEND_MAX). Strings may hold \u0000: str_get leaves such a
+ * string out of the typed view. Returns NULL and fills err on failure.
+ */
+static json_t *
+load(const char *body, size_t len, struct ld_event_error *err)
+{
+	const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
+	const char *text = body;
+	char *copy = NULL;
+	json_error_t je;
+	json_t *root;
+	int n, errnum;
+
+	for (n = 0;; n++) {
+		memset(&je, 0, sizeof je);
+		errno = 0;
+		root = json_loadb(text, len, flags, &je);
+		errnum = errno;
+		if (root != NULL)
+			break;
+		if (json_error_code(&je) != json_error_numeric_overflow &&
+		    json_error_code(&je) != json_error_null_byte_in_key) {
+			load_error(err, &je, errnum);
+			break;
+		}
+		if (n == MEND_MAX) {
+			set_error(err, 400, "JSON holds more than %d numbers "
+			    "beyond a double or a 64-bit integer, or keys with "
+			    "\\u0000: the last at line %d, column %d",
+			    MEND_MAX, je.line, je.column);
+			break;
+		}
+		if (copy == NULL) {
+			if ((copy = malloc(len)) == NULL) {
+				set_error(err, 500, "out of memory for a copy "
+				    "of a %zu-byte body", len);
+				break;
+			}
+			memcpy(copy, body, len);
+			text = copy;
+		}
+		/* A refusal that cannot be mended is the body's own
+		 * error, at the same place as in the original: every
+		 * mend keeps the length and the line breaks. */
+		if (!mend(copy, len, &je)) {
+			load_error(err, &je, errnum);
+			break;
+		}
+	}
+	free(copy);
+	return root;
 }
 
 /*
@@ -120,10 +332,22 @@ kind_from_name(const char *name)
 	return LD_EVENT_UNKNOWN;
 }
 
+/* A string's value; one holding \u0000 is not one for the typed view,
+ * where a C string would cut it short. */
+static const char *
+str_value(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s != NULL && memchr(s, '\0', json_string_length(v)) != NULL)
+		return NULL;
+	return s;
+}
+
 static const char *
 str_get(const json_t *o, const char *key)
 {
-	return json_string_value(json_object_get(o, key));
+	return str_value(json_object_get(o, key));
 }
 
 /* An id: an integer, or a real that is integral and fits int64_t (some
@@ -320,8 +544,8 @@ time_get(const json_t *o, const char *key)
 		}
 	} else if (json_is_real(v))
 		t = time_from_real(json_real_value(v));
-	else if (json_is_string(v))
-		t.set = time_from_iso(json_string_value(v), &t.usec);
+	else if (str_value(v) != NULL)
+		t.set = time_from_iso(str_value(v), &t.usec);
 	return t;
 }
 
@@ -334,7 +558,7 @@ message_type_get(const json_t *o, const char *key)
 	json_int_t i;
 
 	if (json_is_string(v))
-		return ld_message_type_from_name(json_string_value(v));
+		return ld_message_type_from_name(str_value(v));
 	if (json_is_integer(v)) {
 		i = json_integer_value(v);
 		if (i >= LD_MESSAGE_TYPE_INCOMING &&
@@ -389,7 +613,7 @@ count_strings(const json_t *a)
 	size_t i, n = 0;
 
 	json_array_foreach(a, i, v)
-		n += json_is_string(v);
+		n += str_value(v) != NULL;
 	return n;
 }
 
@@ -432,8 +656,8 @@ conversation_parse(const json_t *o, struct ld_conversation *c)
 	c->can_reply = bool_get(o, "can_reply");
 	c->unread_count = id_get(o, "unread_count");
 	json_array_foreach(json_object_get(o, "labels"), i, v)
-		if (json_is_string(v))
-			c->labels[c->n_labels++] = json_string_value(v);
+		if (str_value(v) != NULL)
+			c->labels[c->n_labels++] = str_value(v);
 	contact_inbox_parse(json_object_get(o, "contact_inbox"),
 	    &c->contact_inbox);
 	meta = json_object_get(o, "meta");
@@ -480,6 +704,8 @@ message_parse(const json_t *o, struct ld_message *m)
 	m->source_id = str_get(o, "source_id");
 	m->in_reply_to = id_get(json_object_get(o, "content_attributes"),
 	    "in_reply_to");
+	m->external_error = str_get(json_object_get(o, "content_attributes"),
+	    "external_error");
 	m->contact_id = id_get(o, "contact_id");
 	person_parse(json_object_get(o, "sender"), &m->sender);
 	json_array_foreach(json_object_get(o, "attachments"), i, v)
@@ -490,11 +716,13 @@ message_parse(const json_t *o, struct ld_message *m)
 }
 
 /* changed_attributes: [{name: {previous_value, current_value}}, ...]. A key
- * whose value is not an object is still a change, with both values absent. */
+ * whose value is not an object is still a change, with both values absent;
+ * a key that held \u0000 (mend_key made it U+FFFF) is left out. */
 static void
 changes_parse(json_t *a, struct ld_event *ev)
 {
 	struct ld_change *c;
+	const char *name;
 	json_t *o, *v;
 	void *it;
 	size_t i;
@@ -502,9 +730,12 @@ changes_parse(json_t *a, struct ld_event *ev)
 	json_array_foreach(a, i, o) {
 		for (it = json_object_iter(o); it != NULL;
 		    it = json_object_iter_next(o, it)) {
+			name = json_object_iter_key(it);
+			if (strstr(name, "\xef\xbf\xbf") != NULL)
+				continue;
 			c = &ev->changes[ev->n_changes++];
 			v = json_object_iter_value(it);
-			c->name = json_object_iter_key(it);
+			c->name = name;
 			c->previous = json_object_get(v, "previous_value");
 			c->current = json_object_get(v, "current_value");
 		}
@@ -512,11 +743,61 @@ changes_parse(json_t *a, struct ld_event *ev)
 }
 
 /*
- * Which object is the message and which the conversation. Message events
- * carry the conversation nested; conversation events are the conversation.
- * An unknown event is read as a message when it nests a conversation, else
- * as a conversation, so that whatever it shares with the known ones shows.
+ * Where the events the upstream sender emits keep their parts (see struct
+ * ld_event), by name; the five the vendor documents go by kind.
  */
+enum layout {
+	LAYOUT_GUESS,		/* a name not known: see shape_find */
+	LAYOUT_MESSAGE,
+	LAYOUT_CONVERSATION,
+	LAYOUT_TYPING,
+	LAYOUT_WIDGET,
+	LAYOUT_CONTACT,
+	LAYOUT_INBOX,
+};
+
+static const struct {
+	const char	*name;
+	bool		 prefix;	/* name is a prefix of the event's */
+	enum layout	 layout;
+} layouts[] = {
+	{ "conversation_typing_on", false, LAYOUT_TYPING },
+	{ "conversation_typing_off", false, LAYOUT_TYPING },
+	{ "webwidget_triggered", false, LAYOUT_WIDGET },
+	{ "contact_created", false, LAYOUT_CONTACT },
+	{ "contact_updated", false, LAYOUT_CONTACT },
+	{ "inbox_created", false, LAYOUT_INBOX },
+	{ "inbox_updated", false, LAYOUT_INBOX },
+	/* Automation rules and macros send the conversation. */
+	{ "automation_event.", true, LAYOUT_CONVERSATION },
+	{ "macro.executed", false, LAYOUT_CONVERSATION },
+};
+
+static enum layout
+layout_of(enum ld_event_kind kind, const char *name)
+{
+	size_t i, n;
+
+	switch (kind) {
+	case LD_EVENT_MESSAGE_CREATED:
+	case LD_EVENT_MESSAGE_UPDATED:
+		return LAYOUT_MESSAGE;
+	case LD_EVENT_CONVERSATION_CREATED:
+	case LD_EVENT_CONVERSATION_UPDATED:
+	case LD_EVENT_CONVERSATION_STATUS_CHANGED:
+		return LAYOUT_CONVERSATION;
+	default:
+		break;
+	}
+	for (i = 0; i < NELEM(layouts); i++) {
+		n = strlen(layouts[i].name);
+		if (layouts[i].prefix ? strncmp(name, layouts[i].name, n) == 0 :
+		    strcmp(name, layouts[i].name) == 0)
+			return layouts[i].layout;
+	}
+	return LAYOUT_GUESS;
+}
+
 static bool
 looks_like_conversation(const json_t *o)
 {
@@ -526,35 +807,57 @@ looks_like_conversation(const json_t *o)
 	    json_object_get(o, "messages") != NULL;
 }
 
-static void
-shape_find(json_t *root, enum ld_event_kind kind, struct shape *sh)
+/* The object under key, or NULL when it is absent or not an object. */
+static json_t *
+object_get(json_t *o, const char *key)
 {
-	json_t *nested = json_object_get(root, "conversation");
+	json_t *v = json_object_get(o, key);
+
+	return json_is_object(v) ? v : NULL;
+}
+
+static void
+shape_find(json_t *root, enum ld_event_kind kind, const char *name,
+    struct shape *sh)
+{
+	json_t *nested = object_get(root, "conversation");
 
 	memset(sh, 0, sizeof *sh);
 	sh->kind = kind;
-	if (!json_is_object(nested))
-		nested = NULL;
-	switch (kind) {
-	case LD_EVENT_MESSAGE_CREATED:
-	case LD_EVENT_MESSAGE_UPDATED:
+	sh->inbox = object_get(root, "inbox");
+	switch (layout_of(kind, name)) {
+	case LAYOUT_MESSAGE:
 		sh->msg = root;
 		sh->conv = nested;
 		break;
-	case LD_EVENT_CONVERSATION_CREATED:
-	case LD_EVENT_CONVERSATION_UPDATED:
-	case LD_EVENT_CONVERSATION_STATUS_CHANGED:
+	case LAYOUT_CONVERSATION:
 		sh->conv = root;
 		break;
-	default:
-		/* An event we do not know: a nested conversation means the
-		 * top level is a message (typing, widget events); otherwise
-		 * the top level is a conversation only if it looks like one,
-		 * so that contact_created's id is not taken for a
+	case LAYOUT_TYPING:
+		sh->typing = true;
+		sh->conv = nested;
+		sh->typist = object_get(root, "user");
+		break;
+	case LAYOUT_WIDGET:
+		/* The top level is the contact inbox, its id not a
 		 * conversation's. */
+		sh->conv = object_get(root, "current_conversation");
+		sh->contact = object_get(root, "contact");
+		break;
+	case LAYOUT_CONTACT:
+		sh->contact = root;
+		break;
+	case LAYOUT_INBOX:
+		sh->inbox = root;
+		break;
+	case LAYOUT_GUESS:
+		/* A nested conversation means the top level is a message;
+		 * otherwise the top level is a conversation only if it
+		 * looks like one, so that an id of something else is not
+		 * taken for a conversation's. */
 		sh->msg = nested != NULL ? root : NULL;
-		sh->conv = nested != NULL ? nested : looks_like_conversation(root)
-		    ? root : NULL;
+		sh->conv = nested != NULL ? nested :
+		    looks_like_conversation(root) ? root : NULL;
 		break;
 	}
 	if (sh->conv != NULL)
@@ -613,16 +916,32 @@ event_new(const struct shape *sh, const char *body, size_t len)
 	return ev;
 }
 
+/* Whether o has key with a value other than null. */
+static bool
+named(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return v != NULL && !json_is_null(v);
+}
+
 /* Fills the typed view from the tree root. */
 static void
 event_fill(struct ld_event *ev, json_t *root, const struct shape *sh)
 {
-	const json_t *acct, *inbox;
+	const json_t *acct;
 
 	if (sh->conv != NULL)
 		conversation_parse(sh->conv, &ev->conversation);
 	if (sh->msg != NULL)
 		message_parse(sh->msg, &ev->message);
+	if (sh->contact != NULL)
+		person_parse(sh->contact, &ev->contact);
+	if (sh->typing) {
+		ev->typing.present = true;
+		person_parse(sh->typist, &ev->typing.user);
+		ev->typing.is_private = bool_get(root, "is_private");
+	}
 	changes_parse(json_object_get(root, "changed_attributes"), ev);
 
 	acct = json_object_get(root, "account");
@@ -631,18 +950,23 @@ event_fill(struct ld_event *ev, json_t *root, const struct shape *sh)
 	ev->account.id = id_get(acct, "id");
 	ev->account.name = str_get(acct, "name");
 
-	inbox = json_object_get(root, "inbox");
-	ev->inbox.id = id_get(inbox, "id");
-	ev->inbox.name = str_get(inbox, "name");
+	ev->inbox.id = id_get(sh->inbox, "id");
+	ev->inbox.name = str_get(sh->inbox, "name");
 	if (!ev->inbox.id.set)
 		ev->inbox.id = ev->conversation.inbox_id;
+	/* Where ld_event_conversation_id looks. */
+	ev->conversation_id_named = named(sh->conv, "id") ||
+	    (sh->msg != NULL && named(root, "conversation_id"));
 }
 
-/* The customer: the message's sender when it is a contact, else the
+/* The customer, when the event has none of its own (contact and widget
+ * events do): the message's sender when it is a contact, else the
  * conversation's meta.sender. A copy of one of them, made last. */
 static void
-contact_derive(struct ld_event *ev)
+contact_derive(struct ld_event *ev, const struct shape *sh)
 {
+	if (sh->contact != NULL)
+		return;
 	if (ev->message.sender.type != NULL &&
 	    strcasecmp(ev->message.sender.type, "contact") == 0)
 		ev->contact = ev->message.sender;
@@ -679,8 +1003,12 @@ visit_strings(struct ld_event *ev, slot_fn *fn, void *arg)
 	person_slots(&c->assignee, fn, arg);
 	fn(&c->team.name, arg);
 	fn(&m->content, arg); fn(&m->content_type, arg); fn(&m->status, arg);
-	fn(&m->source_id, arg);
+	fn(&m->external_error, arg); fn(&m->source_id, arg);
 	person_slots(&m->sender, fn, arg);
+	/* Copied here only when the event has a contact of its own; else
+	 * contact_derive copies a person already copied, after this. */
+	person_slots(&ev->contact, fn, arg);
+	person_slots(&ev->typing.user, fn, arg);
 	for (i = 0; i < m->n_attachments; i++) {
 		fn(&m->attachments[i].file_type, arg);
 		fn(&m->attachments[i].extension, arg);
@@ -745,7 +1073,6 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 {
 	struct ld_event *ev;
 	struct shape sh;
-	json_error_t je;
 	json_t *root;
 	const char *name;
 
@@ -753,13 +1080,8 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		body = "";
 		len = 0;
 	}
-	memset(&je, 0, sizeof je);
-	errno = 0;
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (root == NULL) {
-		load_error(err, &je, errno);
+	if ((root = load(body, len, err)) == NULL)
 		goto fail;
-	}
 	/* Without JSON_DECODE_ANY the top level is an object or an array. */
 	if (!json_is_object(root)) {
 		set_error(err, 400, "JSON body is an array, not an object");
@@ -776,7 +1098,7 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		set_error(err, 422, "missing or non-string \"event\"");
 		goto fail;
 	}
-	shape_find(root, kind_from_name(name), &sh);
+	shape_find(root, kind_from_name(name), name, &sh);
 	if ((ev = event_new(&sh, body, len)) == NULL) {
 		set_error(err, 500, "out of memory for a %zu-byte event", len);
 		goto fail;
@@ -789,7 +1111,7 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		free(ev);
 		goto fail;
 	}
-	contact_derive(ev);
+	contact_derive(ev, &sh);
 	json_decref(root);
 	return ev;
 fail:
@@ -864,6 +1186,14 @@ ld_event_conversation_id(const struct ld_event *ev)
 	if (!ev->conversation.id.set && ev->message.present)
 		return ev->conversation_id_field;
 	return ev->conversation.id;
+}
+
+bool
+ld_event_conversation_id_invalid(const struct ld_event *ev)
+{
+	struct ld_id id = ld_event_conversation_id(ev);
+
+	return ev->conversation_id_named && (!id.set || id.v < 0);
 }
 
 void

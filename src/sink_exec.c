@@ -548,11 +548,23 @@ event_env(const struct exec_state *s, const struct ld_event *ev,
 		if (m->is_private.set)
 			env_str(e, "LIVEDESK_MESSAGE_PRIVATE",
 			    m->is_private.v ? "true" : "false");
+		/* What a script needs to react to a failed send. */
+		env_str(e, "LIVEDESK_MESSAGE_STATUS", m->status);
+		env_str(e, "LIVEDESK_MESSAGE_ERROR", m->external_error);
 		sender = &m->sender;
 		contact = ev->contact.id.set ? ev->contact.id : m->contact_id;
+	} else if (ev->typing.present) {
+		/* Typing: who types, and whether a private note. */
+		if (ev->typing.is_private.set)
+			env_str(e, "LIVEDESK_MESSAGE_PRIVATE",
+			    ev->typing.is_private.v ? "true" : "false");
+		sender = &ev->typing.user;
+		contact = ev->contact.id;
 	} else {
-		sender = &ev->conversation.sender;
-		contact = sender->id.set ? sender->id : ev->contact.id;
+		/* The conversation's contact, or the contact or widget
+		 * event's own. */
+		sender = &ev->contact;
+		contact = ev->contact.id;
 	}
 	env_id(e, "LIVEDESK_SENDER_ID", sender->id);
 	env_str(e, "LIVEDESK_SENDER_NAME", sender->name);

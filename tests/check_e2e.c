@@ -361,6 +361,233 @@ START_TEST(auto_reply_answers_through_livedesk_send)
 }
 END_TEST
 
+/* Starts the daemon with an exec sink running record.sh into T/rec, with
+ * extra lines (may be "") in its section. */
+static void
+start_recording(struct tu_daemon *d, const char *extra, char *url,
+    size_t len)
+{
+	char *rec, *conf, cwd[256];
+
+	ck_assert_int_ge(asprintf(&rec, "%s/rec", T), 0);
+	ck_assert_int_eq(mkdir(rec, 0700), 0);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	ck_assert_int_ge(asprintf(&conf, "[sink script]\ntype = exec\n"
+	    "command = %s/tests/scripts/record.sh\nenv = RECORD_DIR=%s\n%s",
+	    cwd, rec, extra), 0);
+	ck_assert(tu_daemon_start(d, conf, NULL));
+	snprintf(url, len, "%s/webhook", d->url);
+	free(rec);
+	free(conf);
+}
+
+/* Waits for n recorded runs of d's sink. */
+static void
+wait_runs(const struct tu_daemon *d, int n)
+{
+	long long end = tu_now_ms() + 10000;
+
+	while (count_runs() < n && tu_now_ms() < end)
+		usleep(20000);
+	ck_assert_msg(count_runs() == n, "%d runs, not %d; daemon log:\n%s",
+	    count_runs(), n, tu_read_file(d->log, NULL));
+}
+
+/*
+ * Valid JSON that jansson refuses by default (\u0000 in a string or a
+ * key, an integer beyond 64 bits, a real beyond a double) is answered 200
+ * and reaches the sink byte for byte: the sender never retries. Invalid
+ * JSON is still a 400 that says where.
+ */
+START_TEST(valid_json_values_accepted)
+{
+	static const char *const names[] = {
+		"nul_in_string.json", "big_integer.json", "huge_number.json",
+	};
+	static const char bad[] = "{\"event\":\"x\",\n\"a\":1e400 x}";
+	struct tu_daemon d;
+	struct tu_response r;
+	char url[256], *ids[3], *in, *got, *sample, *env;
+	size_t i, len, inlen, envlen;
+
+	start_recording(&d, "", url, sizeof url);
+	for (i = 0; i < 3; i++)
+		ids[i] = post_fixture(url, names[i], 200);
+	tu_http(&r, "POST", url, json_ct, bad, strlen(bad));
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_msg(strstr(r.body, "line 2, column 11") != NULL, "%s",
+	    r.body);
+	tu_response_free(&r);
+	wait_runs(&d, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_ge(asprintf(&in, "%s/rec/%s.in", T, ids[i]), 0);
+		got = tu_read_file(in, &inlen);
+		sample = tu_fixture(names[i], &len);
+		ck_assert_uint_eq(inlen, len);
+		ck_assert_msg(memcmp(got, sample, len) == 0, "%s changed",
+		    names[i]);
+		free(sample);
+		free(got);
+		free(in);
+	}
+	/* The content holding \u0000 is not in the environment, cut short:
+	 * it is absent; the rest of the message is there. */
+	env = recorded_env(ids[0], &envlen);
+	ck_assert_ptr_null(env_get(env, envlen, "LIVEDESK_MESSAGE_CONTENT"));
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_ID"),
+	    "2187690");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"),
+	    "89");
+	free(env);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < 3; i++)
+		free(ids[i]);
+}
+END_TEST
+
+/*
+ * Every other event the upstream sender emits is answered 200 and reaches
+ * a script with the fields it carries: the widget's conversation (in
+ * current_conversation), the typist, a failed send's status and error.
+ */
+START_TEST(other_events_reach_scripts)
+{
+	static const char *const names[] = {
+		"webwidget_triggered.json", "conversation_typing_on.json",
+		"conversation_typing_off.json", "message_updated_failed.json",
+		"contact_created.json", "contact_updated.json",
+		"inbox_created.json", "inbox_updated.json",
+	};
+	enum { N = sizeof names / sizeof names[0] };
+	struct tu_daemon d;
+	char url[256], *ids[N], *env;
+	size_t i, envlen;
+
+	/* The loop guard would keep the outgoing message from it. */
+	start_recording(&d, "message_type = any\n", url, sizeof url);
+	for (i = 0; i < N; i++)
+		ids[i] = post_fixture(url, names[i], 200);
+	wait_runs(&d, (int)N);
+
+	env = recorded_env(ids[0], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"),
+	    "89");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONTACT_ID"),
+	    "42218348");
+	free(env);
+	env = recorded_env(ids[1], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"),
+	    "89");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_SENDER_TYPE"), "user");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_PRIVATE"),
+	    "true");
+	free(env);
+	env = recorded_env(ids[3], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_STATUS"),
+	    "failed");
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_MESSAGE_ERROR"),
+	    "131047: Re-engagement message is not allowed");
+	free(env);
+	env = recorded_env(ids[4], &envlen);
+	ck_assert_ptr_null(env_get(env, envlen, "LIVEDESK_CONVERSATION_ID"));
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_SENDER_NAME"), "Test");
+	free(env);
+	env = recorded_env(ids[7], &envlen);
+	ck_assert_str_eq(env_get(env, envlen, "LIVEDESK_INBOX_ID"), "523");
+	free(env);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i < N; i++)
+		free(ids[i]);
+}
+END_TEST
+
+/* How many lines of text hold both a and b. */
+static int
+lines_with(const char *text, const char *a, const char *b)
+{
+	const char *p = text, *nl;
+	int n = 0;
+
+	for (; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
+		char *line;
+
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		line = strndup(p, (size_t)(nl - p));
+		ck_assert_ptr_nonnull(line);
+		n += strstr(line, a) != NULL && strstr(line, b) != NULL;
+		free(line);
+	}
+	return n;
+}
+
+/*
+ * A conversation id that is negative or not an integer keeps no
+ * per-conversation order: the log says so once per event (not once per
+ * sink), naming its delivery id; a valid id, none or null says nothing.
+ */
+START_TEST(unordered_conversation_id_warned)
+{
+	static const char *const ids[] = {
+		"-5", "\"89\"", "89.5", "1e400", "[89]",	/* warned */
+		"89", "null",				/* not */
+	};
+	enum { N = sizeof ids / sizeof ids[0], WARNED = 5 };
+	struct tu_daemon d;
+	struct tu_response r;
+	char *conf, *a, *b, url[256], body[200], *did[N + 1], *log;
+	json_t *o;
+	size_t i;
+
+	ck_assert_int_ge(asprintf(&a, "%s/a.jsonl", T), 0);
+	ck_assert_int_ge(asprintf(&b, "%s/b.jsonl", T), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink a]\ntype = file\npath = %s\n"
+	    "[sink b]\ntype = file\npath = %s\n", a, b), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	for (i = 0; i <= N; i++) {
+		/* The last: a message naming its conversation only at the
+		 * top level, negatively. */
+		if (i < N)
+			snprintf(body, sizeof body, "{\"event\":"
+			    "\"message_created\",\"id\":%zu,\"conversation\":"
+			    "{\"id\":%s}}", i, ids[i]);
+		else
+			snprintf(body, sizeof body, "{\"event\":"
+			    "\"message_created\",\"conversation_id\":-1}");
+		tu_http(&r, "POST", url, json_ct, body, strlen(body));
+		ck_assert_msg(r.status == 200, "%s: %ld", body, r.status);
+		o = json_loads(r.body, 0, NULL);
+		did[i] = strdup(json_string_value(json_object_get(o,
+		    "delivery_id")));
+		json_decref(o);
+		tu_response_free(&r);
+	}
+	ck_assert(tu_wait_file_lines(a, N + 1, 5000));
+	ck_assert(tu_wait_file_lines(b, N + 1, 5000));
+	log = tu_read_file(d.log, NULL);
+	for (i = 0; i <= N; i++)
+		ck_assert_msg(lines_with(log, did[i], "order") ==
+		    (i < WARNED || i == N ? 1 : 0), "conversation id %s: %d "
+		    "lines; log:\n%s", i < N ? ids[i] : "-1 (top level)",
+		    lines_with(log, did[i], "order"), log);
+	ck_assert_int_eq(lines_with(log, "warning: message_created: the "
+	    "conversation id is negative or not an integer", "delivery="),
+	    WARNED + 1);
+	free(log);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
+	tu_daemon_free(&d);
+	for (i = 0; i <= N; i++)
+		free(did[i]);
+	free(conf);
+	free(a);
+	free(b);
+}
+END_TEST
+
 static Suite *
 e2e_suite(void)
 {
@@ -373,6 +600,9 @@ e2e_suite(void)
 	tcase_add_test(tc, file_sink_reads_back);
 	tcase_add_test(tc, file_sink_reopens_on_sighup);
 	tcase_add_test(tc, auto_reply_answers_through_livedesk_send);
+	tcase_add_test(tc, valid_json_values_accepted);
+	tcase_add_test(tc, other_events_reach_scripts);
+	tcase_add_test(tc, unordered_conversation_id_warned);
 	suite_add_tcase(s, tc);
 	return s;
 }

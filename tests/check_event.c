@@ -597,6 +597,8 @@ START_TEST(test_minimal_message_created)
 }
 END_TEST
 
+/* contact_created, as an unknown event once was: the contact is read from
+ * the top level, and its id is not taken for a conversation's. */
 START_TEST(test_unknown_event)
 {
 	struct ld_event *ev = parse_fixture("unknown_event.json");
@@ -606,11 +608,203 @@ START_TEST(test_unknown_event)
 	ck_assert_str_eq(ld_event_kind_name(ev->kind), "unknown");
 	ck_assert(!ld_event_is_message(ev));
 	assert_vendor_account(ev);
-	/* A contact is not a conversation: its id is not one. */
 	ck_assert(!ev->conversation.present);
 	ID_ABSENT(ld_event_conversation_id(ev));
 	assert_no_message(ev);
+	ID_EQ(ev->contact.id, CONTACT_ID);
+	STR_EQ(ev->contact.name, "Test");
 	ld_event_unref(ev);
+}
+END_TEST
+
+/* Contact#webhook_data: a contact without a type key. */
+static void
+assert_webhook_contact(const struct ld_person *p)
+{
+	ID_EQ(p->id, CONTACT_ID);
+	STR_EQ(p->name, "Test");
+	STR_EQ(p->email, "alice@acme.inc");
+	STR_EQ(p->phone_number, "+123456789");
+	STR_ABSENT(p->identifier);
+	STR_EQ(p->thumbnail, "");
+	BOOL_EQ(p->blocked, false);
+	STR_ABSENT(p->type);
+}
+
+/* The conversation of conversation_created.json, wherever it sits. */
+static void
+assert_vendor_conversation(const struct ld_event *ev)
+{
+	ck_assert(ev->conversation.present);
+	ID_EQ(ev->conversation.id, CONV_ID);
+	STR_EQ(ev->conversation.status, "open");
+	assert_vendor_contact_inbox(&ev->conversation.contact_inbox);
+	assert_vendor_contact(&ev->conversation.sender);
+	ID_EQ(ev->inbox.id, INBOX_ID);
+	assert_vendor_account(ev);	/* from conversation.account */
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+}
+
+/* An agent types a private note: the conversation nested, the typist in
+ * user; no message. */
+START_TEST(test_typing_on)
+{
+	struct ld_event *ev = parse_fixture("conversation_typing_on.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_UNKNOWN);
+	ck_assert_str_eq(ev->name, "conversation_typing_on");
+	ck_assert(!ld_event_is_message(ev));
+	assert_no_message(ev);
+	assert_vendor_conversation(ev);
+	ck_assert(ev->typing.present);
+	ID_EQ(ev->typing.user.id, AGENT_ID);
+	STR_EQ(ev->typing.user.name, "support");
+	STR_EQ(ev->typing.user.email, "support@jiguang.cn");
+	STR_EQ(ev->typing.user.type, "user");
+	BOOL_EQ(ev->typing.is_private, true);
+	/* The customer is still the conversation's contact. */
+	assert_vendor_contact(&ev->contact);
+	ck_assert_uint_eq(ev->n_changes, 0);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* The contact stops typing: a contact's webhook data as the user. */
+START_TEST(test_typing_off)
+{
+	struct ld_event *ev = parse_fixture("conversation_typing_off.json");
+
+	ck_assert_str_eq(ev->name, "conversation_typing_off");
+	assert_no_message(ev);
+	assert_vendor_conversation(ev);
+	ck_assert(ev->typing.present);
+	assert_webhook_contact(&ev->typing.user);
+	BOOL_EQ(ev->typing.is_private, false);
+	assert_vendor_contact(&ev->contact);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* The top level is the contact inbox (its id is not a conversation's);
+ * the conversation is current_conversation. */
+START_TEST(test_webwidget_triggered)
+{
+	struct ld_event *ev = parse_fixture("webwidget_triggered.json");
+
+	ck_assert_str_eq(ev->name, "webwidget_triggered");
+	ck_assert(!ld_event_is_message(ev));
+	assert_no_message(ev);
+	assert_vendor_conversation(ev);
+	STR_EQ(ev->conversation.channel, "Channel::WebWidget");
+	STR_EQ(ev->inbox.name, "Test01");
+	assert_webhook_contact(&ev->contact);
+	ck_assert(!ev->typing.present);
+	assert_person_absent(&ev->typing.user);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_contact_created)
+{
+	struct ld_event *ev = parse_fixture("contact_created.json");
+
+	ck_assert_str_eq(ev->name, "contact_created");
+	assert_no_message(ev);
+	ck_assert(!ev->conversation.present);
+	ID_ABSENT(ld_event_conversation_id(ev));
+	assert_webhook_contact(&ev->contact);
+	assert_vendor_account(ev);
+	ID_ABSENT(ev->inbox.id);
+	ck_assert_uint_eq(ev->n_changes, 0);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_contact_updated)
+{
+	struct ld_event *ev = parse_fixture("contact_updated.json");
+
+	ck_assert_str_eq(ev->name, "contact_updated");
+	ck_assert(!ev->conversation.present);
+	ID_EQ(ev->contact.id, CONTACT_ID);
+	STR_EQ(ev->contact.phone_number, "+66812345678");
+	assert_vendor_account(ev);
+	ck_assert_uint_eq(ev->n_changes, 2);
+	assert_change(&ev->changes[0], "phone_number", "+123456789",
+	    "+66812345678");
+	ck_assert_str_eq(ev->changes[1].name, "updated_at");
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_inbox_created)
+{
+	struct ld_event *ev = parse_fixture("inbox_created.json");
+
+	ck_assert_str_eq(ev->name, "inbox_created");
+	assert_no_message(ev);
+	ck_assert(!ev->conversation.present);
+	ID_ABSENT(ld_event_conversation_id(ev));
+	ID_EQ(ev->inbox.id, INBOX_ID);
+	STR_EQ(ev->inbox.name, "Test01");
+	assert_person_absent(&ev->contact);
+	ld_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_inbox_updated)
+{
+	struct ld_event *ev = parse_fixture("inbox_updated.json");
+
+	ck_assert_str_eq(ev->name, "inbox_updated");
+	ck_assert(!ev->conversation.present);
+	ID_EQ(ev->inbox.id, INBOX_ID);
+	STR_EQ(ev->inbox.name, "ฝ่ายขาย");
+	ck_assert_uint_eq(ev->n_changes, 1);
+	assert_change(&ev->changes[0], "name", "Test01", "ฝ่ายขาย");
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* A send that failed: the status and the channel's error, for a script
+ * to react to. */
+START_TEST(test_message_updated_failed)
+{
+	struct ld_event *ev = parse_fixture("message_updated_failed.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_MESSAGE_UPDATED);
+	ID_EQ(ev->message.id, 2187685);
+	ck_assert_int_eq(ev->message.message_type, LD_MESSAGE_TYPE_OUTGOING);
+	STR_EQ(ev->message.status, "failed");
+	STR_EQ(ev->message.external_error,
+	    "131047: Re-engagement message is not allowed");
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* Automation rules and macros send the conversation at the top level, as
+ * conversation events do, even one that does not look like one. */
+START_TEST(test_automation_and_macro)
+{
+	static const char *const names[] = {
+		"automation_event.message_created", "macro.executed",
+	};
+	char body[200];
+	struct ld_event *ev;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(body, sizeof body, "{\"event\":\"%s\",\"id\":89,"
+		    "\"status\":\"open\"}", names[i]);
+		ev = parse_str(body);
+		ck_assert_int_eq(ev->kind, LD_EVENT_UNKNOWN);
+		ck_assert(ev->conversation.present);
+		ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+		STR_EQ(ev->conversation.status, "open");
+		assert_no_message(ev);
+		ld_event_unref(ev);
+	}
 }
 END_TEST
 
@@ -627,22 +821,25 @@ START_TEST(test_unknown_event_conversation_shape)
 }
 END_TEST
 
+/* An unknown event that nests a conversation is read as a message. */
 START_TEST(test_unknown_event_nested_conversation)
 {
-	struct ld_event *ev = parse_str("{\"event\":\"conversation_typing_on\","
-	    "\"conversation\":{\"id\":89,\"inbox_id\":523,\"account\":"
-	    "{\"id\":17629000001207,\"name\":\"1112\"}},"
+	struct ld_event *ev = parse_str("{\"event\":\"message_reacted\","
+	    "\"id\":7,\"conversation\":{\"id\":89,\"inbox_id\":523,"
+	    "\"account\":{\"id\":17629000001207,\"name\":\"1112\"}},"
 	    "\"user\":{\"id\":41},\"is_private\":false}");
 
 	ck_assert_int_eq(ev->kind, LD_EVENT_UNKNOWN);
-	ck_assert_str_eq(ev->name, "conversation_typing_on");
+	ck_assert_str_eq(ev->name, "message_reacted");
 	ck_assert(!ld_event_is_message(ev));
 	ck_assert(ev->message.present);
+	ID_EQ(ev->message.id, 7);
 	ck_assert(ev->conversation.present);
 	ID_EQ(ev->conversation.id, CONV_ID);
 	ID_EQ(ev->inbox.id, INBOX_ID);
 	assert_vendor_account(ev);	/* from conversation.account */
 	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ck_assert(!ev->typing.present);
 	ld_event_unref(ev);
 }
 END_TEST
@@ -788,6 +985,11 @@ START_TEST(test_every_fixture_truncated)
 		"conversation_created.json", "message_created.json",
 		"pretty.json", "attachments.json", "emoji.json",
 		"wrong_types.json", "changed_attributes_mixed.json",
+		"nul_in_string.json", "big_integer.json", "huge_number.json",
+		"conversation_typing_on.json", "conversation_typing_off.json",
+		"webwidget_triggered.json", "contact_created.json",
+		"contact_updated.json", "inbox_created.json",
+		"inbox_updated.json", "message_updated_failed.json",
 	};
 	struct ld_event_error err;
 	struct ld_event *ev;
@@ -962,6 +1164,52 @@ message_type_of(const char *value)
 
 #define MT(v, want)	ck_assert_int_eq(message_type_of(v), LD_MESSAGE_TYPE_##want)
 
+/* A conversation id that cannot order its conversation's events. */
+START_TEST(test_conversation_id_invalid)
+{
+	static const struct {
+		const char	*body;
+		bool		 invalid;
+	} cases[] = {
+		{ "{\"event\":\"conversation_created\",\"id\":89}", false },
+		{ "{\"event\":\"conversation_created\",\"id\":0}", false },
+		{ "{\"event\":\"conversation_created\",\"id\":-5}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":\"89\"}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":89.5}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":89.0}", false },
+		{ "{\"event\":\"conversation_created\",\"id\":1e400}", true },
+		{ "{\"event\":\"conversation_created\","
+		    "\"id\":99999999999999999999}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":true}", true },
+		{ "{\"event\":\"conversation_created\",\"id\":null}", false },
+		{ "{\"event\":\"conversation_created\"}", false },
+		{ "{\"event\":\"message_created\",\"conversation\":"
+		    "{\"id\":-1}}", true },
+		{ "{\"event\":\"message_created\",\"conversation_id\":-1}",
+		    true },
+		{ "{\"event\":\"message_created\",\"conversation_id\":\"x\"}",
+		    true },
+		/* The top-level id is the fallback that orders it. */
+		{ "{\"event\":\"message_created\",\"conversation\":"
+		    "{\"id\":\"89\"},\"conversation_id\":89}", false },
+		{ "{\"event\":\"message_created\",\"id\":-1}", false },
+		/* A contact's id is not a conversation's. */
+		{ "{\"event\":\"contact_created\",\"id\":-1}", false },
+		{ "{\"event\":\"webwidget_triggered\",\"id\":1,"
+		    "\"current_conversation\":{\"id\":-2}}", true },
+	};
+	struct ld_event *ev;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ev = parse_str(cases[i].body);
+		ck_assert_msg(ld_event_conversation_id_invalid(ev) ==
+		    cases[i].invalid, "%s", cases[i].body);
+		ld_event_unref(ev);
+	}
+}
+END_TEST
+
 START_TEST(test_message_type_forms)
 {
 	MT("\"incoming\"", INCOMING);
@@ -1092,18 +1340,116 @@ START_TEST(test_error_bad_utf8)
 }
 END_TEST
 
+/* \u0000 is valid JSON: the body is accepted, the string is not one the
+ * typed view can hold and is absent; a raw NUL byte is not JSON. */
 START_TEST(test_error_nul)
 {
 	static const char escaped[] =
-	    "{\"event\":\"message_created\",\"content\":\"a\\u0000b\"}";
+	    "{\"event\":\"message_created\",\"content\":\"a\\u0000b\","
+	    "\"content_type\":\"text\",\"labels\":0,\"sender\":"
+	    "{\"name\":\"\\u0000\",\"email\":\"a@b.c\"}}";
 	static const char raw[] =
 	    "{\"event\":\"message_created\",\"content\":\"a\0b\"}";
 	struct ld_event_error err;
+	struct ld_event *ev;
 
-	err = refuse_str(escaped);
-	ck_assert_int_eq(err.status, 400);
+	ev = parse_str(escaped);
+	STR_ABSENT(ev->message.content);
+	STR_EQ(ev->message.content_type, "text");
+	STR_ABSENT(ev->message.sender.name);
+	STR_EQ(ev->message.sender.email, "a@b.c");
+	ld_event_unref(ev);
 	err = refuse(raw, sizeof raw - 1, DEPTH);
 	ck_assert_int_eq(err.status, 400);
+	ck_assert_msg(strstr(err.text, "line 1, column") != NULL, "%s",
+	    err.text);
+	/* An event name holding one is no name. */
+	err = refuse_str("{\"event\":\"message_created\\u0000\"}");
+	ck_assert_int_eq(err.status, 422);
+}
+END_TEST
+
+/* Every string field, label and time holding \u0000 is absent, never cut
+ * short; a key holding one is accepted too (jansson refuses it even with
+ * JSON_ALLOW_NUL), and a change of that name is left out. */
+START_TEST(test_nul_everywhere)
+{
+	struct ld_event *ev = parse_str("{\"event\":\"conversation_updated\","
+	    "\"id\":89,\"status\":\"open\\u0000x\",\"labels\":[\"vip\","
+	    "\"a\\u0000\",\"b\"],\"created_at\":\"2026-01-21T04:04:56Z"
+	    "\\u0000junk\",\"custom_attributes\":{\"k\\u0000\":1,"
+	    "\"k\\\\u0000\":2,\"\\\"\\u0000\\\\\":3},"
+	    "\"changed_attributes\":[{\"status\\u0000\":{\"previous_value\":"
+	    "1}},{\"priority\":{\"previous_value\":null,\"current_value\":"
+	    "\"\\u0000\"}}]}");
+
+	ID_EQ(ev->conversation.id, CONV_ID);
+	STR_ABSENT(ev->conversation.status);
+	ck_assert_uint_eq(ev->conversation.n_labels, 2);
+	ck_assert_str_eq(ev->conversation.labels[0], "vip");
+	ck_assert_str_eq(ev->conversation.labels[1], "b");
+	TIME_ABSENT(ev->conversation.created_at);
+	ck_assert_uint_eq(ev->n_changes, 1);
+	ck_assert_str_eq(ev->changes[0].name, "priority");
+	/* A value kept as JSON keeps its NUL. */
+	ck_assert_uint_eq(json_string_length(ev->changes[0].current), 1);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* The fixture holding \u0000 in a string and in a key: accepted, the rest
+ * of the typed view as in message_created_incoming, the raw bytes kept. */
+START_TEST(test_nul_in_string_fixture)
+{
+	struct ld_event *ev = parse_fixture("nul_in_string.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_MESSAGE_CREATED);
+	STR_ABSENT(ev->message.content);
+	ID_EQ(ev->message.id, 2187690);
+	ck_assert_int_eq(ev->message.message_type, LD_MESSAGE_TYPE_INCOMING);
+	assert_vendor_contact(&ev->contact);
+	assert_vendor_account(ev);
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ck_assert_ptr_nonnull(memmem(ev->raw, ev->raw_len,
+	    "\"utm\\u0000source\"", 17));
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* Integers beyond 64 bits, in fields the typed view does not read. */
+START_TEST(test_big_integer_fixture)
+{
+	struct ld_event *ev = parse_fixture("big_integer.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_MESSAGE_CREATED);
+	STR_EQ(ev->message.content,
+	    "สวัสดีค่ะ อยากสอบถามเรื่องคำสั่งซื้อ #1042 ค่ะ");
+	ID_EQ(ev->message.id, 2187690);
+	assert_vendor_contact(&ev->contact);
+	ID_EQ(ev->conversation.unread_count, 1);
+	ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+	ck_assert_ptr_nonnull(memmem(ev->raw, ev->raw_len,
+	    "123456789012345678901234567890", 30));
+	ck_assert_ptr_nonnull(memmem(ev->raw, ev->raw_len,
+	    "-99999999999999999999", 21));
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* Reals beyond a double (1e400), in custom attributes and in a change. */
+START_TEST(test_huge_number_fixture)
+{
+	struct ld_event *ev = parse_fixture("huge_number.json");
+
+	ck_assert_int_eq(ev->kind, LD_EVENT_CONVERSATION_UPDATED);
+	ID_EQ(ev->conversation.id, CONV_ID);
+	assert_vendor_contact(&ev->contact);
+	ck_assert_uint_eq(ev->n_changes, 4);
+	ck_assert_str_eq(ev->changes[0].name, "custom_attributes");
+	ck_assert(json_is_object(ev->changes[0].current));
+	ck_assert_ptr_nonnull(memmem(ev->raw, ev->raw_len,
+	    "{\"score\": 1e400, \"risk\": -1E+400}", 33));
+	ld_event_unref(ev);
 }
 END_TEST
 
@@ -1199,16 +1545,66 @@ START_TEST(test_error_very_deep)
 }
 END_TEST
 
+/* Numbers beyond a double or int64_t are valid JSON: accepted, and a
+ * typed field holding one is absent. What is not a JSON number is still
+ * refused, with its line and column. */
 START_TEST(test_error_numbers)
 {
+	static const char *const valid[] = {
+		"1e400", "-1e400", "9223372036854775808",
+		"-9223372036854775809", "2e308", "-2e308", "1E+309",
+		"123456789012345678901234567890.5e300",
+		"100000000000000000000000000000000000000000",
+	};
+	static const char *const invalid[] = {
+		"NaN", "Infinity", "-Infinity", "0x10", "012", "1.", ".5",
+		"1e", "+1", "--1", "1e400e5", "- 1",
+	};
+	struct ld_event_error err;
+	struct ld_event *ev;
+	char body[512];
+	size_t i;
+
+	for (i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+		snprintf(body, sizeof body, "{\"event\":\"message_created\","
+		    "\"id\":%s,\"created_at\":%s,\"private\":true,"
+		    "\"conversation\":{\"id\":89,\"unread_count\":%s}}",
+		    valid[i], valid[i], valid[i]);
+		ev = ld_event_parse(body, strlen(body), DEPTH, &err);
+		ck_assert_msg(ev != NULL, "%s: %d %s", valid[i], err.status,
+		    err.text);
+		ID_ABSENT(ev->message.id);
+		TIME_ABSENT(ev->message.created_at);
+		ID_ABSENT(ev->conversation.unread_count);
+		BOOL_EQ(ev->message.is_private, true);
+		ID_EQ(ld_event_conversation_id(ev), CONV_ID);
+		/* The raw bytes are the ones received. */
+		ck_assert_str_eq(ev->raw, body);
+		ld_event_unref(ev);
+	}
+	for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+		snprintf(body, sizeof body, "{\"event\":\"message_created\","
+		    "\"id\":%s}", invalid[i]);
+		err = refuse_str(body);
+		ck_assert_msg(err.status == 400, "%s: %d", invalid[i],
+		    err.status);
+		ck_assert_msg(strstr(err.text, "line 1, column ") != NULL,
+		    "%s: %s", invalid[i], err.text);
+	}
+}
+END_TEST
+
+/* A number jansson cannot hold where no value may start is not mended:
+ * the body is refused with jansson's own complaint and place, as is an
+ * error that follows a mended number, at its place in the original. */
+START_TEST(test_error_after_mend)
+{
 	static const char *const bodies[] = {
-		"{\"event\":\"message_created\",\"id\":1e400}",
-		"{\"event\":\"message_created\",\"id\":-1e400}",
-		"{\"event\":\"message_created\",\"id\":9223372036854775808}",
-		"{\"event\":\"message_created\",\"id\":NaN}",
-		"{\"event\":\"message_created\",\"id\":Infinity}",
-		"{\"event\":\"message_created\",\"id\":0x10}",
-		"{\"event\":\"message_created\",\"id\":012}",
+		"{\"event\":\"x\",\"a\":[true1e400]}",
+		"{\"event\":\"x\",\"a\":[1e5-1e400]}",
+		"{\"event\":\"x\",\"a\":[\"s\"1e400]}",
+		"{1e400:1}",
+		"[1e400",
 	};
 	struct ld_event_error err;
 	size_t i;
@@ -1217,7 +1613,44 @@ START_TEST(test_error_numbers)
 		err = refuse_str(bodies[i]);
 		ck_assert_msg(err.status == 400, "%s: %d", bodies[i],
 		    err.status);
+		ck_assert_msg(strstr(err.text, "line 1, column ") != NULL,
+		    "%s: %s", bodies[i], err.text);
 	}
+	err = refuse_str("{\"event\":\"x\",\"a\":[true1e400]}");
+	ck_assert_str_eq(err.text, "invalid JSON at line 1, column 27: "
+	    "real number overflow near '1e400'");
+	err = refuse_str("{\"event\":\"x\",\n\"a\":1e400,\n\"b\": 1e400 x}");
+	ck_assert_str_eq(err.text, "invalid JSON at line 3, column 12: "
+	    "'}' expected near 'x'");
+	/* A key that held \u0000 and now equals another is a duplicate. */
+	err = refuse_str("{\"event\":\"x\",\"k\\u0000\":1,\"k\\uFFFF\":2}");
+	ck_assert_int_eq(err.status, 400);
+	ck_assert_msg(strstr(err.text, "duplicate") != NULL, "%s", err.text);
+}
+END_TEST
+
+/* Each mend costs a parse: 16 numbers and keys are mended, the 17th is
+ * refused, saying why. */
+START_TEST(test_mend_bound)
+{
+	char body[1024], *p;
+	struct ld_event_error err;
+	struct ld_event *ev;
+	int i;
+
+	p = body + sprintf(body, "{\"event\":\"x\"");
+	for (i = 0; i < 16; i++)
+		p += sprintf(p, ",\"k%d%s\":%s", i, i % 2 ? "\\u0000" : "",
+		    i % 2 ? "\"\\u0000\"" : "-1e400");
+	strcpy(p, "}");
+	ev = ld_event_parse(body, strlen(body), DEPTH, &err);
+	ck_assert_msg(ev != NULL, "%d %s", err.status, err.text);
+	ld_event_unref(ev);
+	strcpy(p, ",\n\"z\":1e400}");
+	err = refuse_str(body);
+	ck_assert_int_eq(err.status, 400);
+	ck_assert_msg(strstr(err.text, "more than 16") != NULL &&
+	    strstr(err.text, "line 2, column 9") != NULL, "%s", err.text);
 }
 END_TEST
 
@@ -1428,21 +1861,34 @@ event_suite(void)
 	tcase_add_test(fx, test_nulls_conversation);
 	tcase_add_test(fx, test_minimal_message_created);
 	tcase_add_test(fx, test_unknown_event);
+	tcase_add_test(fx, test_typing_on);
+	tcase_add_test(fx, test_typing_off);
+	tcase_add_test(fx, test_webwidget_triggered);
+	tcase_add_test(fx, test_contact_created);
+	tcase_add_test(fx, test_contact_updated);
+	tcase_add_test(fx, test_inbox_created);
+	tcase_add_test(fx, test_inbox_updated);
+	tcase_add_test(fx, test_message_updated_failed);
 	tcase_add_test(fx, test_emoji);
 	tcase_add_test(fx, test_wrong_types);
 	tcase_add_test(fx, test_message_private);
 	tcase_add_test(fx, test_in_reply_to);
 	tcase_add_test(fx, test_changed_attributes_mixed);
+	tcase_add_test(fx, test_nul_in_string_fixture);
+	tcase_add_test(fx, test_big_integer_fixture);
+	tcase_add_test(fx, test_huge_number_fixture);
 	tcase_add_test(fx, test_every_fixture_truncated);
 	suite_add_tcase(s, fx);
 
 	tcase_add_test(fields, test_unknown_event_nested_conversation);
 	tcase_add_test(fields, test_unknown_event_conversation_shape);
+	tcase_add_test(fields, test_automation_and_macro);
 	tcase_add_test(fields, test_time_iso);
 	tcase_add_test(fields, test_time_iso_refused);
 	tcase_add_test(fields, test_time_numbers);
 	tcase_add_test(fields, test_ids);
 	tcase_add_test(fields, test_message_type_forms);
+	tcase_add_test(fields, test_conversation_id_invalid);
 	tcase_add_test(fields, test_contact_type_case);
 	tcase_add_test(fields, test_time_format);
 	tcase_add_test(fields, test_names);
@@ -1454,9 +1900,12 @@ event_suite(void)
 	tcase_add_test(errors, test_error_duplicate_keys);
 	tcase_add_test(errors, test_error_bad_utf8);
 	tcase_add_test(errors, test_error_nul);
+	tcase_add_test(errors, test_nul_everywhere);
 	tcase_add_test(errors, test_error_depth);
 	tcase_add_test(errors, test_error_very_deep);
 	tcase_add_test(errors, test_error_numbers);
+	tcase_add_test(errors, test_error_after_mend);
+	tcase_add_test(errors, test_mend_bound);
 	tcase_add_test(errors, test_error_empty);
 	tcase_add_test(errors, test_body_length);
 	tcase_add_test(errors, test_out_of_memory);

@@ -510,6 +510,151 @@ START_TEST(env_conversation_created)
 }
 END_TEST
 
+/* Runs record.sh for fixtures/NAME with PATH=/usr/bin:/bin and checks
+ * that the event's variables are exactly want (NULL-ended), after the
+ * fixed ones every run has. */
+static void
+assert_event_env(const char *name, const char *const *want)
+{
+	char *envr = xasprintf("RECORD_DIR=%s", dir);
+	const char *kv[] = { "command", record, "env", envr,
+	    "env", "PATH=/usr/bin:/bin", NULL };
+	struct ld_event *ev = event_fixture(name);
+	char *did = xasprintf("LIVEDESK_DELIVERY_ID=%s", ev->delivery_id);
+	const char *all[32] = { "PATH=/usr/bin:/bin", envr, did,
+	    "LIVEDESK_SINK=t" };
+	struct sink_result r;
+	size_t n = 4, i;
+	void *conf;
+
+	for (i = 0; want[i] != NULL; i++) {
+		ck_assert_uint_lt(n, 31);
+		all[n++] = want[i];
+	}
+	unsetenv("LANG");
+	conf = conf_of(kv);
+	run(conf, ev, &r);
+	ck_assert_msg(r.ok, "%s: %s", name, r.detail);
+	assert_env(ev->delivery_id, all, "/");
+	ld_event_unref(ev);
+	ops->conf_free(conf);
+	free(envr);
+	free(did);
+}
+
+/* A failed send: its status and the channel's error, for a script to
+ * react to (retry, tell an agent). */
+START_TEST(env_message_updated_failed)
+{
+	static const char *const want[] = {
+		"LIVEDESK_EVENT=message_updated",
+		"LIVEDESK_ACCOUNT_ID=17629000001207",
+		"LIVEDESK_INBOX_ID=523",
+		"LIVEDESK_CONVERSATION_ID=89",
+		"LIVEDESK_CONVERSATION_STATUS=open",
+		"LIVEDESK_MESSAGE_ID=2187685",
+		"LIVEDESK_MESSAGE_TYPE=outgoing",
+		"LIVEDESK_MESSAGE_CONTENT=สวัสดีค่ะ ต้องการความช่วยเหลืออะไรคะ",
+		"LIVEDESK_MESSAGE_PRIVATE=false",
+		"LIVEDESK_MESSAGE_STATUS=failed",
+		"LIVEDESK_MESSAGE_ERROR=131047: Re-engagement message is not "
+		    "allowed",
+		"LIVEDESK_SENDER_ID=41",
+		"LIVEDESK_SENDER_NAME=support",
+		"LIVEDESK_SENDER_EMAIL=support@jiguang.cn",
+		"LIVEDESK_SENDER_TYPE=user",
+		"LIVEDESK_CONTACT_ID=42218348",
+		NULL,
+	};
+
+	assert_event_env("message_updated_failed.json", want);
+}
+END_TEST
+
+/* Typing: the conversation, the typist as the sender, and whether it is
+ * a private note. */
+START_TEST(env_typing)
+{
+	static const char *const on[] = {
+		"LIVEDESK_EVENT=conversation_typing_on",
+		"LIVEDESK_ACCOUNT_ID=17629000001207",
+		"LIVEDESK_INBOX_ID=523",
+		"LIVEDESK_CONVERSATION_ID=89",
+		"LIVEDESK_CONVERSATION_STATUS=open",
+		"LIVEDESK_MESSAGE_PRIVATE=true",
+		"LIVEDESK_SENDER_ID=41",
+		"LIVEDESK_SENDER_NAME=support",
+		"LIVEDESK_SENDER_EMAIL=support@jiguang.cn",
+		"LIVEDESK_SENDER_TYPE=user",
+		"LIVEDESK_CONTACT_ID=42218348",
+		NULL,
+	};
+	static const char *const off[] = {
+		"LIVEDESK_EVENT=conversation_typing_off",
+		"LIVEDESK_ACCOUNT_ID=17629000001207",
+		"LIVEDESK_INBOX_ID=523",
+		"LIVEDESK_CONVERSATION_ID=89",
+		"LIVEDESK_CONVERSATION_STATUS=open",
+		"LIVEDESK_MESSAGE_PRIVATE=false",
+		"LIVEDESK_SENDER_ID=42218348",
+		"LIVEDESK_SENDER_NAME=Test",
+		"LIVEDESK_SENDER_EMAIL=alice@acme.inc",
+		"LIVEDESK_SENDER_PHONE=+123456789",
+		"LIVEDESK_CONTACT_ID=42218348",
+		NULL,
+	};
+
+	assert_event_env("conversation_typing_on.json", on);
+	assert_event_env("conversation_typing_off.json", off);
+}
+END_TEST
+
+/* The widget: current_conversation's id, not the contact inbox's; the
+ * contact as the sender. */
+START_TEST(env_webwidget_triggered)
+{
+	static const char *const want[] = {
+		"LIVEDESK_EVENT=webwidget_triggered",
+		"LIVEDESK_ACCOUNT_ID=17629000001207",
+		"LIVEDESK_INBOX_ID=523",
+		"LIVEDESK_CONVERSATION_ID=89",
+		"LIVEDESK_CONVERSATION_STATUS=open",
+		"LIVEDESK_SENDER_ID=42218348",
+		"LIVEDESK_SENDER_NAME=Test",
+		"LIVEDESK_SENDER_EMAIL=alice@acme.inc",
+		"LIVEDESK_SENDER_PHONE=+123456789",
+		"LIVEDESK_CONTACT_ID=42218348",
+		NULL,
+	};
+
+	assert_event_env("webwidget_triggered.json", want);
+}
+END_TEST
+
+/* Contact and inbox events: the contact, the inbox; no conversation. */
+START_TEST(env_contact_and_inbox)
+{
+	static const char *const contact[] = {
+		"LIVEDESK_EVENT=contact_updated",
+		"LIVEDESK_ACCOUNT_ID=17629000001207",
+		"LIVEDESK_SENDER_ID=42218348",
+		"LIVEDESK_SENDER_NAME=Test",
+		"LIVEDESK_SENDER_EMAIL=alice@acme.inc",
+		"LIVEDESK_SENDER_PHONE=+66812345678",
+		"LIVEDESK_CONTACT_ID=42218348",
+		NULL,
+	};
+	static const char *const inbox[] = {
+		"LIVEDESK_EVENT=inbox_created",
+		"LIVEDESK_INBOX_ID=523",
+		NULL,
+	};
+
+	assert_event_env("contact_updated.json", contact);
+	assert_event_env("inbox_created.json", inbox);
+}
+END_TEST
+
 /* env lines: added in order, a later one wins, the event's own win over
  * them; a minimal event sets only what it has. */
 START_TEST(env_lines)
@@ -1283,6 +1428,10 @@ exec_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, env_message_created);
 	tcase_add_test(tc, env_conversation_created);
+	tcase_add_test(tc, env_message_updated_failed);
+	tcase_add_test(tc, env_typing);
+	tcase_add_test(tc, env_webwidget_triggered);
+	tcase_add_test(tc, env_contact_and_inbox);
 	tcase_add_test(tc, env_lines);
 	tcase_add_test(tc, stdin_big);
 	tcase_add_test(tc, stdin_unread);

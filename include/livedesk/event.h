@@ -11,11 +11,17 @@
 /*
  * Every field may be absent or null in a real payload. Strings are NULL when
  * absent; every other field carries its own `set` flag. A field of an
- * unexpected type is treated as absent. Strings are the event's own and live
- * as long as it. The bytes received are kept as they came (raw), so that
- * sinks pass the payload on unchanged; the parsed tree is not kept.
+ * unexpected type, or one the view cannot hold (a string with a NUL in it,
+ * a number beyond a double or a 64-bit integer), is treated as absent.
+ * Strings are the event's own and live as long as it. The bytes received
+ * are kept as they came (raw), so that sinks pass the payload on unchanged;
+ * the parsed tree is not kept.
  */
 
+/* The five events the vendor documents. The other events the upstream
+ * sender emits (typing, widget, contact, inbox, automation and macro
+ * events) are LD_EVENT_UNKNOWN by kind; their name still decides where
+ * their parts are read from (see struct ld_event). */
 enum ld_event_kind {
 	LD_EVENT_UNKNOWN = 0,	/* any other name; ld_event.name keeps it */
 	LD_EVENT_CONVERSATION_CREATED,
@@ -142,7 +148,10 @@ struct ld_message {
 	const char		*content_type;
 	enum ld_message_type	 message_type;
 	struct ld_bool		 is_private;
-	const char		*status;
+	const char		*status;	/* sent, delivered, failed... */
+	/* content_attributes.external_error: why a send failed, as the
+	 * channel said ("131047: Re-engagement message is not allowed"). */
+	const char		*external_error;
 	const char		*source_id;
 	struct ld_id		 in_reply_to;	/* content_attributes.in_reply_to */
 	struct ld_id		 contact_id;
@@ -152,18 +161,42 @@ struct ld_message {
 	struct ld_time		 created_at;
 };
 
+/* conversation_typing_on and _off: who is typing, and whether it is a
+ * private note. */
+struct ld_typing {
+	bool			 present;
+	struct ld_person	 user;		/* a contact or an agent */
+	struct ld_bool		 is_private;
+};
+
+/*
+ * Where each event keeps its parts:
+ *   message_created, message_updated: the message at the top level, its
+ *     conversation in `conversation`;
+ *   conversation_created, _updated, _status_changed, automation_event.*,
+ *     macro.executed: the conversation at the top level;
+ *   conversation_typing_on, _off: the conversation in `conversation`, the
+ *     typist in `user`, and `is_private`;
+ *   webwidget_triggered: the conversation in `current_conversation`, the
+ *     contact in `contact`, with `inbox` and `account`;
+ *   contact_created, contact_updated: the contact at the top level;
+ *   inbox_created, inbox_updated: the inbox at the top level;
+ *   any other name: a message when it nests a conversation, else a
+ *     conversation when it looks like one.
+ */
 struct ld_event {
 	enum ld_event_kind	 kind;
 	const char		*name;		/* the `event` string, never NULL */
 	struct ld_account	 account;
 	struct ld_inbox		 inbox;
-	/* For message events: the message and its nested conversation; for
-	 * conversation events: the top-level object. */
 	struct ld_conversation	 conversation;
 	struct ld_message	 message;
-	/* The customer: the message's sender when it is a contact, else the
-	 * conversation's meta.sender. */
+	/* The customer: the contact of contact and widget events; else the
+	 * message's sender when it is a contact; else the conversation's
+	 * meta.sender. */
 	struct ld_person	 contact;
+	struct ld_typing	 typing;
+	/* changed_attributes of conversation, contact and inbox updates. */
 	struct ld_change	*changes;	/* n_changes entries */
 	size_t			 n_changes;
 
@@ -180,6 +213,7 @@ struct ld_event {
 	int			 refs;
 	char			*strings;	/* the typed view's strings */
 	struct ld_id		 conversation_id_field;
+	bool			 conversation_id_named;
 };
 
 /* Why ld_event_parse failed: the HTTP status to answer and a message. */
@@ -208,6 +242,10 @@ bool		 ld_event_is_message(const struct ld_event *);
 /* The conversation id the event belongs to, for ordering; set=false when
  * the payload names none. */
 struct ld_id	 ld_event_conversation_id(const struct ld_event *);
+/* True when the payload names a conversation id that cannot order the
+ * conversation's events: a negative one, or one that is not an integer
+ * (a string, a fraction, a number beyond 64 bits). null names none. */
+bool		 ld_event_conversation_id_invalid(const struct ld_event *);
 
 /* Formats usec as ISO-8601 UTC with milliseconds into buf (>= 32 bytes). */
 void		 ld_time_format(int64_t usec, char *buf, size_t len);
