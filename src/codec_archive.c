@@ -159,12 +159,13 @@ codec_archive_decode(const char *line, size_t len, int max_depth,
 	char *rewrite = NULL;
 	const char *body;
 	int64_t usec = 0;
-	json_error_t je;
 	size_t blen;
 	json_t *o;
 
-	if ((o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		*err = xasprintf("not a file-sink line: %s", je.text);
+	/* The payload is any valid JSON the daemon took: read the line as
+	 * the event parser reads a body. */
+	if ((o = ld_event_json_load(line, len, &perr)) == NULL) {
+		*err = xasprintf("not a file-sink line: %s", perr.text);
 		return NULL;
 	}
 	if (!json_is_object(o) ||

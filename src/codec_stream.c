@@ -48,7 +48,7 @@ codec_stream_decode(const char *id, const redisReply *fields, int max_depth,
 	const redisReply *json, *did, *recv;
 	struct ld_event_error perr;
 	struct ld_event *ev;
-	long long usec;
+	long long usec, ms;
 	const char *p;
 
 	if (fields->type != REDIS_REPLY_ARRAY || fields->elements % 2 != 0) {
@@ -75,7 +75,10 @@ codec_stream_decode(const char *id, const redisReply *fields, int max_depth,
 			    "printable ASCII");
 			return NULL;
 		}
-	usec = strtoll(id, NULL, 10) * 1000;	/* the entry's own time */
+	/* The entry's own time: its id's milliseconds, when they make a
+	 * time (an id given by hand may be anything up to 2^64-1). */
+	ms = strtoll(id, NULL, 10);
+	usec = ms > 0 && ms <= INT64_MAX / 1000 ? ms * 1000 : 0;
 	if ((recv = field(fields, "received_usec")) != NULL &&
 	    util_parse_int(recv->str, 0, INT64_MAX / 2, &usec) == -1) {
 		*err = xstrdup("received_usec is not a number of "

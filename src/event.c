@@ -240,8 +240,8 @@ load_error(struct ld_event_error *err, const json_error_t *je, int errnum)
  * is valid (see MEND_MAX). Strings may hold \u0000: str_get leaves such a
  * string out of the typed view. Returns NULL and fills err on failure.
  */
-static json_t *
-load(const char *body, size_t len, struct ld_event_error *err)
+json_t *
+ld_event_json_load(const char *body, size_t len, struct ld_event_error *err)
 {
 	const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
 	const char *text = body;
@@ -1080,7 +1080,7 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 		body = "";
 		len = 0;
 	}
-	if ((root = load(body, len, err)) == NULL)
+	if ((root = ld_event_json_load(body, len, err)) == NULL)
 		goto fail;
 	/* Without JSON_DECODE_ANY the top level is an object or an array. */
 	if (!json_is_object(root)) {

@@ -601,6 +601,12 @@ START_TEST(stream_time_from_id)
 	ck_assert_int_eq(ev->received_usec, 1700000000123000LL);
 	ck_assert_str_eq(ev->delivery_id, "d-1");
 	ld_event_unref(ev);
+	/* An id given by hand, too large for microseconds: no time, and no
+	 * overflow (UBSan would abort on one). */
+	ev = codec_stream_decode("18446744073709551615-0", r, DEPTH, &err);
+	ck_assert_msg(ev != NULL, "%s", err);
+	ck_assert_int_eq(ev->received_usec, 0);
+	ld_event_unref(ev);
 	freeReplyObject(r);
 }
 END_TEST

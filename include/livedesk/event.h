@@ -231,6 +231,14 @@ struct ld_event	*ld_event_parse(const char *body, size_t len, int max_depth,
 		    struct ld_event_error *err);
 struct ld_event	*ld_event_ref(struct ld_event *);
 void		 ld_event_unref(struct ld_event *);	/* NULL is a no-op */
+/*
+ * Parses any valid JSON text as ld_event_parse does, including what
+ * jansson alone refuses (\u0000 in keys, numbers beyond a double), for a
+ * wire format that carries a payload inside a JSON line. Returns a new
+ * jansson reference, or NULL and fills err.
+ */
+struct json_t	*ld_event_json_load(const char *text, size_t len,
+		    struct ld_event_error *err);
 
 const char	*ld_event_kind_name(enum ld_event_kind);
 /* "incoming", "outgoing", "activity", "template", or NULL for NONE. */
