@@ -491,12 +491,12 @@ static void
 scan_start(struct scan *s, struct MHD_Connection *c, const char *method,
     const char *version)
 {
+#if MHD_VERSION == 0x00097500
 	const union MHD_ConnectionInfo *ci;
 	uintptr_t m = (uintptr_t)method, v = (uintptr_t)version, e;
 	size_t vl;
 
 	memset(s, 0, sizeof *s);
-#if MHD_VERSION == 0x00097500
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	if (ci == NULL)
 		return;
@@ -512,8 +512,11 @@ scan_start(struct scan *s, struct MHD_Connection *c, const char *method,
 	s->eol = s->start[1] == '\0' ? 2 : 1;
 	s->next = s->start + s->eol;
 #else
-	/* Other releases parse differently: only the CR check is made. */
-	(void)c; (void)m; (void)v; (void)e; (void)vl; (void)ci;
+	/* Other releases parse otherwise: only the CR check is made. */
+	memset(s, 0, sizeof *s);
+	(void)c;
+	(void)method;
+	(void)version;
 #endif
 }
 
@@ -832,7 +835,6 @@ append_body(struct http *h, struct req *r, const char *data, size_t n)
 {
 	const struct config *cfg = r->gen->cfg;
 	uint64_t cap;
-	long page = sysconf(_SC_PAGESIZE);
 
 	/* Counted as it arrives (chunked bodies have no length). */
 	if (n > cfg->max_body - r->len)
@@ -847,9 +849,6 @@ append_body(struct http *h, struct req *r, const char *data, size_t n)
 			cap = cfg->max_body + 1;
 		if (r->expect > 0 && cap > r->expect + 1)
 			cap = r->expect + 1;
-		if (cap >= HTTP_BODY_MMAP && page > 0)
-			cap = (cap + (uint64_t)page - 1) / (uint64_t)page *
-			    (uint64_t)page;
 		if (cap > r->reserved && !body_reserve(h, r, cap - r->reserved,
 		    cfg->max_body_total))
 			return MHD_HTTP_SERVICE_UNAVAILABLE;
