@@ -497,7 +497,8 @@ scan_start(struct scan *s, struct MHD_Connection *c, const char *method,
 	size_t vl;
 
 	memset(s, 0, sizeof *s);
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	if (ci == NULL)
 		return;
 	e = m + ci->header_size;
@@ -853,8 +854,8 @@ append_body(struct http *h, struct req *r, const char *data, size_t n)
 		    cfg->max_body_total))
 			return MHD_HTTP_SERVICE_UNAVAILABLE;
 		if (body_grow(r, (size_t)cap) == -1) {
-			log_err("cannot allocate %llu bytes for a body from %s: "
-			    "%s", (unsigned long long)cap, r->client,
+			log_err("cannot allocate %llu bytes for a body from "
+			    "%s: %s", (unsigned long long)cap, r->client,
 			    strerror(errno));
 			return MHD_HTTP_SERVICE_UNAVAILABLE;
 		}
@@ -1026,6 +1027,9 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 		return (enum MHD_Result)status;
 	ev = ld_event_parse(r->body ? r->body : "", r->len,
 	    (int)r->gen->cfg->max_depth, &err);
+	/* The event holds its own copy: the body's share of max_body_total
+	 * goes back now, not when the connection gets round to closing. */
+	body_free(h, r);
 	if (ev == NULL) {
 		settle_claim(h, r, false);
 		return refuse(h, c, r->client, (unsigned)err.status,

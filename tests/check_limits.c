@@ -226,8 +226,8 @@ raw_response(int fd, char *buf, size_t cap, int ms, bool *closed)
 	while (got + 1 < cap) {
 		if ((eoh = strstr(buf, "\r\n\r\n")) != NULL) {
 			cl = strcasestr(buf, "Content-Length:");
-			want = (size_t)(eoh + 4 - buf) + (cl != NULL && cl < eoh ?
-			    strtoul(cl + 15, NULL, 10) : 0);
+			want = (size_t)(eoh + 4 - buf) + (cl != NULL &&
+			    cl < eoh ? strtoul(cl + 15, NULL, 10) : 0);
 			if (got >= want)
 				break;
 		}
@@ -680,6 +680,8 @@ responses_in(const char *buf)
 
 #define HEAD "POST /webhook HTTP/1.1\r\nHost: x\r\n" \
     "Content-Type: application/json\r\n"
+/* The events dispatched so far. */
+#define EVENTS_TAKEN "livedesk_events_total{event=\"message_created\"}"
 
 START_TEST(test_framing)
 {
@@ -696,7 +698,8 @@ START_TEST(test_framing)
 		{ "Content-Length and Transfer-Encoding", HEAD
 		    "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
 		    "22\r\n" EVENT "\r\n0\r\n\r\n", 400 },
-		{ "two Transfer-Encodings", HEAD "Transfer-Encoding: chunked\r\n"
+		{ "two Transfer-Encodings", HEAD
+		    "Transfer-Encoding: chunked\r\n"
 		    "Transfer-Encoding: chunked\r\n\r\n22\r\n" EVENT
 		    "\r\n0\r\n\r\n", 400 },
 		{ "Transfer-Encoding: gzip, chunked", HEAD
@@ -721,7 +724,7 @@ START_TEST(test_framing)
 		    cases[i].what, buf);
 		assert_json_error(body_of(buf));
 	}
-	ck_assert_int_eq(metric("livedesk_events_total{event=\"message_created\"}"), 0);
+	ck_assert_int_eq(metric(EVENTS_TAKEN), 0);
 	ck_assert_int_eq(requests("400"), 4);
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: more than "
 	    "one Content-Length", 2));
@@ -793,7 +796,7 @@ START_TEST(test_stray_bytes)
 		ck_assert_msg(responses_in(buf) == 1, "%s: '%s'", bad[i].what,
 		    buf);
 	}
-	ck_assert_int_eq(metric("livedesk_events_total{event=\"message_created\"}"), 0);
+	ck_assert_int_eq(metric(EVENTS_TAKEN), 0);
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: NUL byte "
 	    "in the request target", 4));
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: CR or NUL "
@@ -816,7 +819,7 @@ START_TEST(test_stray_bytes)
 		ck_assert_msg(n == good[i].answers && status_of(buf) == 200,
 		    "%s: '%s'", good[i].what, buf);
 	}
-	ck_assert_int_eq(metric("livedesk_events_total{event=\"message_created\"}"), 7);
+	ck_assert_int_eq(metric(EVENTS_TAKEN), 7);
 	stop();
 #undef BAD
 }
@@ -842,6 +845,7 @@ START_TEST(test_body_total)
 {
 	char head[256], buf[2048], *body = padded_event(60000);
 	int fds[4], i, refused = -1, hl;
+	long long end;
 	bool closed;
 
 	/* Bodies being received take 200 kB at most in all: three of
@@ -854,17 +858,26 @@ START_TEST(test_body_total)
 		ck_assert_int_eq(raw_send(fds[i], head, (size_t)hl), 0);
 		ck_assert_int_eq(raw_send(fds[i], body, 30000), 0);
 	}
-	for (i = 0; i < 4; i++) {
-		raw_response(fds[i], buf, sizeof buf, 500, &closed);
-		if (buf[0] == '\0')
-			continue;
-		ck_assert_msg(refused == -1 && status_of(buf) == 503, "%d: %s",
-		    i, buf);
-		ck_assert_ptr_nonnull(strstr(buf, "max_body_total"));
-		ck_assert_ptr_nonnull(strstr(buf, "Retry-After: 5"));
-		refused = i;
+	end = tu_now_ms() + 5000;
+	while (refused == -1 && tu_now_ms() < end) {
+		for (i = 0; i < 4 && refused == -1; i++) {
+			raw_response(fds[i], buf, sizeof buf, 20, &closed);
+			if (buf[0] == '\0')
+				continue;
+			ck_assert_msg(status_of(buf) == 503, "%d: %s", i, buf);
+			ck_assert_ptr_nonnull(strstr(buf, "max_body_total"));
+			ck_assert_ptr_nonnull(strstr(buf, "Retry-After: 5"));
+			refused = i;
+		}
 	}
 	ck_assert_int_ge(refused, 0);
+	/* Only that one. */
+	for (i = 0; i < 4; i++) {
+		if (i == refused)
+			continue;
+		raw_response(fds[i], buf, sizeof buf, 100, &closed);
+		ck_assert_msg(buf[0] == '\0', "%d: %s", i, buf);
+	}
 	ck_assert(log_count_at_least("refused 503 from 127.0.0.1: too many "
 	    "bodies being received (max_body_total)", 1));
 	assert_alive("200 kB of bodies in progress");
@@ -878,20 +891,15 @@ START_TEST(test_body_total)
 	}
 	for (i = 0; i < 4; i++)
 		close(fds[i]);
+	/* Bodies of that size get in again, one after another. */
 	for (i = 0; i < 4; i++) {
 		fds[i] = raw_connect(NULL);
 		ck_assert_int_eq(raw_send(fds[i], head, (size_t)hl), 0);
-		ck_assert_int_eq(raw_send(fds[i], body, 30000), 0);
-	}
-	/* Three at once again, then the last one as room comes back. */
-	for (i = 0; i < 3; i++) {
-		ck_assert_int_eq(raw_send(fds[i], body + 30000, 30000), 0);
+		ck_assert_int_eq(raw_send(fds[i], body, 60000), 0);
 		raw_response(fds[i], buf, sizeof buf, 3000, &closed);
-		ck_assert_msg(status_of(buf) == 200 || status_of(buf) == 503,
-		    "%d: %s", i, buf);
+		ck_assert_msg(status_of(buf) == 200, "again %d: %s", i, buf);
 		close(fds[i]);
 	}
-	close(fds[3]);
 	free(body);
 	stop();
 }
@@ -953,7 +961,8 @@ START_TEST(test_body_memory_returned)
 	body = malloc(part);
 	ck_assert_ptr_nonnull(body);
 	memset(body, ' ', part);
-	hl = snprintf(head, sizeof head, HEAD "Content-Length: 1048576\r\n\r\n");
+	hl = snprintf(head, sizeof head, HEAD
+	    "Content-Length: 1048576\r\n\r\n");
 	before = vm_rss_kb(d.pid);
 	for (round = 0; round < ROUNDS; round++) {
 		for (i = 0; i < CONNS; i++) {
@@ -1270,9 +1279,9 @@ client_run(void *arg)
 		    MSG_NOSIGNAL) == (ssize_t)(sizeof RAW_POST - 1)) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
 
-			while (got + 1 < sizeof buf && poll(&p, 1, 10000) == 1 &&
-			    (n = recv(fd, buf + got, sizeof buf - 1 - got,
-			    0)) > 0) {
+			while (got + 1 < sizeof buf &&
+			    poll(&p, 1, 10000) == 1 && (n = recv(fd,
+			    buf + got, sizeof buf - 1 - got, 0)) > 0) {
 				got += (size_t)n;
 				buf[got] = '\0';
 				if (strstr(buf, "\r\n\r\n") != NULL)
