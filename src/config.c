@@ -30,6 +30,7 @@ static const struct server_key {
 	{ "listen", K_STR, OFF(listen), 0, 0 },
 	{ "path", K_STR, OFF(path), 0, 0 },
 	{ "max_body", K_SIZE, OFF(max_body), 1, 1LL << 31 },
+	{ "max_body_total", K_SIZE, OFF(max_body_total), 1024, 1LL << 40 },
 	{ "workers", K_INT, OFF(workers), 0, 1024 },
 	{ "queue_size", K_INT, OFF(queue_size), 1, 10000000 },
 	{ "queue_bytes", K_SIZE, OFF(queue_bytes), 1024, 1LL << 40 },
@@ -141,6 +142,7 @@ config_default(void)
 	cfg->listen = xstrdup("127.0.0.1:8080");
 	cfg->path = xstrdup("/webhook");
 	cfg->max_body = 1024 * 1024;
+	cfg->max_body_total = 64 * 1024 * 1024;
 	cfg->queue_size = 1024;
 	cfg->queue_bytes = 64 * 1024 * 1024;
 	cfg->http_threads = 2;
@@ -552,6 +554,11 @@ finish(struct load *l)
 	if (cfg->n_sinks == 0)
 		load_error(l, 0, "no [sink NAME] section: events would go "
 		    "nowhere");
+	if (cfg->max_body_total < cfg->max_body)
+		load_error(l, 0, "[server] max_body_total: %llu is less than "
+		    "max_body (%llu): no body that large could be received",
+		    (unsigned long long)cfg->max_body_total,
+		    (unsigned long long)cfg->max_body);
 	if (cfg->path[0] != '/')
 		load_error(l, 0, "[server] path: '%s' must start with /",
 		    cfg->path);

@@ -36,6 +36,7 @@ struct config {
 	char			*listen;
 	char			*path;
 	uint64_t		 max_body;
+	uint64_t		 max_body_total;	/* every body at once */
 	long long		 workers;	/* 0: one per unit of concurrency */
 	long long		 queue_size;
 	uint64_t		 queue_bytes;
