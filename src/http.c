@@ -700,23 +700,26 @@ screen(struct http *h, struct MHD_Connection *c, const char *client,
 	unsigned status;
 
 	if (k != NULL && k->excess != 0)
-		return refuse_full(h, c, client, k->excess, -1,
-		    k->excess == MHD_HTTP_TOO_MANY_REQUESTS ? "too many "
+		return refuse_full(h, c, client, k->excess,
+		    k->excess == MHD_HTTP_TOO_MANY_REQUESTS ? DROP_TOO_MANY :
+		    DROP_BUSY, k->excess == MHD_HTTP_TOO_MANY_REQUESTS ?
+		    "too many "
 		    "connections from this address" : "too many connections, "
 		    "retry later", MHD_HTTP_HEADER_RETRY_AFTER, "5", true);
 	if (target_has_nul(k, version))
-		return refuse_full(h, c, client, MHD_HTTP_BAD_REQUEST, -1,
-		    "NUL byte in the request target", NULL, NULL, true);
+		return refuse_full(h, c, client, MHD_HTTP_BAD_REQUEST,
+		    DROP_BAD_REQUEST, "NUL byte in the request target", NULL, NULL, true);
 	scan_start(&s, c, method, version);
 	(void)MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header,
 	    &s);
 	if (!scan_clean(&s))
-		return refuse_full(h, c, client, MHD_HTTP_BAD_REQUEST, -1,
-		    "CR or NUL byte in a header, or a folded header", NULL,
+		return refuse_full(h, c, client, MHD_HTTP_BAD_REQUEST,
+		    DROP_BAD_REQUEST, "CR or NUL byte in a header, or a folded header", NULL,
 		    NULL, true);
 	if ((why = framing_refusal(&s, &status)) != NULL)
-		return refuse_full(h, c, client, status, -1, why, NULL, NULL,
-		    true);
+		return refuse_full(h, c, client, status, status ==
+		    MHD_HTTP_NOT_IMPLEMENTED ? DROP_UNSUPPORTED :
+		    DROP_BAD_REQUEST, why, NULL, NULL, true);
 	*chunked = s.encoding != NULL;
 	return -1;
 }
@@ -811,8 +814,9 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 	 * half-sent bodies on many connections must not take it all. */
 	first = body_first(r, chunked);
 	if (first > 0 && !body_reserve(h, r, first, cfg->max_body_total)) {
-		ret = refuse(h, c, r->client, MHD_HTTP_SERVICE_UNAVAILABLE, -1,
-		    "too many bodies being received (max_body_total), retry "
+		ret = refuse(h, c, r->client, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    DROP_BODY_MEMORY, "too many bodies being received "
+		    "(max_body_total), retry "
 		    "later", MHD_HTTP_HEADER_RETRY_AFTER, "5");
 		goto answered;
 	}
@@ -1141,7 +1145,9 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		if ((status = append_body(h, r, upload_data,
 		    *upload_data_size)) != 0)
 			answer_midbody(h, c, r, status, status ==
-			    MHD_HTTP_CONTENT_TOO_LARGE ? DROP_TOO_LARGE : -1,
+			    MHD_HTTP_CONTENT_TOO_LARGE ? DROP_TOO_LARGE :
+			    status == MHD_HTTP_SERVICE_UNAVAILABLE ?
+			    DROP_BODY_MEMORY : -1,
 			    status == MHD_HTTP_CONTENT_TOO_LARGE ?
 			    "body larger than max_body" : "too many bodies "
 			    "being received (max_body_total), retry later");

@@ -10,14 +10,15 @@
 #include "util.h"
 
 static const unsigned statuses[METRICS_STATUSES] = {
-	200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 503,
-	0, 0,
+	200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 501,
+	503, 0,
 };
 
 static const char *const drop_names[DROP_MAX] = {
 	"invalid_json", "no_event", "too_large", "media_type",
 	"unauthorized", "forbidden", "queue_full", "spool_error", "stopping",
-	"duplicate",
+	"duplicate", "bad_request", "unsupported", "too_many_connections",
+	"busy", "body_memory",
 };
 
 void

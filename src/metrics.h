@@ -24,6 +24,11 @@ enum metrics_drop {
 	DROP_SPOOL_ERROR,	/* 503 */
 	DROP_STOPPING,		/* 503 */
 	DROP_DUPLICATE,		/* 200, not dispatched again */
+	DROP_BAD_REQUEST,	/* 400: framing, stray bytes */
+	DROP_UNSUPPORTED,	/* 501: a transfer coding not ours */
+	DROP_TOO_MANY,		/* 429: past max_per_ip */
+	DROP_BUSY,		/* 503: max_connections, every one busy */
+	DROP_BODY_MEMORY,	/* 503: past max_body_total */
 	DROP_MAX
 };
 

@@ -730,6 +730,9 @@ START_TEST(test_framing)
 	}
 	ck_assert_int_eq(metric(EVENTS_TAKEN), 0);
 	ck_assert_int_eq(requests("400"), 4);
+	ck_assert_int_eq(requests("501"), 2);
+	ck_assert_int_eq(drops("bad_request"), 4);
+	ck_assert_int_eq(drops("unsupported"), 2);
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: more than "
 	    "one Content-Length", 2));
 	ck_assert(log_count_at_least("refused 501 from 127.0.0.1: "
@@ -884,6 +887,7 @@ START_TEST(test_body_total)
 	}
 	ck_assert(log_count_at_least("refused 503 from 127.0.0.1: too many "
 	    "bodies being received (max_body_total)", 1));
+	ck_assert_int_eq(drops("body_memory"), 1);
 	assert_alive("200 kB of bodies in progress");
 	/* The three finish; their memory is given back. */
 	for (i = 0; i < 4; i++) {
@@ -1242,6 +1246,7 @@ START_TEST(test_per_address_limit)
 	ck_assert(log_count_at_least("refused 429 from 127.0.0.2: too many "
 	    "connections from this address", 4));
 	ck_assert_int_eq(requests("429"), 4);
+	ck_assert_int_eq(drops("too_many_connections"), 4);
 	/* Another client is not affected. */
 	assert_alive("12 connections from 127.0.0.2");
 	for (i = 0; i < 12; i++)
