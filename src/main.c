@@ -473,15 +473,18 @@ run(const struct options *o)
 	char *err = NULL;
 	sigset_t set;
 	int64_t grace_ms;
-	int first_fd, n_fds, rc = 1;
+	int first_fd, n_fds, prio, rc = 1;
 
 	if ((cfg = load_config(o, &err)) == NULL) {
 		fprintf(stderr, "livedesk-webhookd: %s\n", err);
 		free(err);
 		return 1;
 	}
-	log_init(service_stderr_is_journal() ? LOG_TARGET_JOURNAL :
-	    LOG_TARGET_STDERR, o->verbose ? LOG_DEBUG : config_log_prio(cfg));
+	prio = o->verbose ? LOG_DEBUG : config_log_prio(cfg);
+	if (service_stderr_is_journal())
+		log_init_journal(service_journal, prio);
+	else
+		log_init(LOG_TARGET_STDERR, prio);
 	warn_probes(cfg);
 	/* Threads inherit this mask: signals reach only sigtimedwait. */
 	sigemptyset(&set);
