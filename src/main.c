@@ -16,7 +16,7 @@
 #include "runtime.h"
 #include "service.h"
 #include "source_redis.h"
-#include "spool.h"
+#include "spool_cli.h"
 #include "util.h"
 
 struct options {
@@ -155,109 +155,6 @@ check_config(const struct options *o)
 		free(err);
 		rc = 1;
 	}
-	config_free(cfg);
-	return rc;
-}
-
-struct replay_count {
-	pthread_mutex_t	 lock;
-	size_t		 ok, failed;
-};
-
-static void
-replay_sink_done(void *arg, struct ld_event *ev, const char *sink,
-    const struct sink_result *r, int attempts)
-{
-	struct replay_count *rc = arg;
-
-	(void)attempts;
-	pthread_mutex_lock(&rc->lock);
-	if (r->ok)
-		rc->ok++;
-	else
-		rc->failed++;
-	pthread_mutex_unlock(&rc->lock);
-	if (!r->ok)
-		fprintf(stderr, "replay: %s to sink %s failed: %s\n",
-		    ev->delivery_id, sink, r->detail);
-}
-
-static void
-replay_submit(void *arg, struct ld_event *ev, const char *const *done,
-    size_t n_done)
-{
-	(void)dispatch_submit(arg, ev, done, n_done, DISPATCH_FORCE);
-}
-
-/* --replay: delivers what PATH holds to the configured sinks, waits for
- * every delivery (retries included), exits 0 when all went through. */
-static int
-replay(const struct options *o)
-{
-	struct replay_count rc = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
-	struct dispatch_hooks hooks = { replay_sink_done, NULL, &rc };
-	struct dispatch *d = NULL;
-	struct config *cfg;
-	char *err = NULL;
-	long n;
-	int status = 1;
-
-	if ((cfg = load_config(o, &err)) == NULL)
-		goto fail;
-	if (o->sink != NULL && config_keep_sink(cfg, o->sink) == -1) {
-		err = xasprintf("--sink %s: no such sink in %s", o->sink,
-		    cfg->file ? cfg->file : "the default configuration");
-		goto fail;
-	}
-	log_init(LOG_TARGET_STDERR, o->verbose ? LOG_DEBUG :
-	    config_log_prio(cfg));
-	if ((d = dispatch_new(cfg, &hooks, &err)) == NULL)
-		goto fail;
-	if ((n = spool_read_replay(o->replay, replay_submit, d, &err)) == -1)
-		goto fail;
-	(void)dispatch_drain(d, INT64_MAX / 4);
-	printf("replayed %ld event%s from %s: %zu deliver%s ok, %zu failed\n",
-	    n, n == 1 ? "" : "s", o->replay, rc.ok, rc.ok == 1 ? "y" : "ies",
-	    rc.failed);
-	status = rc.failed == 0 ? 0 : 1;
-	goto out;
-fail:
-	fprintf(stderr, "livedesk-webhookd: %s\n", err);
-	free(err);
-out:
-	dispatch_free(d);
-	config_free(cfg);
-	return status;
-}
-
-/* --spool-status: what the spool holds, read from disk. */
-static int
-print_spool_status(const struct options *o)
-{
-	struct spool_status st;
-	struct config *cfg;
-	char *err = NULL;
-	int rc = 1;
-
-	if ((cfg = load_config(o, &err)) == NULL)
-		goto fail;
-	if (cfg->spool_dir == NULL) {
-		err = xstrdup("no spool_dir in the configuration");
-		goto fail;
-	}
-	if (spool_status(NULL, cfg->spool_dir, &st, &err) == -1)
-		goto fail;
-	printf("spool %s\npending %zu\ndead %zu\nfiles %zu\n",
-	    cfg->spool_dir, st.pending, st.dead, st.batches);
-	if (st.dead > 0)
-		printf("# dead letters are in %s/failed/; re-deliver them with "
-		    "--replay %s/failed\n", cfg->spool_dir, cfg->spool_dir);
-	rc = 0;
-	goto out;
-fail:
-	fprintf(stderr, "livedesk-webhookd: %s\n", err);
-	free(err);
-out:
 	config_free(cfg);
 	return rc;
 }
@@ -539,6 +436,8 @@ int
 main(int argc, char **argv)
 {
 	struct options o;
+	struct config *cfg;
+	char *err = NULL;
 	int rc;
 
 	memset(&o, 0, sizeof o);
@@ -546,9 +445,14 @@ main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	if (o.check_config)
 		return check_config(&o);
-	if (o.replay != NULL)
-		return replay(&o);
-	if (o.spool_status)
-		return print_spool_status(&o);
+	if (o.replay != NULL || o.spool_status) {
+		if ((cfg = load_config(&o, &err)) == NULL) {
+			fprintf(stderr, "livedesk-webhookd: %s\n", err);
+			free(err);
+			return 1;
+		}
+		return o.replay != NULL ? spool_cli_replay(cfg, o.replay,
+		    o.sink, o.verbose) : spool_cli_status(cfg);
+	}
 	return run(&o);
 }
