@@ -319,7 +319,7 @@ settle(void)
 
 	do {
 		g = runtime_acquire(front.rt);
-		dispatch_stats(g->disp, &ds);
+		runtime_stats(front.rt, g, &ds);
 		runtime_release(g);
 		free(ds.sinks);
 		if (ds.queued == 0)

@@ -114,7 +114,7 @@ reply(struct http *h, struct MHD_Connection *c, unsigned status,
 	}
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
-	metrics_request(&h->rt->metrics, status);
+	metrics_request(runtime_metrics(h->rt), status);
 	return ret;
 }
 
@@ -188,7 +188,7 @@ refuse(struct http *h, struct MHD_Connection *c, const char *client,
 	log_info("refused %u from %s: %s", status, client, shown);
 	free(shown);
 	if (drop >= 0)
-		metrics_drop(&h->rt->metrics, (enum metrics_drop)drop);
+		metrics_drop(runtime_metrics(h->rt), (enum metrics_drop)drop);
 	return reply_error(h, c, status, reason, hname, hvalue);
 }
 
@@ -264,7 +264,7 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
     const char *method, struct req **out)
 {
 	struct gen *g = runtime_acquire(h->rt);
-	const struct config *cfg = g->cfg;
+	const struct config *cfg = runtime_config(g);
 	struct auth_refusal no;
 	struct auth_request ar;
 	struct netaddr client;
@@ -320,11 +320,11 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 	}
 	/* A full queue is answered before the body is read and parsed:
 	 * under a flood the CPU goes to the sinks, not to refusals. */
-	if (atomic_load(&h->rt->stopping) ||
-	    !dispatch_has_room(g->disp, (size_t)r->expect)) {
-		bool stopping = atomic_load(&h->rt->stopping);
+	if (runtime_stopping(h->rt) ||
+	    !runtime_has_room(g, (size_t)r->expect)) {
+		bool stopping = runtime_stopping(h->rt);
 
-		metrics_drop(&h->rt->metrics, stopping ? DROP_STOPPING :
+		metrics_drop(runtime_metrics(h->rt), stopping ? DROP_STOPPING :
 		    DROP_QUEUE_FULL);
 		ret = reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, stopping ?
 		    "shutting down" : "queue full, retry later",
@@ -402,7 +402,7 @@ accepted(struct http *h, struct req *r)
 static int
 admit_body(struct http *h, struct MHD_Connection *c, struct req *r)
 {
-	const struct config *cfg = r->gen->cfg;
+	const struct config *cfg = runtime_config(r->gen);
 	struct auth_refusal no;
 	struct auth_request ar;
 	struct auth_macs macs;
@@ -423,7 +423,7 @@ admit_body(struct http *h, struct MHD_Connection *c, struct req *r)
 		return -1;
 	case AUTH_SEEN:
 	case AUTH_REPLAY:
-		metrics_drop(&h->rt->metrics, DROP_DUPLICATE);
+		metrics_drop(runtime_metrics(h->rt), DROP_DUPLICATE);
 		log_info("%s from %s: answered 200, not dispatched again",
 		    seen == AUTH_SEEN ? "duplicate delivery" :
 		    "replayed signature", r->client);
@@ -449,7 +449,7 @@ answer_ingest(struct http *h, struct MHD_Connection *c, struct req *r,
 	if (status != 200) {
 		settle_claim(h, r, false);
 		return reply_error(h, c, status == 507 ? 503 : (unsigned)status,
-		    atomic_load(&h->rt->stopping) ? "shutting down" :
+		    runtime_stopping(h->rt) ? "shutting down" :
 		    status == 507 ? "cannot write the spool, retry later" :
 		    "queue full, retry later", MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	}
@@ -479,7 +479,7 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 	if ((status = admit_body(h, c, r)) != -1)
 		return (enum MHD_Result)status;
 	ev = ld_event_parse(r->body ? r->body : "", r->len,
-	    (int)r->gen->cfg->max_depth, &err);
+	    (int)runtime_config(r->gen)->max_depth, &err);
 	if (ev == NULL) {
 		settle_claim(h, r, false);
 		return refuse(h, c, r->client, (unsigned)err.status,
@@ -512,7 +512,7 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 static enum MHD_Result
 serve_health(struct http *h, struct MHD_Connection *c)
 {
-	if (atomic_load(&h->rt->stopping))
+	if (runtime_stopping(h->rt))
 		return reply(h, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "{\"ok\":false,\"status\":\"stopping\"}", NULL, NULL);
 	return reply(h, c, MHD_HTTP_OK, "{\"ok\":true,\"status\":\"ready\"}",
@@ -528,12 +528,13 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	char *text, *err = NULL;
-	bool spooled = h->rt->spool != NULL &&
-	    spool_status(h->rt->spool, NULL, &ss, &err) == 0;
+	bool spooled = runtime_spool(h->rt) != NULL &&
+	    spool_status(runtime_spool(h->rt), NULL, &ss, &err) == 0;
 
 	free(err);
 	runtime_stats(h->rt, g, &ds);
-	text = metrics_render(&h->rt->metrics, &ds, spooled ? &ss : NULL);
+	text = metrics_render(runtime_metrics(h->rt), &ds,
+	    spooled ? &ss : NULL);
 	runtime_release(g);
 	free(ds.sinks);
 	if (text == NULL)
@@ -551,7 +552,7 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
 	}
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
-	metrics_request(&h->rt->metrics, MHD_HTTP_OK);
+	metrics_request(runtime_metrics(h->rt), MHD_HTTP_OK);
 	return ret;
 }
 
@@ -582,13 +583,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return answer_ingest(h, c, r, atomic_load(&r->answer));
 	if (*upload_data_size > 0) {
 		if (append_body(r, upload_data, *upload_data_size,
-		    r->gen->cfg->max_body) == -1) {
+		    runtime_config(r->gen)->max_body) == -1) {
 			/* Counted as the 413 it would have been. */
 			log_info("refused 413 from %s: body without a length "
 			    "went on past twice max_body; connection closed",
 			    r->client);
-			metrics_drop(&h->rt->metrics, DROP_TOO_LARGE);
-			metrics_request(&h->rt->metrics,
+			metrics_drop(runtime_metrics(h->rt), DROP_TOO_LARGE);
+			metrics_request(runtime_metrics(h->rt),
 			    MHD_HTTP_CONTENT_TOO_LARGE);
 			return MHD_NO;
 		}
@@ -699,8 +700,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		(void)netaddr_from_sockaddr(&k->peer, ci->client_addr);
 	k->since_ms = util_mono_msec();
 	g = runtime_acquire(h->rt);
-	proxy = g->cfg->trusted_proxies != NULL &&
-	    netaddr_list_match(g->cfg->trusted_proxies, &k->peer);
+	proxy = runtime_config(g)->trusted_proxies != NULL &&
+	    netaddr_list_match(runtime_config(g)->trusted_proxies, &k->peer);
 	runtime_release(g);
 	pthread_mutex_lock(&h->lock);
 	if (h->max_per_ip > 0 && !proxy &&
@@ -719,7 +720,7 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		netaddr_format(&k->peer, a, sizeof a);
 		log_info("refused 429 from %s: more than %lld connections from "
 		    "this address; connection closed", a, h->max_per_ip);
-		metrics_request(&h->rt->metrics, 429);
+		metrics_request(runtime_metrics(h->rt), 429);
 	}
 }
 
@@ -751,7 +752,7 @@ watchdog(void *arg)
 			netaddr_format(&k->peer, a, sizeof a);
 			log_info("refused 408 from %s: no complete request "
 			    "within request_timeout; connection closed", a);
-			metrics_request(&h->rt->metrics, 408);
+			metrics_request(runtime_metrics(h->rt), 408);
 		}
 		util_deadline(&until, HTTP_WATCH_MSEC);
 		(void)pthread_cond_timedwait(&h->wake, &h->lock, &until);

@@ -191,7 +191,7 @@ reload(struct runtime *rt, const struct options *o)
 		char *keys;
 
 		g = runtime_acquire(rt);
-		if ((keys = config_restart_keys(g->cfg, cfg)) != NULL)
+		if ((keys = config_restart_keys(runtime_config(g), cfg)) != NULL)
 			log_warn("reload: %s changed; that takes a restart, "
 			    "the running value%s stay%s", keys,
 			    strchr(keys, ',') ? "s" : "",
@@ -206,8 +206,7 @@ reload(struct runtime *rt, const struct options *o)
 			runtime_reopen(rt);
 		} else {
 			if (!o->verbose)
-				log_set_level(config_log_prio(
-				    rt->cur->cfg));
+				log_set_level(config_log_prio(cfg));
 			log_notice("configuration reloaded from %s",
 			    o->config);
 		}
@@ -269,7 +268,7 @@ worker_status(struct source_redis *src, char *last, size_t len)
 static void
 notify_status(struct runtime *rt, char *last, size_t len)
 {
-	struct metrics *m = &rt->metrics;
+	struct metrics *m = runtime_metrics(rt);
 	struct gen *g = runtime_acquire(rt);
 	struct dispatch_stats ds;
 	uint64_t failed = 0;
@@ -413,7 +412,7 @@ run(const struct options *o)
 	service_notify("READY=1");
 	main_loop(rt, NULL, o, &set);
 	g = runtime_acquire(rt);
-	grace_ms = g->cfg->shutdown_grace_ms;
+	grace_ms = runtime_config(g)->shutdown_grace_ms;
 	runtime_release(g);
 	/* Each generation drains for up to shutdown_grace; then the sinks
 	 * stop (an exec sink's kill_after): a margin for those. */

@@ -1,13 +1,50 @@
 /* The one runtime object: generations, reload, shutdown (see runtime.h). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "spool.h"
 #include "util.h"
+
+struct gen {
+	struct config	*cfg;
+	struct dispatch	*disp;
+	atomic_int	 refs;
+	struct gen	*next;		/* retired list */
+};
+
+/* The counters of a sink in generations that are gone (reaped). */
+struct runtime_sink_total {
+	char			*name;
+	struct dispatch_sink_stats st;	/* st.name is name */
+};
+
+struct runtime {
+	struct metrics	 metrics;
+	struct spool	*spool;		/* NULL without spool_dir */
+	/* queue_size and queue_bytes over the events of every live
+	 * generation; guarded by its own lock (see dispatch.c). */
+	struct dispatch_bound *bound;
+	atomic_bool	 stopping;	/* answer 503, /healthz not ready */
+	/* Guards cur and the retired list; held to swap them, to take a
+	 * reference, and to read every generation's counts at once. */
+	pthread_mutex_t	 lock;
+	struct gen	*cur;
+	struct gen	*retired;
+	/* Under lock too: by sink name and type, so that a reload restarts
+	 * no counter (a generation's counts move here as it is reaped). */
+	struct runtime_sink_total *gone;
+	size_t		 n_gone;
+	/* Readers: requests handing an event over; the writer: shutdown,
+	 * setting stopping. */
+	pthread_rwlock_t ingest_lock;
+};
 
 static void
 gen_free(struct gen *g)
@@ -111,6 +148,36 @@ runtime_release(struct gen *g)
 {
 	/* The runtime's own reference keeps g alive until it is reaped. */
 	atomic_fetch_sub(&g->refs, 1);
+}
+
+const struct config *
+runtime_config(const struct gen *g)
+{
+	return g->cfg;
+}
+
+bool
+runtime_has_room(struct gen *g, size_t len)
+{
+	return dispatch_has_room(g->disp, len);
+}
+
+struct metrics *
+runtime_metrics(struct runtime *rt)
+{
+	return &rt->metrics;
+}
+
+struct spool *
+runtime_spool(struct runtime *rt)
+{
+	return rt->spool;
+}
+
+bool
+runtime_stopping(const struct runtime *rt)
+{
+	return atomic_load(&rt->stopping);
 }
 
 int
