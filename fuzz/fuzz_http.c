@@ -151,7 +151,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		die("OPENSSL_init_crypto", "failed");
 	cfg = load_config();
 	log_init(LOG_TARGET_STDERR, config_log_prio(cfg));
-	if ((front.rt = runtime_new(cfg, &err)) == NULL)
+	if ((front.rt = runtime_new(cfg, NULL, &err)) == NULL)
 		die("runtime_new", err);
 	if ((front.h = http_new(front.rt, cfg, 0, 0, &err)) == NULL)
 		die("http_new", err);

@@ -1,21 +1,14 @@
-/* livedesk-webhookd: reads options and configuration, starts the parts in
- * order, waits for signals, stops the parts in reverse order. */
-#include <errno.h>
+/* livedesk-webhookd: reads the options and the configuration, and picks
+ * what runs: a command (check-config, replay, spool-status), or the daemon
+ * as a receiver (HTTP) or as a worker (a Redis stream). */
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
-#include "dispatch.h"
-#include "http.h"
-#include "log.h"
-#include "runtime.h"
-#include "service.h"
-#include "source_redis.h"
+#include "daemon.h"
 #include "spool_cli.h"
 #include "util.h"
 
@@ -159,281 +152,17 @@ check_config(const struct options *o)
 	return rc;
 }
 
-static void
-warn_probes(const struct config *cfg)
+/* For the daemon's reloads: the same file, the same command line. */
+static struct config *
+reload_config(void *arg, char **err)
 {
-	char *err = NULL;
-
-	if (config_check(cfg, &err) == -1) {
-		log_warn("%s", err);
-		free(err);
-	}
-}
-
-static void
-reload(struct runtime *rt, const struct options *o)
-{
-	char *err = NULL;
-	struct config *cfg;
-	struct gen *g;
-
-	service_reloading();
-	if (o->config == NULL) {
-		log_notice("SIGHUP: no configuration file to reload; files "
-		    "reopened");
-		runtime_reopen(rt);
-	} else if ((cfg = load_config(o, &err)) == NULL) {
-		log_err("reload failed, keeping the running configuration:\n%s",
-		    err);
-		free(err);
-		runtime_reopen(rt);
-	} else {
-		char *keys;
-
-		g = runtime_acquire(rt);
-		if ((keys = config_restart_keys(runtime_config(g), cfg)) != NULL)
-			log_warn("reload: %s changed; that takes a restart, "
-			    "the running value%s stay%s", keys,
-			    strchr(keys, ',') ? "s" : "",
-			    strchr(keys, ',') ? "" : "s");
-		free(keys);
-		runtime_release(g);
-		warn_probes(cfg);
-		if (runtime_reload(rt, cfg, &err) == -1) {
-			log_err("reload failed, keeping the running "
-			    "configuration: %s", err);
-			free(err);
-			runtime_reopen(rt);
-		} else {
-			if (!o->verbose)
-				log_set_level(config_log_prio(cfg));
-			log_notice("configuration reloaded from %s",
-			    o->config);
-		}
-	}
-	service_notify("READY=1");
-}
-
-/* SIGHUP in worker mode: new sinks once the entries in hand are done. */
-static void
-worker_reload(struct source_redis *src, const struct options *o)
-{
-	char *err = NULL;
-	struct config *cfg;
-
-	service_reloading();
-	if (o->config == NULL) {
-		log_notice("SIGHUP: no configuration file to reload; files "
-		    "reopened");
-		source_redis_reopen(src);
-	} else if ((cfg = load_config(o, &err)) == NULL) {
-		log_err("reload failed, keeping the running configuration:\n%s",
-		    err);
-		free(err);
-		source_redis_reopen(src);
-	} else {
-		int prio = config_log_prio(cfg);
-
-		warn_probes(cfg);
-		if (source_redis_reload(src, cfg, &err) == -1) {
-			log_err("reload failed, keeping the running "
-			    "configuration: %s", err);
-			free(err);
-			source_redis_reopen(src);
-		} else {
-			if (!o->verbose)
-				log_set_level(prio);
-			log_notice("configuration reloaded from %s",
-			    o->config);
-		}
-	}
-	service_notify("READY=1");
-}
-
-static void
-worker_status(struct source_redis *src, char *last, size_t len)
-{
-	char now[200];
-
-	memcpy(now, "STATUS=", 7);
-	source_redis_status(src, now + 7, sizeof now - 7);
-	if (strcmp(now, last) != 0) {
-		service_notify(now);
-		snprintf(last, len, "%s", now);
-	}
-}
-
-/* STATUS= for systemctl status, sent when it changes. last holds the one
- * sent before. */
-static void
-notify_status(struct runtime *rt, char *last, size_t len)
-{
-	struct metrics *m = runtime_metrics(rt);
-	struct gen *g = runtime_acquire(rt);
-	struct dispatch_stats ds;
-	uint64_t failed = 0;
-	size_t i;
-	char now[160];
-
-	runtime_stats(rt, g, &ds);
-	runtime_release(g);
-	for (i = 0; i < ds.n_sinks; i++)
-		failed += ds.sinks[i].dead;
-	snprintf(now, sizeof now, "STATUS=%llu events accepted, %zu queued, "
-	    "%llu failed deliveries",
-	    (unsigned long long)atomic_load(&m->accepted), ds.queued,
-	    (unsigned long long)failed);
-	free(ds.sinks);
-	if (strcmp(now, last) != 0) {
-		service_notify(now);
-		snprintf(last, len, "%s", now);
-	}
-}
-
-/* Waits for signals; does the work they ask for in ordinary code. For a
- * receiver rt is set, for a worker src. */
-static void
-main_loop(struct runtime *rt, struct source_redis *src,
-    const struct options *o, const sigset_t *set)
-{
-	int64_t wd = service_watchdog_usec(), tick_usec = 500000, now,
-	    last_wd = 0;
-	struct timespec tick;
-	char status[200] = "";
-	siginfo_t si;
-	int sig;
-
-	/* WATCHDOG=1 at half the interval: wake up at least that often. */
-	if (wd > 0 && wd / 2 < tick_usec)
-		tick_usec = wd / 2 > 0 ? wd / 2 : 1;
-	tick.tv_sec = 0;
-	tick.tv_nsec = (long)tick_usec * 1000;
-	for (;;) {
-		sig = sigtimedwait(set, &si, &tick);
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_notice("%s: draining and stopping",
-			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			return;
-		}
-		if (sig == SIGHUP && src != NULL)
-			worker_reload(src, o);
-		else if (sig == SIGHUP)
-			reload(rt, o);
-		now = util_mono_msec() * 1000;
-		if (wd > 0 && (last_wd == 0 || now - last_wd >= wd / 2 -
-		    tick_usec / 10)) {
-			service_notify("WATCHDOG=1");
-			last_wd = now;
-		}
-		if (src != NULL) {
-			worker_status(src, status, sizeof status);
-			continue;
-		}
-		runtime_reap(rt);
-		notify_status(rt, status, sizeof status);
-	}
-}
-
-/* --worker or [source]: the stream instead of HTTP, the same loop. Takes
- * ownership of cfg. */
-static int
-run_worker(const struct options *o, struct config *cfg, const sigset_t *set)
-{
-	struct source_redis *src;
-	char *err = NULL;
-	int64_t grace_ms;
-
-	if ((src = source_redis_new(cfg, o->consumer, &err)) == NULL) {
-		log_err("%s", err);
-		free(err);
-		return 1;
-	}
-	log_notice("livedesk-webhookd %s worker started, %zu sink%s",
-	    LD_VERSION, cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s");
-	service_notify("READY=1");
-	main_loop(NULL, src, o, set);
-	grace_ms = source_redis_grace_ms(src);
-	service_stopping((grace_ms + 15000) * 1000);
-	(void)source_redis_drain(src);
-	source_redis_free(src);
-	return 0;
-}
-
-static int
-run(const struct options *o)
-{
-	struct runtime *rt = NULL;
-	struct http *h = NULL;
-	struct config *cfg;
-	struct gen *g;
-	char *err = NULL;
-	sigset_t set;
-	int64_t grace_ms;
-	int first_fd, n_fds, prio, rc = 1;
-
-	if ((cfg = load_config(o, &err)) == NULL) {
-		fprintf(stderr, "livedesk-webhookd: %s\n", err);
-		free(err);
-		return 1;
-	}
-	prio = o->verbose ? LOG_DEBUG : config_log_prio(cfg);
-	if (service_stderr_is_journal())
-		log_init_journal(service_journal, prio);
-	else
-		log_init(LOG_TARGET_STDERR, prio);
-	warn_probes(cfg);
-	/* Threads inherit this mask: signals reach only sigtimedwait. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	/* EPIPE and EFBIG are handled where they happen. */
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-	    signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
-	    signal(SIGXFSZ, SIG_IGN) == SIG_ERR) {
-		log_err("cannot set up signals: %s", strerror(errno));
-		config_free(cfg);
-		return 1;
-	}
-	if (o->worker || cfg->source.present)
-		return run_worker(o, cfg, &set);
-	if ((n_fds = service_listen_fds(&first_fd, &err)) == -1) {
-		config_free(cfg);
-		goto fail;
-	}
-	if ((rt = runtime_new(cfg, &err)) == NULL)
-		goto fail;
-	if ((h = http_new(rt, cfg, first_fd, n_fds, &err)) == NULL)
-		goto fail;
-	runtime_start(rt);
-	log_notice("livedesk-webhookd %s listening on %s, path %s, %zu sink%s",
-	    LD_VERSION, http_address(h), cfg->path, cfg->n_sinks,
-	    cfg->n_sinks == 1 ? "" : "s");
-	service_notify("READY=1");
-	main_loop(rt, NULL, o, &set);
-	g = runtime_acquire(rt);
-	grace_ms = runtime_config(g)->shutdown_grace_ms;
-	runtime_release(g);
-	/* Each generation drains for up to shutdown_grace; then the sinks
-	 * stop (an exec sink's kill_after): a margin for those. */
-	/* Not ready before systemd (or a test) hears STOPPING=1. */
-	runtime_refuse(rt);
-	service_stopping((grace_ms + 15000) * 1000);
-	runtime_shutdown(rt);
-	rc = 0;
-	goto out;
-fail:
-	log_err("%s", err);
-	free(err);
-out:
-	http_free(h);
-	runtime_free(rt);
-	return rc;
+	return load_config(arg, err);
 }
 
 int
 main(int argc, char **argv)
 {
+	struct daemon_args args;
 	struct options o;
 	struct config *cfg;
 	char *err = NULL;
@@ -444,14 +173,23 @@ main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	if (o.check_config)
 		return check_config(&o);
-	if (o.replay != NULL || o.spool_status) {
-		if ((cfg = load_config(&o, &err)) == NULL) {
-			fprintf(stderr, "livedesk-webhookd: %s\n", err);
-			free(err);
-			return 1;
-		}
-		return o.replay != NULL ? spool_cli_replay(cfg, o.replay,
-		    o.sink, o.verbose) : spool_cli_status(cfg);
+	if ((cfg = load_config(&o, &err)) == NULL) {
+		fprintf(stderr, "livedesk-webhookd: %s\n", err);
+		free(err);
+		return 1;
 	}
-	return run(&o);
+	if (o.replay != NULL)
+		return spool_cli_replay(cfg, o.replay, o.sink, o.verbose);
+	if (o.spool_status)
+		return spool_cli_status(cfg);
+	memset(&args, 0, sizeof args);
+	args.load = reload_config;
+	args.load_arg = &o;
+	args.config_file = o.config;
+	args.verbose = o.verbose;
+	args.consumer = o.consumer;
+	/* A worker (--worker, or a [source] section) takes its events from
+	 * the Redis stream instead of HTTP; the rest is the same. */
+	return daemon_run(o.worker || cfg->source.present ?
+	    &daemon_input_redis : &daemon_input_http, cfg, &args);
 }

@@ -1,6 +1,7 @@
 /* The one runtime object: generations, reload, shutdown (see runtime.h). */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,11 @@ struct runtime_sink_total {
 struct runtime {
 	struct metrics	 metrics;
 	struct spool	*spool;		/* NULL without spool_dir */
+	/* What every generation's dispatcher calls as events finish: an
+	 * input's (input set: it acknowledges events itself, there is no
+	 * spool) or the spool's; none without either. */
+	struct dispatch_hooks hooks;
+	bool		 input;
 	/* queue_size and queue_bytes over the events of every live
 	 * generation; guarded by its own lock (see dispatch.c). */
 	struct dispatch_bound *bound;
@@ -60,15 +66,13 @@ static struct gen *
 gen_new(struct runtime *rt, struct config *cfg, char **err)
 {
 	struct gen *g = xcalloc(1, sizeof *g);
-	struct dispatch_hooks hooks = {
-		spool_sink_done, spool_event_done, rt->spool,
-	};
+	bool hooked = rt->input || rt->spool != NULL;
 
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
 	/* One bound for every generation: a retired one keeps taking the
 	 * events of its busy conversations after a reload. */
-	if ((g->disp = dispatch_new_shared(cfg, rt->spool ? &hooks : NULL,
+	if ((g->disp = dispatch_new_shared(cfg, hooked ? &rt->hooks : NULL,
 	    rt->bound, err)) == NULL) {
 		gen_free(g);
 		return NULL;
@@ -90,7 +94,8 @@ recovered(void *arg, struct ld_event *ev, const char *const *done,
 }
 
 struct runtime *
-runtime_new(struct config *cfg, char **err)
+runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
+    char **err)
 {
 	struct runtime *rt = xcalloc(1, sizeof *rt);
 
@@ -99,7 +104,10 @@ runtime_new(struct config *cfg, char **err)
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_rwlock_init(&rt->ingest_lock, NULL);
 	rt->bound = dispatch_bound_new(cfg);
-	if (cfg->spool_dir != NULL) {
+	if (hooks != NULL) {
+		rt->hooks = *hooks;
+		rt->input = true;
+	} else if (cfg->spool_dir != NULL) {
 		if ((rt->spool = spool_open(cfg->spool_dir, cfg->durable,
 		    err)) == NULL) {
 			config_free(cfg);
@@ -109,6 +117,9 @@ runtime_new(struct config *cfg, char **err)
 			log_warn("spool: durable = no: events are acknowledged "
 			    "before they are on disk, and a crash loses what "
 			    "was not yet written");
+		rt->hooks.sink_done = spool_sink_done;
+		rt->hooks.event_done = spool_event_done;
+		rt->hooks.arg = rt->spool;
 	}
 	if ((rt->cur = gen_new(rt, cfg, err)) == NULL)
 		goto fail;
@@ -185,10 +196,11 @@ runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 {
 	struct gen *g, *old;
 
-	if ((cfg->spool_dir == NULL) != (rt->spool == NULL) ||
+	/* With an input's hooks there is no spool to keep. */
+	if (!rt->input && ((cfg->spool_dir == NULL) != (rt->spool == NULL) ||
 	    (cfg->spool_dir != NULL && strcmp(cfg->spool_dir,
 	    rt->cur->cfg->spool_dir) != 0) ||
-	    cfg->durable != rt->cur->cfg->durable) {
+	    cfg->durable != rt->cur->cfg->durable)) {
 		*err = xstrdup("spool_dir and durable take a restart to "
 		    "change");
 		config_free(cfg);
@@ -321,6 +333,24 @@ runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
 }
 
 void
+runtime_status(struct runtime *rt, char *buf, size_t len)
+{
+	struct gen *g = runtime_acquire(rt);
+	struct dispatch_stats ds;
+	uint64_t failed = 0;
+	size_t i;
+
+	runtime_stats(rt, g, &ds);
+	runtime_release(g);
+	for (i = 0; i < ds.n_sinks; i++)
+		failed += ds.sinks[i].dead;
+	snprintf(buf, len, "%llu events accepted, %zu queued, %llu failed "
+	    "deliveries", (unsigned long long)atomic_load(
+	    &rt->metrics.accepted), ds.queued, (unsigned long long)failed);
+	free(ds.sinks);
+}
+
+void
 runtime_reopen(struct runtime *rt)
 {
 	struct gen *g = runtime_acquire(rt);
@@ -360,6 +390,26 @@ submit(struct runtime *rt, struct gen *g, struct ld_event *ev, int flags)
 
 	if (to != g)
 		runtime_release(to);
+	return rc;
+}
+
+size_t
+runtime_room(struct runtime *rt)
+{
+	return dispatch_bound_room(rt->bound);
+}
+
+int
+runtime_submit(struct runtime *rt, struct ld_event *ev)
+{
+	struct gen *g = runtime_acquire(rt);
+	int rc;
+
+	/* FORCE: the input kept the bound before it read (runtime_room);
+	 * an event read is an event taken. */
+	if ((rc = submit(rt, g, ev, DISPATCH_FORCE)) == 0)
+		metrics_event(&rt->metrics, ev->kind);
+	runtime_release(g);
 	return rc;
 }
 
@@ -466,7 +516,8 @@ runtime_shutdown(struct runtime *rt)
 	left = dispatch_drain(rt->cur->disp, end - util_mono_msec());
 	for (g = rt->retired; g != NULL; g = g->next)
 		left += dispatch_drain(g->disp, end - util_mono_msec());
-	if (left > 0)
+	/* An input with hooks of its own says what it keeps. */
+	if (left > 0 && !rt->input)
 		log_warn("shutdown: %zu event%s not finished within "
 		    "shutdown_grace%s", left, left == 1 ? "" : "s",
 		    rt->spool ? "; they stay in the spool" : " and are lost "

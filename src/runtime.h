@@ -15,15 +15,23 @@
 #include "metrics.h"
 
 struct config;
+struct dispatch_hooks;
 struct dispatch_stats;
 struct gen;
 struct ld_event;
 struct runtime;
 struct spool;
 
-/* Takes ownership of cfg, and recovers the spool into the dispatcher,
- * which starts nothing until runtime_start. Returns NULL with *err. */
-struct runtime	*runtime_new(struct config *cfg, char **err);
+/*
+ * Takes ownership of cfg. hooks are what every generation's dispatcher
+ * calls as the sinks finish with an event: those of an input that
+ * acknowledges its events itself (the Redis source), which then has no
+ * spool; NULL for the spool of spool_dir, which is opened and recovered
+ * into the first generation. The dispatcher starts nothing until
+ * runtime_start. Returns NULL with *err.
+ */
+struct runtime	*runtime_new(struct config *cfg,
+		    const struct dispatch_hooks *hooks, char **err);
 void		 runtime_start(struct runtime *);
 void		 runtime_free(struct runtime *);	/* NULL: no-op */
 
@@ -66,6 +74,8 @@ void		 runtime_reap(struct runtime *);
  */
 void		 runtime_stats(struct runtime *, struct gen *g,
 		    struct dispatch_stats *st);
+/* The status line's text: events accepted, queued, failed deliveries. */
+void		 runtime_status(struct runtime *, char *buf, size_t len);
 /* Reopens the files of the current generation's sinks. */
 void		 runtime_reopen(struct runtime *);
 
@@ -84,6 +94,17 @@ bool		 runtime_ingest_waits(const struct runtime *);
  */
 int		 runtime_ingest(struct runtime *, struct gen *,
 		    struct ld_event *, runtime_ingest_fn fn, void *arg);
+
+/*
+ * For an input that keeps the queue bound itself, before it reads (the
+ * Redis source): how many more events fit now, and the hand-over of one it
+ * read, which then goes past the bound and is not refused while the daemon
+ * stops, only once the generations are drained. runtime_submit hands ev
+ * (taking a reference) to the generation that holds its conversation, as
+ * runtime_ingest does, and counts it accepted; 0, or -1 when refused.
+ */
+size_t		 runtime_room(struct runtime *);
+int		 runtime_submit(struct runtime *, struct ld_event *);
 
 /* Answers 503 from now on (and /healthz not ready). */
 void		 runtime_refuse(struct runtime *);
