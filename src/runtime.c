@@ -1,4 +1,5 @@
-/* The one runtime object: generations, reload, shutdown (see runtime.h). */
+/* The one runtime for every mode: generations, reload, reap, the shared
+ * bound, the hand-over of events, shutdown (see runtime.h). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,10 +1,11 @@
 /*
- * The one runtime object: the current generation (configuration +
- * dispatcher, swapped whole on reload), the counters, and the stopping
- * flag. HTTP threads hold a reference to a generation for the length of a
- * request; a retired generation is freed once nobody holds it and its
- * queue is empty. The queue bound is one for every generation. Callers see
- * neither struct: they use the functions below.
+ * The one runtime for every mode: the current generation (configuration +
+ * dispatcher, swapped whole on reload), the retired ones until they are
+ * reaped, the queue bound they share, the counters and the stopping flag.
+ * The inputs hand it events: the HTTP front (runtime_ingest, holding a
+ * generation for the length of a request) and the Redis source
+ * (runtime_room, runtime_submit). Callers see neither struct: they use
+ * the functions below.
  */
 #ifndef RUNTIME_H
 #define RUNTIME_H
