@@ -151,7 +151,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		die("OPENSSL_init_crypto", "failed");
 	cfg = load_config();
 	log_init(LOG_TARGET_STDERR, config_log_prio(cfg));
-	if ((front.rt = runtime_new(cfg, &err)) == NULL)
+	if ((front.rt = runtime_new(cfg, NULL, &err)) == NULL)
 		die("runtime_new", err);
 	if ((front.h = http_new(front.rt, cfg, 0, 0, &err)) == NULL)
 		die("http_new", err);
@@ -319,7 +319,7 @@ settle(void)
 
 	do {
 		g = runtime_acquire(front.rt);
-		dispatch_stats(g->disp, &ds);
+		runtime_stats(front.rt, g, &ds);
 		runtime_release(g);
 		free(ds.sinks);
 		if (ds.queued == 0)

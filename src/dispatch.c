@@ -219,6 +219,18 @@ dispatch_bound_set(struct dispatch_bound *b, const struct config *cfg)
 	pthread_mutex_unlock(&b->lock);
 }
 
+size_t
+dispatch_bound_room(struct dispatch_bound *b)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->events < b->max_events && b->bytes < b->max_bytes)
+		n = b->max_events - b->events;
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
 void
 dispatch_bound_free(struct dispatch_bound *b)
 {

@@ -67,6 +67,9 @@ struct dispatch_bound *dispatch_bound_new(const struct config *cfg);
 /* Takes cfg's queue_size and queue_bytes (a reload); what is queued stays. */
 void		 dispatch_bound_set(struct dispatch_bound *,
 		    const struct config *cfg);
+/* How many more events fit now: 0 once queue_bytes is reached (for an
+ * input that bounds itself before it reads, the Redis source). */
+size_t		 dispatch_bound_room(struct dispatch_bound *);
 /* NULL is a no-op; every dispatcher sharing it must be freed before. */
 void		 dispatch_bound_free(struct dispatch_bound *);
 

@@ -209,7 +209,7 @@ reply_full(struct http *h, struct MHD_Connection *c, unsigned status,
 	}
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
-	metrics_request(&h->rt->metrics, status);
+	metrics_request(runtime_metrics(h->rt), status);
 	return ret;
 }
 
@@ -287,7 +287,7 @@ refuse_full(struct http *h, struct MHD_Connection *c, const char *client,
 	refusal_log(h, "refused %u from %s: %s", status, client, shown);
 	free(shown);
 	if (drop >= 0)
-		metrics_drop(&h->rt->metrics, (enum metrics_drop)drop);
+		metrics_drop(runtime_metrics(h->rt), (enum metrics_drop)drop);
 	ret = reply_full(h, c, status, body, hname, hvalue, close);
 	free(body);
 	return ret;
@@ -731,7 +731,7 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, struct req **out)
 {
 	struct gen *g = runtime_acquire(h->rt);
-	const struct config *cfg = g->cfg;
+	const struct config *cfg = runtime_config(g);
 	struct auth_refusal no;
 	struct auth_request ar;
 	struct netaddr client;
@@ -800,9 +800,9 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 	}
 	/* A full queue is answered before the body is read and parsed:
 	 * under a flood the CPU goes to the sinks, not to refusals. */
-	if (atomic_load(&h->rt->stopping) ||
-	    !dispatch_has_room(g->disp, (size_t)r->expect)) {
-		bool stopping = atomic_load(&h->rt->stopping);
+	if (runtime_stopping(h->rt) ||
+	    !runtime_has_room(g, (size_t)r->expect)) {
+		bool stopping = runtime_stopping(h->rt);
 
 		ret = refuse(h, c, r->client, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    stopping ? DROP_STOPPING : DROP_QUEUE_FULL, stopping ?
@@ -838,7 +838,7 @@ answered:
 static unsigned
 append_body(struct http *h, struct req *r, const char *data, size_t n)
 {
-	const struct config *cfg = r->gen->cfg;
+	const struct config *cfg = runtime_config(r->gen);
 	uint64_t cap;
 
 	/* Counted as it arrives (chunked bodies have no length). */
@@ -914,8 +914,8 @@ answer_midbody(struct http *h, struct MHD_Connection *c, struct req *r,
 	    "the body, connection closed", status, r->client, shown);
 	free(shown);
 	if (drop >= 0)
-		metrics_drop(&h->rt->metrics, (enum metrics_drop)drop);
-	metrics_request(&h->rt->metrics, status);
+		metrics_drop(runtime_metrics(h->rt), (enum metrics_drop)drop);
+	metrics_request(runtime_metrics(h->rt), status);
 	r->answered = status;
 	body_free(h, r);
 	if (k != NULL) {
@@ -954,7 +954,7 @@ accepted(struct http *h, struct req *r)
 static int
 admit_body(struct http *h, struct MHD_Connection *c, struct req *r)
 {
-	const struct config *cfg = r->gen->cfg;
+	const struct config *cfg = runtime_config(r->gen);
 	struct auth_refusal no;
 	struct auth_request ar;
 	struct auth_macs macs;
@@ -975,7 +975,7 @@ admit_body(struct http *h, struct MHD_Connection *c, struct req *r)
 		return -1;
 	case AUTH_SEEN:
 	case AUTH_REPLAY:
-		metrics_drop(&h->rt->metrics, DROP_DUPLICATE);
+		metrics_drop(runtime_metrics(h->rt), DROP_DUPLICATE);
 		log_info("%s from %s: answered 200, not dispatched again",
 		    seen == AUTH_SEEN ? "duplicate delivery" :
 		    "replayed signature", r->client);
@@ -1002,7 +1002,7 @@ answer_ingest(struct http *h, struct MHD_Connection *c, struct req *r,
 		/* The runtime has counted the drop. */
 		settle_claim(h, r, false);
 		return refuse(h, c, r->client, status == 507 ? 503 :
-		    (unsigned)status, -1, atomic_load(&h->rt->stopping) ?
+		    (unsigned)status, -1, runtime_stopping(h->rt) ?
 		    "shutting down" : status == 507 ? "cannot write the spool, "
 		    "retry later" : "queue full, retry later",
 		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
@@ -1033,7 +1033,7 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 	if ((status = admit_body(h, c, r)) != -1)
 		return (enum MHD_Result)status;
 	ev = ld_event_parse(r->body ? r->body : "", r->len,
-	    (int)r->gen->cfg->max_depth, &err);
+	    (int)runtime_config(r->gen)->max_depth, &err);
 	/* The event holds its own copy: the body's share of max_body_total
 	 * goes back now, not when the connection gets round to closing. */
 	body_free(h, r);
@@ -1069,7 +1069,7 @@ accept_event(struct http *h, struct MHD_Connection *c, struct req *r)
 static enum MHD_Result
 serve_health(struct http *h, struct MHD_Connection *c)
 {
-	if (atomic_load(&h->rt->stopping))
+	if (runtime_stopping(h->rt))
 		return reply(h, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "{\"ok\":false,\"status\":\"stopping\"}", NULL, NULL);
 	return reply(h, c, MHD_HTTP_OK, "{\"ok\":true,\"status\":\"ready\"}",
@@ -1085,12 +1085,13 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	char *text, *err = NULL;
-	bool spooled = h->rt->spool != NULL &&
-	    spool_status(h->rt->spool, NULL, &ss, &err) == 0;
+	bool spooled = runtime_spool(h->rt) != NULL &&
+	    spool_status(runtime_spool(h->rt), NULL, &ss, &err) == 0;
 
 	free(err);
 	runtime_stats(h->rt, g, &ds);
-	text = metrics_render(&h->rt->metrics, &ds, spooled ? &ss : NULL);
+	text = metrics_render(runtime_metrics(h->rt), &ds,
+	    spooled ? &ss : NULL);
 	runtime_release(g);
 	free(ds.sinks);
 	if (text == NULL)
@@ -1108,7 +1109,7 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
 	}
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
-	metrics_request(&h->rt->metrics, MHD_HTTP_OK);
+	metrics_request(runtime_metrics(h->rt), MHD_HTTP_OK);
 	return ret;
 }
 
@@ -1134,7 +1135,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		 * client goes quiet instead). */
 		r->drained += *upload_data_size;
 		if (*upload_data_size == 0 ||
-		    r->drained > r->gen->cfg->max_body)
+		    r->drained > runtime_config(r->gen)->max_body)
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -1307,8 +1308,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		(void)netaddr_from_sockaddr(&k->peer, ci->client_addr);
 	k->since_ms = util_mono_msec();
 	g = runtime_acquire(h->rt);
-	proxy = g->cfg->trusted_proxies != NULL &&
-	    netaddr_list_match(g->cfg->trusted_proxies, &k->peer);
+	proxy = runtime_config(g)->trusted_proxies != NULL &&
+	    netaddr_list_match(runtime_config(g)->trusted_proxies, &k->peer);
 	runtime_release(g);
 	pthread_mutex_lock(&h->lock);
 	/* Counted again, without the connections their clients have
@@ -1389,7 +1390,7 @@ watchdog(void *arg)
 			refusal_log(h, "refused 408 from %s: no complete "
 			    "request within request_timeout; connection "
 			    "closed", a);
-			metrics_request(&h->rt->metrics, 408);
+			metrics_request(runtime_metrics(h->rt), 408);
 		}
 		/* A flood's count of unlogged refusals goes out when its
 		 * second is over, even if nothing follows it. */

@@ -8,12 +8,11 @@
 
 #include "livedesk/event.h"
 #include "log.h"
-#include "service.h"
 #include "util.h"
 
-/* The target is set once by log_init before any thread starts; the level
- * may change on reload, hence atomic. */
-static enum log_target	target = LOG_TARGET_STDERR;
+/* The journal writer (NULL: stderr) is set once by log_init before any
+ * thread starts; the level may change on reload, hence atomic. */
+static log_journal_fn	journal;
 static atomic_int	max_level = LOG_INFO;
 
 static const char *const level_names[] = {
@@ -23,7 +22,15 @@ static const char *const level_names[] = {
 void
 log_init(enum log_target t, int max_prio)
 {
-	target = t;
+	(void)t;	/* LOG_TARGET_STDERR, the only one */
+	journal = NULL;
+	atomic_store(&max_level, max_prio);
+}
+
+void
+log_init_journal(log_journal_fn fn, int max_prio)
+{
+	journal = fn;
 	atomic_store(&max_level, max_prio);
 }
 
@@ -60,8 +67,8 @@ log_vctx(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
 	if (prio > atomic_load(&max_level))
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	if (target == LOG_TARGET_JOURNAL) {
-		service_journal(prio, msg, c);
+	if (journal != NULL) {
+		journal(prio, msg, c);
 		return;
 	}
 	ctx_suffix(c, suffix, sizeof suffix);
@@ -103,8 +110,8 @@ log_raw(int prio, const char *line)
 
 	if (prio > atomic_load(&max_level))
 		return;
-	if (target == LOG_TARGET_JOURNAL) {
-		service_journal(prio, line, NULL);
+	if (journal != NULL) {
+		journal(prio, line, NULL);
 		return;
 	}
 	if ((n = asprintf(&l, "%s\n", line)) < 0)

@@ -16,13 +16,21 @@ struct log_ctx {
 	int64_t		 conversation_id;	/* -1: none */
 };
 
+/* Where lines go by default; the journal is entered with log_init_journal. */
 enum log_target {
 	LOG_TARGET_STDERR,
-	LOG_TARGET_JOURNAL,
 };
+
+/* Writes one journal entry: the message, its priority, and c's fields. */
+typedef void (*log_journal_fn)(int prio, const char *msg,
+		    const struct log_ctx *c);
 
 /* Called once, before threads start. max_prio: LOG_DEBUG..LOG_ERR. */
 void	log_init(enum log_target, int max_prio);
+/* The same, with every line going through journal instead: the journal
+ * belongs to whoever hands its writer over (service.c), so that this file
+ * knows nothing of systemd. */
+void	log_init_journal(log_journal_fn journal, int max_prio);
 /* A reload's new log_level. */
 void	log_set_level(int max_prio);
 void	log_msg(int prio, const char *fmt, ...)

@@ -1,13 +1,57 @@
-/* The one runtime object: generations, reload, shutdown (see runtime.h). */
+/* The one runtime for every mode: generations, reload, reap, the shared
+ * bound, the hand-over of events, shutdown (see runtime.h). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "spool.h"
 #include "util.h"
+
+struct gen {
+	struct config	*cfg;
+	struct dispatch	*disp;
+	atomic_int	 refs;
+	struct gen	*next;		/* retired list */
+};
+
+/* The counters of a sink in generations that are gone (reaped). */
+struct runtime_sink_total {
+	char			*name;
+	struct dispatch_sink_stats st;	/* st.name is name */
+};
+
+struct runtime {
+	struct metrics	 metrics;
+	struct spool	*spool;		/* NULL without spool_dir */
+	/* What every generation's dispatcher calls as events finish: an
+	 * input's (input set: it acknowledges events itself, there is no
+	 * spool) or the spool's; none without either. */
+	struct dispatch_hooks hooks;
+	bool		 input;
+	/* queue_size and queue_bytes over the events of every live
+	 * generation; guarded by its own lock (see dispatch.c). */
+	struct dispatch_bound *bound;
+	atomic_bool	 stopping;	/* answer 503, /healthz not ready */
+	/* Guards cur and the retired list; held to swap them, to take a
+	 * reference, and to read every generation's counts at once. */
+	pthread_mutex_t	 lock;
+	struct gen	*cur;
+	struct gen	*retired;
+	/* Under lock too: by sink name and type, so that a reload restarts
+	 * no counter (a generation's counts move here as it is reaped). */
+	struct runtime_sink_total *gone;
+	size_t		 n_gone;
+	/* Readers: requests handing an event over; the writer: shutdown,
+	 * setting stopping. */
+	pthread_rwlock_t ingest_lock;
+};
 
 static void
 gen_free(struct gen *g)
@@ -23,15 +67,13 @@ static struct gen *
 gen_new(struct runtime *rt, struct config *cfg, char **err)
 {
 	struct gen *g = xcalloc(1, sizeof *g);
-	struct dispatch_hooks hooks = {
-		spool_sink_done, spool_event_done, rt->spool,
-	};
+	bool hooked = rt->input || rt->spool != NULL;
 
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
 	/* One bound for every generation: a retired one keeps taking the
 	 * events of its busy conversations after a reload. */
-	if ((g->disp = dispatch_new_shared(cfg, rt->spool ? &hooks : NULL,
+	if ((g->disp = dispatch_new_shared(cfg, hooked ? &rt->hooks : NULL,
 	    rt->bound, err)) == NULL) {
 		gen_free(g);
 		return NULL;
@@ -53,7 +95,8 @@ recovered(void *arg, struct ld_event *ev, const char *const *done,
 }
 
 struct runtime *
-runtime_new(struct config *cfg, char **err)
+runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
+    char **err)
 {
 	struct runtime *rt = xcalloc(1, sizeof *rt);
 
@@ -62,7 +105,10 @@ runtime_new(struct config *cfg, char **err)
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_rwlock_init(&rt->ingest_lock, NULL);
 	rt->bound = dispatch_bound_new(cfg);
-	if (cfg->spool_dir != NULL) {
+	if (hooks != NULL) {
+		rt->hooks = *hooks;
+		rt->input = true;
+	} else if (cfg->spool_dir != NULL) {
 		if ((rt->spool = spool_open(cfg->spool_dir, cfg->durable,
 		    err)) == NULL) {
 			config_free(cfg);
@@ -72,6 +118,9 @@ runtime_new(struct config *cfg, char **err)
 			log_warn("spool: durable = no: events are acknowledged "
 			    "before they are on disk, and a crash loses what "
 			    "was not yet written");
+		rt->hooks.sink_done = spool_sink_done;
+		rt->hooks.event_done = spool_event_done;
+		rt->hooks.arg = rt->spool;
 	}
 	if ((rt->cur = gen_new(rt, cfg, err)) == NULL)
 		goto fail;
@@ -113,15 +162,46 @@ runtime_release(struct gen *g)
 	atomic_fetch_sub(&g->refs, 1);
 }
 
+const struct config *
+runtime_config(const struct gen *g)
+{
+	return g->cfg;
+}
+
+bool
+runtime_has_room(struct gen *g, size_t len)
+{
+	return dispatch_has_room(g->disp, len);
+}
+
+struct metrics *
+runtime_metrics(struct runtime *rt)
+{
+	return &rt->metrics;
+}
+
+struct spool *
+runtime_spool(struct runtime *rt)
+{
+	return rt->spool;
+}
+
+bool
+runtime_stopping(const struct runtime *rt)
+{
+	return atomic_load(&rt->stopping);
+}
+
 int
 runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 {
 	struct gen *g, *old;
 
-	if ((cfg->spool_dir == NULL) != (rt->spool == NULL) ||
+	/* With an input's hooks there is no spool to keep. */
+	if (!rt->input && ((cfg->spool_dir == NULL) != (rt->spool == NULL) ||
 	    (cfg->spool_dir != NULL && strcmp(cfg->spool_dir,
 	    rt->cur->cfg->spool_dir) != 0) ||
-	    cfg->durable != rt->cur->cfg->durable) {
+	    cfg->durable != rt->cur->cfg->durable)) {
 		*err = xstrdup("spool_dir and durable take a restart to "
 		    "change");
 		config_free(cfg);
@@ -254,6 +334,24 @@ runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
 }
 
 void
+runtime_status(struct runtime *rt, char *buf, size_t len)
+{
+	struct gen *g = runtime_acquire(rt);
+	struct dispatch_stats ds;
+	uint64_t failed = 0;
+	size_t i;
+
+	runtime_stats(rt, g, &ds);
+	runtime_release(g);
+	for (i = 0; i < ds.n_sinks; i++)
+		failed += ds.sinks[i].dead;
+	snprintf(buf, len, "%llu events accepted, %zu queued, %llu failed "
+	    "deliveries", (unsigned long long)atomic_load(
+	    &rt->metrics.accepted), ds.queued, (unsigned long long)failed);
+	free(ds.sinks);
+}
+
+void
 runtime_reopen(struct runtime *rt)
 {
 	struct gen *g = runtime_acquire(rt);
@@ -293,6 +391,26 @@ submit(struct runtime *rt, struct gen *g, struct ld_event *ev, int flags)
 
 	if (to != g)
 		runtime_release(to);
+	return rc;
+}
+
+size_t
+runtime_room(struct runtime *rt)
+{
+	return dispatch_bound_room(rt->bound);
+}
+
+int
+runtime_submit(struct runtime *rt, struct ld_event *ev)
+{
+	struct gen *g = runtime_acquire(rt);
+	int rc;
+
+	/* FORCE: the input kept the bound before it read (runtime_room);
+	 * an event read is an event taken. */
+	if ((rc = submit(rt, g, ev, DISPATCH_FORCE)) == 0)
+		metrics_event(&rt->metrics, ev->kind);
+	runtime_release(g);
 	return rc;
 }
 
@@ -399,7 +517,8 @@ runtime_shutdown(struct runtime *rt)
 	left = dispatch_drain(rt->cur->disp, end - util_mono_msec());
 	for (g = rt->retired; g != NULL; g = g->next)
 		left += dispatch_drain(g->disp, end - util_mono_msec());
-	if (left > 0)
+	/* An input with hooks of its own says what it keeps. */
+	if (left > 0 && !rt->input)
 		log_warn("shutdown: %zu event%s not finished within "
 		    "shutdown_grace%s", left, left == 1 ? "" : "s",
 		    rt->spool ? "; they stay in the spool" : " and are lost "

@@ -1,66 +1,64 @@
 /*
- * The one runtime object: the current generation (configuration +
- * dispatcher, swapped whole on reload), the counters, and the stopping
- * flag. HTTP threads hold a reference to a generation for the length of a
- * request; a retired generation is freed once nobody holds it and its
- * queue is empty. The queue bound is one for every generation.
+ * The one runtime for every mode: the current generation (configuration +
+ * dispatcher, swapped whole on reload), the retired ones until they are
+ * reaped, the queue bound they share, the counters and the stopping flag.
+ * The inputs hand it events: the HTTP front (runtime_ingest, holding a
+ * generation for the length of a request) and the Redis source
+ * (runtime_room, runtime_submit). Callers see neither struct: they use
+ * the functions below.
  */
 #ifndef RUNTIME_H
 #define RUNTIME_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "dispatch.h"
 #include "metrics.h"
 
 struct config;
+struct dispatch_hooks;
+struct dispatch_stats;
+struct gen;
 struct ld_event;
+struct runtime;
 struct spool;
 
-struct gen {
-	struct config	*cfg;
-	struct dispatch	*disp;
-	atomic_int	 refs;
-	struct gen	*next;		/* retired list */
-};
-
-/* The counters of a sink in generations that are gone (reaped). */
-struct runtime_sink_total {
-	char			*name;
-	struct dispatch_sink_stats st;	/* st.name is name */
-};
-
-struct runtime {
-	struct metrics	 metrics;
-	struct spool	*spool;		/* NULL without spool_dir */
-	/* queue_size and queue_bytes over the events of every live
-	 * generation; guarded by its own lock (see dispatch.c). */
-	struct dispatch_bound *bound;
-	atomic_bool	 stopping;	/* answer 503, /healthz not ready */
-	/* Guards cur and the retired list; held to swap them, to take a
-	 * reference, and to read every generation's counts at once. */
-	pthread_mutex_t	 lock;
-	struct gen	*cur;
-	struct gen	*retired;
-	/* Under lock too: by sink name and type, so that a reload restarts
-	 * no counter (a generation's counts move here as it is reaped). */
-	struct runtime_sink_total *gone;
-	size_t		 n_gone;
-	/* Readers: requests handing an event over; the writer: shutdown,
-	 * setting stopping. */
-	pthread_rwlock_t ingest_lock;
-};
-
-/* Takes ownership of cfg, and recovers the spool into the dispatcher,
- * which starts nothing until runtime_start. Returns NULL with *err. */
-struct runtime	*runtime_new(struct config *cfg, char **err);
+/*
+ * Takes ownership of cfg. hooks are what every generation's dispatcher
+ * calls as the sinks finish with an event: those of an input that
+ * acknowledges its events itself (the Redis source), which then has no
+ * spool; NULL for the spool of spool_dir, which is opened and recovered
+ * into the first generation. The dispatcher starts nothing until
+ * runtime_start. Returns NULL with *err.
+ */
+struct runtime	*runtime_new(struct config *cfg,
+		    const struct dispatch_hooks *hooks, char **err);
 void		 runtime_start(struct runtime *);
 void		 runtime_free(struct runtime *);	/* NULL: no-op */
 
+/*
+ * The contract of a generation reference: runtime_acquire returns the
+ * current generation with a reference taken, for as long as one request
+ * (or one reload check, one scrape) needs it. Until the holder calls
+ * runtime_release, exactly once and from any thread, the generation, its
+ * configuration and its dispatcher stay as they are: a reload retires it
+ * but frees nothing a reference holds, and runtime_reap frees it only once
+ * the last reference is back and its queue is empty. Neither call blocks
+ * beyond the runtime's lock, which is only ever held briefly.
+ */
 struct gen	*runtime_acquire(struct runtime *);
 void		 runtime_release(struct gen *);
+/* What a held generation runs with: its configuration, whether an event of
+ * len bytes would fit in the queue bound now. */
+const struct config *runtime_config(const struct gen *);
+bool		 runtime_has_room(struct gen *, size_t len);
+
+/* The counters (for /metrics and the status line). */
+struct metrics	*runtime_metrics(struct runtime *);
+/* The spool, NULL without spool_dir. */
+struct spool	*runtime_spool(struct runtime *);
+/* Whether the daemon stops (answer 503, /healthz not ready). */
+bool		 runtime_stopping(const struct runtime *);
 
 /* Builds a generation from cfg (taking ownership) and swaps it in; on
  * failure keeps the current one and returns -1 with *err. */
@@ -77,6 +75,8 @@ void		 runtime_reap(struct runtime *);
  */
 void		 runtime_stats(struct runtime *, struct gen *g,
 		    struct dispatch_stats *st);
+/* The status line's text: events accepted, queued, failed deliveries. */
+void		 runtime_status(struct runtime *, char *buf, size_t len);
 /* Reopens the files of the current generation's sinks. */
 void		 runtime_reopen(struct runtime *);
 
@@ -95,6 +95,17 @@ bool		 runtime_ingest_waits(const struct runtime *);
  */
 int		 runtime_ingest(struct runtime *, struct gen *,
 		    struct ld_event *, runtime_ingest_fn fn, void *arg);
+
+/*
+ * For an input that keeps the queue bound itself, before it reads (the
+ * Redis source): how many more events fit now, and the hand-over of one it
+ * read, which then goes past the bound and is not refused while the daemon
+ * stops, only once the generations are drained. runtime_submit hands ev
+ * (taking a reference) to the generation that holds its conversation, as
+ * runtime_ingest does, and counts it accepted; 0, or -1 when refused.
+ */
+size_t		 runtime_room(struct runtime *);
+int		 runtime_submit(struct runtime *, struct ld_event *);
 
 /* Answers 503 from now on (and /healthz not ready). */
 void		 runtime_refuse(struct runtime *);

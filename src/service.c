@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -103,21 +102,12 @@ service_notifyf(const char *fmt, ...)
 	free(s);
 }
 
-static uint64_t
-monotonic_usec(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 void
 service_reloading(void)
 {
-	service_notifyf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-	    monotonic_usec());
+	/* CLOCK_MONOTONIC, as systemd reads it. */
+	service_notifyf("RELOADING=1\nMONOTONIC_USEC=%" PRId64,
+	    util_mono_usec());
 }
 
 void

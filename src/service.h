@@ -11,7 +11,8 @@ struct log_ctx;
 
 /* True when stderr is the journal's stream (JOURNAL_STREAM matches). */
 bool	service_stderr_is_journal(void);
-/* One journal entry: MESSAGE, PRIORITY and the LIVEDESK_* fields of c. */
+/* One journal entry: MESSAGE, PRIORITY and the LIVEDESK_* fields of c;
+ * the writer log.c takes (log_init_journal). */
 void	service_journal(int prio, const char *msg, const struct log_ctx *c);
 
 /* Sends a notification ("READY=1", "STATUS=...") to $NOTIFY_SOCKET. */

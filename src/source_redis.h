@@ -1,7 +1,8 @@
 /*
  * Worker mode (--worker, or a [source] section): events come from a Redis
- * stream through a consumer group instead of HTTP, and go to the
- * configured sinks through the dispatcher, exactly as received events do.
+ * stream through a consumer group instead of HTTP, and go to the runtime,
+ * exactly as received events do: an input, like the HTTP front, with no
+ * lifecycle of its own (the daemon's reload, drain and status serve it).
  * An entry is acknowledged (XACK) once every matching sink has finished
  * with it; entries a dead worker left pending are claimed (XAUTOCLAIM)
  * after claim_after; entries that cannot be read, or whose sinks gave up,
@@ -15,6 +16,8 @@
 #include <stdio.h>
 
 struct config;
+struct dispatch_hooks;
+struct runtime;
 struct source_redis;
 
 /* The [source] keys, like a sink type's (see struct sink_ops): conf_set
@@ -27,33 +30,33 @@ void		 source_redis_conf_print(const void *conf, FILE *);
 void		 source_redis_conf_free(void *conf);	/* NULL: no-op */
 
 /*
- * Starts the sinks of cfg (taking ownership of cfg) and the thread that
- * reads the stream. consumer, when not NULL, overrides the [source] one.
- * A Redis that cannot be reached yet is not an error: the reader keeps
- * trying. Returns NULL with *err.
+ * The source, before the runtime: its [source] (cfg's, or the defaults
+ * under --worker without one) and its consumer name (consumer, when not
+ * NULL, overrides the [source] one). Returns NULL with *err.
  */
-struct source_redis *source_redis_new(struct config *cfg,
+struct source_redis *source_redis_new(const struct config *cfg,
 		    const char *consumer, char **err);
-/* A new configuration (taking ownership of cfg): the reader pauses,
- * lets the entries in hand finish, and goes on with the new sinks. The
- * [source] itself takes a restart to change. -1 with *err keeps the old. */
-int		 source_redis_reload(struct source_redis *, struct config *cfg,
+/* The hooks the runtime's dispatchers call as the sinks finish with an
+ * event: the entry is acknowledged, or dead-lettered first. */
+const struct dispatch_hooks *source_redis_hooks(struct source_redis *);
+/* Starts reading into rt, and acknowledging. A Redis that cannot be
+ * reached yet is not an error: the reader keeps trying. -1 with *err. */
+int		 source_redis_start(struct source_redis *, struct runtime *rt,
 		    char **err);
-/* Reopens the sinks' files (SIGHUP). */
-void		 source_redis_reopen(struct source_redis *);
+/* A reload's new configuration: the [source] itself takes a restart to
+ * change; -1 with *err when cfg would change it. */
+int		 source_redis_reload(struct source_redis *,
+		    const struct config *cfg, char **err);
 /* One line for STATUS=. */
 void		 source_redis_status(struct source_redis *, char *buf,
 		    size_t len);
-/* The shutdown_grace of the configuration in use. */
-int64_t		 source_redis_grace_ms(struct source_redis *);
-
+/* Stops reading (before the drain): what is in hand goes on. */
+void		 source_redis_stop(struct source_redis *);
 /*
- * Stops reading, waits up to shutdown_grace for the entries in hand to
- * finish and be acknowledged, then cancels the rest (they stay pending in
- * the group, for this consumer's next start or another worker's claim).
- * Returns the number of entries left unacknowledged.
+ * Once the runtime is drained: acknowledges what finished (for up to 3 s),
+ * says how many entries stay pending in the group (for this consumer's
+ * next start or another worker's claim), and frees. NULL is a no-op.
  */
-size_t		 source_redis_drain(struct source_redis *);
-void		 source_redis_free(struct source_redis *);	/* NULL: no-op */
+void		 source_redis_free(struct source_redis *);
 
 #endif
