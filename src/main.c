@@ -213,7 +213,7 @@ replay(const struct options *o)
 	    config_log_prio(cfg));
 	if ((d = dispatch_new(cfg, &hooks, &err)) == NULL)
 		goto fail;
-	if ((n = spool_read_replay(o->replay, replay_submit, d, &err)) == -1)
+	if ((n = spool_replay_read(o->replay, replay_submit, d, &err)) == -1)
 		goto fail;
 	(void)dispatch_drain(d, INT64_MAX / 4);
 	printf("replayed %ld event%s from %s: %zu deliver%s ok, %zu failed\n",
