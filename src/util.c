@@ -426,6 +426,23 @@ util_utf8_cut(const char *s, size_t n)
 	return n;
 }
 
+size_t
+util_utf8_whole(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = n, k, need;
+
+	for (k = 0; k < 4 && i > 0; k++) {
+		i--;
+		if ((p[i] & 0xc0) == 0x80)
+			continue;
+		need = p[i] < 0xc0 ? 1 : p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ?
+		    3 : 2;
+		return n - i >= need ? n : i;
+	}
+	return n;
+}
+
 const char *
 util_signal_name(int sig, char *buf, size_t len)
 {
