@@ -1,4 +1,9 @@
-/* The child of one exec run (see exec_job.h). */
+/*
+ * The child of one exec run (see exec_job.h), with explicit states in the
+ * manner of tmux's job.c, and waited for through a pidfd polled alongside
+ * its pipes.
+ */
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -20,17 +25,58 @@
 #define EXEC_LINGER_MS		200	/* output still open after exit */
 #define EXEC_STDIN_CHUNK	65536
 
+/*
+ * Where a job stands. Its exit and the end of its output come in either
+ * order: a background process of a script may hold the output open after
+ * the script exits, and a script may close its output and run on.
+ */
+enum job_state {
+	JOB_RUNNING,	/* neither yet */
+	JOB_EXITED,	/* reaped; its output still open */
+	JOB_CLOSED,	/* its output closed; not reaped yet */
+	JOB_DONE,	/* reaped, and its output closed, or left to a
+			   background process EXEC_LINGER_MS after the exit */
+};
+
+/* How far stopping it has gone, at its timeout or a cancel. */
+enum job_stop {
+	JOB_STOP_NONE,
+	JOB_STOP_TERM,	/* SIGTERM to its group; SIGKILL at kill_at */
+	JOB_STOP_KILL,	/* SIGKILL to its group */
+};
+
+/* What a polled descriptor is: a stream's index, or one of these. */
+enum {
+	JOB_FD_STDIN = -1,
+	JOB_FD_EXIT = -2,
+};
+
 struct job {
 	const struct exec_job_spec *spec;
 	struct exec_output	*out;
 	const struct log_ctx	*ctx;
+	enum job_state		 state;
+	enum job_stop		 stop;
+	enum exec_job_stopped	 why;
 	pid_t			 pid;
+	int			 pidfd;		/* -1: its exit is polled for */
 	int			 in_fd;		/* our end of its stdin */
 	size_t			 in_off;
 	int			 out_fd[2];	/* EXEC_OUTPUT_STDOUT, _STDERR */
 	bool			 sigpipe_pending;	/* before we began */
-	enum exec_job_stopped	 why;
+	bool			 known;
+	int			 status;
+	int64_t			 deadline;
+	int64_t			 kill_at;
+	int64_t			 exited_at;
+	int			 backoff;	/* ms, while polled for */
 };
+
+static bool
+reaped(const struct job *j)
+{
+	return j->state == JOB_EXITED || j->state == JOB_DONE;
+}
 
 static void
 stdin_close(struct job *j)
@@ -77,6 +123,8 @@ stdin_write(struct job *j)
 	stdin_close(j);
 }
 
+/* The output is over: what is left of a stream is logged, its pipe
+ * closed; with both closed, the job moves on. */
 static void
 stream_close(struct job *j, int i)
 {
@@ -85,6 +133,12 @@ stream_close(struct job *j, int i)
 	exec_output_flush(j->out, i);
 	close(j->out_fd[i]);
 	j->out_fd[i] = -1;
+	if (j->out_fd[0] != -1 || j->out_fd[1] != -1)
+		return;
+	if (j->state == JOB_RUNNING)
+		j->state = JOB_CLOSED;
+	else if (j->state == JOB_EXITED)
+		j->state = JOB_DONE;
 }
 
 static void
@@ -176,106 +230,133 @@ job_signal(const struct job *j, int sig)
 }
 
 /* Reaps our child if it has ended; never anyone else's. */
-static bool
-job_reap(struct job *j, int *status, bool *known)
+static void
+job_reap(struct job *j)
 {
 	pid_t w;
 
 	do
-		w = waitpid(j->pid, status, WNOHANG);
+		w = waitpid(j->pid, &j->status, WNOHANG);
 	while (w == -1 && errno == EINTR);
 	if (w == 0)
-		return false;
+		return;
 	/* ECHILD: SIGCHLD ignored, reaped by the kernel; status lost. */
-	*known = w == j->pid;
-	return true;
+	j->known = w == j->pid;
+	j->exited_at = util_mono_msec();
+	j->state = j->state == JOB_CLOSED ? JOB_DONE : JOB_EXITED;
+}
+
+/* At the timeout or a cancel, SIGTERM to the group; kill_after later,
+ * SIGKILL. */
+static void
+job_stop(struct job *j, int64_t now)
+{
+	const struct exec_job_spec *sp = j->spec;
+
+	if (!reaped(j) && j->stop == JOB_STOP_NONE) {
+		if (sp->cancel != NULL && atomic_load(sp->cancel))
+			j->why = EXEC_JOB_CANCELLED;
+		else if (now >= j->deadline)
+			j->why = EXEC_JOB_TIMED_OUT;
+		if (j->why != EXEC_JOB_NOT_STOPPED) {
+			job_signal(j, SIGTERM);
+			j->stop = JOB_STOP_TERM;
+			j->kill_at = now + sp->kill_after_ms;
+		}
+	}
+	if (j->stop == JOB_STOP_TERM && now >= j->kill_at) {
+		job_signal(j, SIGKILL);
+		j->stop = JOB_STOP_KILL;
+	}
+}
+
+/* How long poll may wait: until the next thing due, and never so long
+ * that a cancel goes unseen. */
+static int64_t
+job_timeout(struct job *j, int64_t now)
+{
+	int64_t ms = EXEC_POLL_MS;
+
+	if (!reaped(j) && j->stop == JOB_STOP_NONE && j->deadline - now < ms)
+		ms = j->deadline - now;
+	if (j->stop == JOB_STOP_TERM && j->kill_at - now < ms)
+		ms = j->kill_at - now;
+	if (j->state == JOB_EXITED && j->exited_at + EXEC_LINGER_MS - now < ms)
+		ms = j->exited_at + EXEC_LINGER_MS - now;
+	if (j->state == JOB_CLOSED && j->pidfd == -1) {
+		/* Only its exit left to see, and no pidfd to tell: look
+		 * soon, then less. */
+		if (j->backoff < ms)
+			ms = j->backoff;
+		j->backoff = j->backoff < 50 ? j->backoff * 2 : 50;
+	}
+	return ms < 0 ? 0 : ms;
+}
+
+/* What to poll: its stdin while there is more for it, its output while
+ * open, its pidfd until it is reaped. */
+static int
+job_pollfds(const struct job *j, struct pollfd pfd[4], int what[4])
+{
+	int n = 0, i;
+
+	if (j->in_fd != -1) {
+		pfd[n].fd = j->in_fd;
+		pfd[n].events = POLLOUT;
+		what[n++] = JOB_FD_STDIN;
+	}
+	for (i = 0; i < 2; i++) {
+		if (j->out_fd[i] == -1)
+			continue;
+		pfd[n].fd = j->out_fd[i];
+		pfd[n].events = POLLIN;
+		what[n++] = i;
+	}
+	if (!reaped(j) && j->pidfd != -1) {
+		pfd[n].fd = j->pidfd;
+		pfd[n].events = POLLIN;
+		what[n++] = JOB_FD_EXIT;
+	}
+	return n;
 }
 
 /*
- * Feeds stdin, logs output, and waits for the child, stopping its process
- * group at the timeout or a cancel: SIGTERM, then SIGKILL kill_after later.
- * Returns once the child is reaped and its output closed (or left behind
- * by a background process for EXEC_LINGER_MS).
+ * Feeds stdin, logs output, and waits for the child, stopping its group
+ * at the timeout or a cancel. Returns once the job is done and, past a
+ * timeout or a cancel, the rest of its group gone or sent its SIGKILL.
  */
 static void
-job_wait(struct job *j, int *status, bool *known)
+job_wait(struct job *j)
 {
-	const struct exec_job_spec *sp = j->spec;
-	int64_t now = util_mono_msec(), deadline = now + sp->timeout_ms;
-	int64_t kill_at = 0, reaped_at = 0, wait_ms;
-	struct pollfd pfd[3];
-	int what[3];
-	bool reaped = false, killed = false, open_out;
-	int nfd, i, k, backoff = 1;
+	struct pollfd pfd[4];
+	int what[4], n, i, k;
+	int64_t now;
 
+	j->deadline = util_mono_msec() + j->spec->timeout_ms;
+	/* Linux >= 5.3. Without one (an older kernel, no descriptor left,
+	 * a child already reaped by the kernel) its exit is polled for. */
+	j->pidfd = pidfd_open(j->pid, 0);
 	for (;;) {
-		if (!reaped && job_reap(j, status, known)) {
-			reaped = true;
-			reaped_at = util_mono_msec();
-		}
+		if (!reaped(j) && j->pidfd == -1)
+			job_reap(j);
 		now = util_mono_msec();
-		if (!reaped && j->why == EXEC_JOB_NOT_STOPPED) {
-			if (sp->cancel != NULL && atomic_load(sp->cancel))
-				j->why = EXEC_JOB_CANCELLED;
-			else if (now >= deadline)
-				j->why = EXEC_JOB_TIMED_OUT;
-			if (j->why != EXEC_JOB_NOT_STOPPED) {
-				job_signal(j, SIGTERM);
-				kill_at = now + sp->kill_after_ms;
-			}
-		}
-		if (j->why != EXEC_JOB_NOT_STOPPED && !killed &&
-		    now >= kill_at) {
-			job_signal(j, SIGKILL);
-			killed = true;
-		}
-		open_out = j->out_fd[0] != -1 || j->out_fd[1] != -1;
-		/* Done; but past a timeout, not before the rest of the
-		 * group is gone or has had its SIGKILL. */
-		if (reaped && (!open_out || now >= reaped_at + EXEC_LINGER_MS) &&
-		    (j->why == EXEC_JOB_NOT_STOPPED || killed ||
+		job_stop(j, now);
+		if (j->state == JOB_EXITED && now >= j->exited_at +
+		    EXEC_LINGER_MS)
+			j->state = JOB_DONE;
+		if (j->state == JOB_DONE && (j->stop != JOB_STOP_TERM ||
 		    killpg(j->pid, 0) == -1))
 			break;
-
-		wait_ms = EXEC_POLL_MS;
-		if (!reaped && j->why == EXEC_JOB_NOT_STOPPED &&
-		    deadline - now < wait_ms)
-			wait_ms = deadline - now;
-		if (j->why != EXEC_JOB_NOT_STOPPED && !killed &&
-		    kill_at - now < wait_ms)
-			wait_ms = kill_at - now;
-		if (reaped && open_out && reaped_at + EXEC_LINGER_MS - now <
-		    wait_ms)
-			wait_ms = reaped_at + EXEC_LINGER_MS - now;
-		if (!reaped && !open_out) {
-			/* Only its exit left to see: look soon, then less. */
-			if (backoff < wait_ms)
-				wait_ms = backoff;
-			backoff = backoff < 50 ? backoff * 2 : 50;
-		}
-		if (wait_ms < 0)
-			wait_ms = 0;
-
-		nfd = 0;
-		if (j->in_fd != -1) {
-			pfd[nfd].fd = j->in_fd;
-			pfd[nfd].events = POLLOUT;
-			what[nfd++] = -1;
-		}
-		for (i = 0; i < 2; i++) {
-			if (j->out_fd[i] == -1)
-				continue;
-			pfd[nfd].fd = j->out_fd[i];
-			pfd[nfd].events = POLLIN;
-			what[nfd++] = i;
-		}
-		if (poll(pfd, (nfds_t)nfd, (int)wait_ms) <= 0)
+		n = job_pollfds(j, pfd, what);
+		if (poll(pfd, (nfds_t)n, (int)job_timeout(j, now)) <= 0)
 			continue;
-		for (i = 0; i < nfd; i++) {
+		for (i = 0; i < n; i++) {
 			if (pfd[i].revents == 0)
 				continue;
-			if (what[i] == -1)
+			if (what[i] == JOB_FD_STDIN)
 				stdin_write(j);
+			else if (what[i] == JOB_FD_EXIT)
+				job_reap(j);
 			else
 				stream_read(j, what[i]);
 		}
@@ -288,6 +369,8 @@ job_wait(struct job *j, int *status, bool *known)
 				break;
 		stream_close(j, i);
 	}
+	if (j->pidfd != -1)
+		close(j->pidfd);
 }
 
 int
@@ -296,15 +379,17 @@ exec_job_run(const struct exec_job_spec *spec, struct exec_output *out,
 {
 	struct job j;
 	sigset_t pipe_set, old_mask, pending;
-	bool known = false;
-	int status = 0, rc;
+	int rc;
 
 	memset(&j, 0, sizeof j);
 	j.spec = spec;
 	j.out = out;
 	j.ctx = ctx;
+	j.state = JOB_RUNNING;
+	j.stop = JOB_STOP_NONE;
 	j.why = EXEC_JOB_NOT_STOPPED;
-	j.in_fd = j.out_fd[0] = j.out_fd[1] = -1;
+	j.pidfd = j.in_fd = j.out_fd[0] = j.out_fd[1] = -1;
+	j.backoff = 1;
 
 	/* A child that closes its stdin early must not kill the daemon:
 	 * SIGPIPE stays blocked in this thread and is taken back. */
@@ -317,10 +402,10 @@ exec_job_run(const struct exec_job_spec *spec, struct exec_output *out,
 	if ((rc = job_spawn(&j)) == 0) {
 		log_ctx(LOG_DEBUG, ctx, "started %s, pid %ld", spec->prog,
 		    (long)j.pid);
-		job_wait(&j, &status, &known);
+		job_wait(&j);
 		end->stopped = j.why;
-		end->known = known;
-		end->status = status;
+		end->known = j.known;
+		end->status = j.status;
 	}
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	return rc;
