@@ -1,5 +1,5 @@
 /* The redelivery set: the keys of accepted requests, each kept for a window
- * of its own (see auth_dedupe.h). */
+ * of its own (see auth.h). */
 #include <sys/random.h>
 
 #include <pthread.h>

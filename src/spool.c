@@ -41,6 +41,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "livedesk/event.h"
+#include "livedesk/sink.h"
 #include "log.h"
 #include "spool_int.h"
 #include "util.h"

@@ -15,7 +15,9 @@
 
 #include <jansson.h>
 
-#include "spool.h"
+struct ld_event;
+struct sink_result;
+struct spool_status;
 
 /*
  * Progress files kept open at once. Events of one batch mostly finish
@@ -45,11 +47,12 @@ struct spool_entry {
 					 * not done, runs again at next start */
 };
 
-/* An event waiting for the next group commit. */
+/* An event waiting for the next group commit; fn is its spool_commit_fn
+ * (spool.h). */
 struct spool_pending {
 	STAILQ_ENTRY(spool_pending) link;
 	struct ld_event	*ev;
-	spool_commit_fn	 fn;
+	void		(*fn)(void *arg, struct ld_event *, bool ok);
 	void		*arg;
 };
 

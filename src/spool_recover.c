@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec_archive.h"
+#include "spool.h"
 #include "spool_int.h"
 #include "util.h"
 
