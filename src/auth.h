@@ -1,9 +1,9 @@
 /*
  * Who may enter: the client address (behind trusted proxies, the forwarded
  * one), the source rules, the shared token, the Chatwoot-style and the
- * Standard Webhooks signatures, and the redelivery set. No libmicrohttpd
- * here: http.c hands over the header values, so that all of it can be
- * tested and fuzzed on its own.
+ * Standard Webhooks signatures (auth_sig.c), and the redelivery set
+ * (auth_dedupe.c). No libmicrohttpd here: http.c hands over the header
+ * values, so that all of it can be tested and fuzzed on its own.
  */
 #ifndef AUTH_H
 #define AUTH_H
@@ -107,9 +107,9 @@ int	 auth_verify_standard(const char *secret, const char *id,
 	    const char **why, bool *internal);
 
 /*
- * Redelivery and replay: the keys of accepted requests, each kept for a
- * window of its own, at most cap of them (the oldest go first).
- * Thread-safe. It lives as long as the HTTP front, so that a
+ * Redelivery and replay (auth_dedupe.c): the keys of accepted requests,
+ * each kept for a window of its own, at most cap of them (the oldest go
+ * first). Thread-safe. It lives as long as the HTTP front, so that a
  * configuration reload keeps it.
  */
 struct auth_dedupe;

@@ -14,17 +14,20 @@
  * One mutex guards all of it; deliveries run without it. The queue bound
  * may be shared with other dispatchers (see struct dispatch_bound).
  */
+#include <sys/queue.h>
+#include <sys/random.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "config.h"
 #include "dispatch.h"
 #include "filter.h"
+#include "hash.h"
 #include "log.h"
 #include "util.h"
 
@@ -41,17 +44,17 @@ struct job {
 
 /* One (event, sink) delivery. */
 struct item {
-	struct item	*next;
+	STAILQ_ENTRY(item) link;	/* in its conversation's FIFO */
 	struct job	*job;
 	int		 attempts;
 	int		 shortages;	/* could not start: not attempts */
 };
 
 struct conv {
-	struct conv	*hnext;		/* hash chain */
-	struct conv	*lnext;		/* ready or waiting list */
+	struct hash_entry h;		/* in the lane's convs, by key */
+	TAILQ_ENTRY(conv) link;		/* ready or waiting list */
 	int64_t		 key;
-	struct item	*head, *tail;
+	STAILQ_HEAD(, item) items;
 	bool		 busy;		/* running, or waiting for a retry */
 	int64_t		 not_before;	/* monotonic ms, while waiting */
 };
@@ -60,11 +63,9 @@ struct lane {
 	const struct config_sink *cs;
 	void			*state;
 	struct sink_ctx		 ctx;
-	struct conv		**buckets;
-	size_t			 n_buckets;
-	size_t			 n_convs;
-	struct conv		*ready, *ready_tail;
-	struct conv		*waiting;
+	struct hash		*convs;		/* struct conv by key */
+	TAILQ_HEAD(, conv)	 ready;
+	TAILQ_HEAD(, conv)	 waiting;
 	long long		 running;
 	struct dispatch_sink_stats st;
 };
@@ -119,44 +120,18 @@ lane_key(const struct ld_event *ev, struct dispatch *d)
 	return --d->next_private_key;
 }
 
-static struct conv **
-conv_slot(struct lane *l, int64_t key)
+static struct conv *
+conv_find(const struct lane *l, int64_t key)
 {
-	uint64_t h = (uint64_t)key * 0x9e3779b97f4a7c15ULL;
-	struct conv **pp = &l->buckets[h & (l->n_buckets - 1)];
+	struct hash_entry *e = hash_find(l->convs, &key);
 
-	while (*pp != NULL && (*pp)->key != key)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void
-lane_grow(struct lane *l)
-{
-	struct conv **old = l->buckets, *c, *next;
-	size_t n = l->n_buckets, i;
-
-	l->n_buckets = n * 2;
-	l->buckets = xcalloc(l->n_buckets, sizeof *l->buckets);
-	for (i = 0; i < n; i++) {
-		for (c = old[i]; c != NULL; c = next) {
-			next = c->hnext;
-			c->hnext = NULL;
-			*conv_slot(l, c->key) = c;
-		}
-	}
-	free(old);
+	return e != NULL ? hash_item(e, struct conv, h) : NULL;
 }
 
 static void
 ready_push(struct lane *l, struct conv *c)
 {
-	c->lnext = NULL;
-	if (l->ready_tail != NULL)
-		l->ready_tail->lnext = c;
-	else
-		l->ready = c;
-	l->ready_tail = c;
+	TAILQ_INSERT_TAIL(&l->ready, c, link);
 }
 
 /* Queues job in its conversation's FIFO; returns whether that FIFO has
@@ -164,26 +139,20 @@ ready_push(struct lane *l, struct conv *c)
 static bool
 lane_append(struct lane *l, int64_t key, struct job *job)
 {
-	struct conv **pp, *c;
+	struct conv *c;
 	struct item *it = xcalloc(1, sizeof *it);
 
 	it->job = job;
-	if (l->n_convs >= l->n_buckets * 2)
-		lane_grow(l);
-	pp = conv_slot(l, key);
-	if ((c = *pp) == NULL) {
-		c = *pp = xcalloc(1, sizeof *c);
+	if ((c = conv_find(l, key)) == NULL) {
+		c = xcalloc(1, sizeof *c);
 		c->key = key;
-		l->n_convs++;
+		STAILQ_INIT(&c->items);
+		hash_add(l->convs, &c->h, &c->key);
 	}
-	if (c->tail != NULL)
-		c->tail->next = it;
-	else
-		c->head = it;
-	c->tail = it;
+	STAILQ_INSERT_TAIL(&c->items, it, link);
 	/* A FIFO that was empty and idle becomes ready; a busy one is put
 	 * back in line when its running item finishes. */
-	if (c->head == it && !c->busy) {
+	if (STAILQ_FIRST(&c->items) == it && !c->busy) {
 		ready_push(l, c);
 		return true;
 	}
@@ -193,10 +162,7 @@ lane_append(struct lane *l, int64_t key, struct job *job)
 static void
 conv_remove(struct lane *l, struct conv *c)
 {
-	struct conv **pp = conv_slot(l, c->key);
-
-	*pp = c->hnext;
-	l->n_convs--;
+	hash_remove(l->convs, &c->h);
 	free(c);
 }
 
@@ -398,19 +364,17 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 static int64_t
 lane_wake(struct lane *l, int64_t now)
 {
-	struct conv **pp = &l->waiting, *c;
+	struct conv *c, *cn;
 	int64_t next = INT64_MAX;
 
-	while ((c = *pp) != NULL) {
+	for (c = TAILQ_FIRST(&l->waiting); c != NULL; c = cn) {
+		cn = TAILQ_NEXT(c, link);
 		if (c->not_before <= now) {
-			*pp = c->lnext;
+			TAILQ_REMOVE(&l->waiting, c, link);
 			c->busy = false;
 			ready_push(l, c);
-		} else {
-			if (c->not_before < next)
-				next = c->not_before;
-			pp = &c->lnext;
-		}
+		} else if (c->not_before < next)
+			next = c->not_before;
 	}
 	return next;
 }
@@ -431,12 +395,11 @@ pick(struct dispatch *d, size_t *start, struct lane **lp, int64_t *due)
 		next = lane_wake(l, now);
 		if (next < *due)
 			*due = next;
-		if (l->ready == NULL || l->running >= l->cs->concurrency)
+		if (TAILQ_EMPTY(&l->ready) ||
+		    l->running >= l->cs->concurrency)
 			continue;
-		c = l->ready;
-		l->ready = c->lnext;
-		if (l->ready == NULL)
-			l->ready_tail = NULL;
+		c = TAILQ_FIRST(&l->ready);
+		TAILQ_REMOVE(&l->ready, c, link);
 		c->busy = true;
 		l->running++;
 		*lp = l;
@@ -504,7 +467,7 @@ static struct job *
 settle(struct dispatch *d, struct lane *l, struct conv *c,
     const struct sink_result *r, int64_t usec, bool final, bool cut)
 {
-	struct item *it = c->head;
+	struct item *it = STAILQ_FIRST(&c->items);
 	struct job *job = it->job, *last = NULL;
 
 	l->running--;
@@ -521,17 +484,14 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 		l->st.retried++;
 		c->not_before = util_mono_msec() + backoff(d, l->cs,
 		    r->retry_later ? it->shortages : it->attempts);
-		c->lnext = l->waiting;
-		l->waiting = c;
+		TAILQ_INSERT_HEAD(&l->waiting, c, link);
 		return NULL;
 	}
 	if (!r->ok && !cut)
 		l->st.dead++;
-	c->head = it->next;
-	if (c->head == NULL)
-		c->tail = NULL;
+	STAILQ_REMOVE_HEAD(&c->items, link);
 	c->busy = false;
-	if (c->head != NULL)
+	if (!STAILQ_EMPTY(&c->items))
 		ready_push(l, c);
 	else
 		conv_remove(l, c);
@@ -566,7 +526,7 @@ finish_job(struct dispatch *d, struct job *job)
 static void
 deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 {
-	struct item *it = c->head;
+	struct item *it = STAILQ_FIRST(&c->items);
 	struct ld_event *ev = it->job->ev;
 	struct log_ctx ctx = { ev->name, ev->delivery_id, l->cs->name, -1 };
 	struct sink_result r;
@@ -668,8 +628,9 @@ start_lanes(struct dispatch *d, char **err)
 		l->cs = &cfg->sinks[i];
 		l->ctx.name = l->cs->name;
 		l->ctx.cancel = &d->cancel;
-		l->n_buckets = 64;
-		l->buckets = xcalloc(l->n_buckets, sizeof *l->buckets);
+		l->convs = hash_new(sizeof(int64_t), 64);
+		TAILQ_INIT(&l->ready);
+		TAILQ_INIT(&l->waiting);
 		l->st.name = l->cs->name;
 		l->st.type = l->cs->ops->type;
 		d->n_lanes = i + 1;
@@ -770,7 +731,7 @@ dispatch_holds(struct dispatch *d, const struct ld_event *ev)
 		return false;
 	pthread_mutex_lock(&d->lock);
 	for (i = 0; i < d->n_lanes && !found; i++)
-		found = *conv_slot(&d->lanes[i], id.v) != NULL;
+		found = conv_find(&d->lanes[i], id.v) != NULL;
 	pthread_mutex_unlock(&d->lock);
 	return found;
 }
@@ -800,7 +761,7 @@ dispatch_stats(struct dispatch *d, struct dispatch_stats *s)
 		const struct conv *c;
 
 		s->sinks[i] = d->lanes[i].st;
-		for (c = d->lanes[i].waiting; c != NULL; c = c->lnext)
+		TAILQ_FOREACH(c, &d->lanes[i].waiting, link)
 			s->retrying++;
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -851,25 +812,23 @@ dispatch_drain(struct dispatch *d, int64_t grace_ms)
 static void
 lane_destroy(struct lane *l)
 {
-	struct conv *c, *cn;
-	struct item *it, *in;
-	size_t i;
+	struct hash_entry *e;
+	struct conv *c;
+	struct item *it;
 
-	for (i = 0; i < l->n_buckets; i++) {
-		for (c = l->buckets[i]; c != NULL; c = cn) {
-			cn = c->hnext;
-			for (it = c->head; it != NULL; it = in) {
-				in = it->next;
-				if (--it->job->pending == 0) {
-					ld_event_unref(it->job->ev);
-					free(it->job);
-				}
-				free(it);
+	while ((e = hash_pop(l->convs)) != NULL) {
+		c = hash_item(e, struct conv, h);
+		while ((it = STAILQ_FIRST(&c->items)) != NULL) {
+			STAILQ_REMOVE_HEAD(&c->items, link);
+			if (--it->job->pending == 0) {
+				ld_event_unref(it->job->ev);
+				free(it->job);
 			}
-			free(c);
+			free(it);
 		}
+		free(c);
 	}
-	free(l->buckets);
+	hash_free(l->convs);
 	if (l->state != NULL)
 		l->cs->ops->stop(l->state);
 }

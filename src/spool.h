@@ -72,7 +72,7 @@ int		 spool_status(struct spool *, const char *dir,
  * file-sink JSON Lines archive and calls fn for each event, with its
  * original delivery id. Returns the count, or -1 with *err.
  */
-long		 spool_read_replay(const char *path, spool_recover_fn fn,
+long		 spool_replay_read(const char *path, spool_recover_fn fn,
 		    void *arg, char **err);
 
 #endif

@@ -61,7 +61,7 @@ spool_cli_replay(struct config *cfg, const char *path, const char *sink,
 	    config_log_prio(cfg));
 	if ((d = dispatch_new(cfg, &hooks, &err)) == NULL)
 		goto fail;
-	if ((n = spool_read_replay(path, replay_submit, d, &err)) == -1)
+	if ((n = spool_replay_read(path, replay_submit, d, &err)) == -1)
 		goto fail;
 	(void)dispatch_drain(d, INT64_MAX / 4);
 	printf("replayed %ld event%s from %s: %zu deliver%s ok, %zu failed\n",

@@ -99,31 +99,32 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
-int64_t
-util_now_usec(void)
+/* What a clock says, in microseconds. */
+static int64_t
+clock_usec(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+util_now_usec(void)
+{
+	return clock_usec(CLOCK_REALTIME);
 }
 
 int64_t
 util_mono_msec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_usec(CLOCK_MONOTONIC) / 1000;
 }
 
 int64_t
 util_mono_usec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return clock_usec(CLOCK_MONOTONIC);
 }
 
 void
@@ -170,52 +171,58 @@ split_unit(const char *s, uint64_t *num, const char **unit)
 	return 0;
 }
 
-int
-util_parse_duration(const char *s, int64_t *msec)
+/* A whole number and a unit from the table, as that many of its
+ * multiples; at most max. */
+struct unit {
+	const char	*name;
+	uint64_t	 mult;
+};
+
+static int
+parse_units(const char *s, const struct unit *units, size_t n_units,
+    uint64_t max, uint64_t *out)
 {
-	static const struct { const char *unit; uint64_t ms; } units[] = {
-		{ "ms", 1 }, { "", 1000 }, { "s", 1000 }, { "m", 60000 },
-		{ "h", 3600000 }, { "d", 86400000 },
-	};
 	const char *unit;
 	uint64_t n;
 	size_t i;
 
 	if (split_unit(s, &n, &unit) == -1)
 		return -1;
-	for (i = 0; i < nitems(units); i++) {
-		if (strcmp(unit, units[i].unit) != 0)
+	for (i = 0; i < n_units; i++) {
+		if (strcmp(unit, units[i].name) != 0)
 			continue;
-		if (n > (uint64_t)INT64_MAX / units[i].ms)
+		if (n > max / units[i].mult)
 			return -1;
-		*msec = (int64_t)(n * units[i].ms);
+		*out = n * units[i].mult;
 		return 0;
 	}
 	return -1;
 }
 
 int
+util_parse_duration(const char *s, int64_t *msec)
+{
+	static const struct unit units[] = {
+		{ "ms", 1 }, { "", 1000 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	uint64_t v;
+
+	if (parse_units(s, units, nitems(units), INT64_MAX, &v) == -1)
+		return -1;
+	*msec = (int64_t)v;
+	return 0;
+}
+
+int
 util_parse_size(const char *s, uint64_t *bytes)
 {
-	static const struct { const char *unit; uint64_t mult; } units[] = {
+	static const struct unit units[] = {
 		{ "", 1 }, { "k", 1024 }, { "K", 1024 }, { "M", 1024 * 1024 },
 		{ "G", 1024ULL * 1024 * 1024 },
 	};
-	const char *unit;
-	uint64_t n;
-	size_t i;
 
-	if (split_unit(s, &n, &unit) == -1)
-		return -1;
-	for (i = 0; i < nitems(units); i++) {
-		if (strcmp(unit, units[i].unit) != 0)
-			continue;
-		if (n > UINT64_MAX / units[i].mult)
-			return -1;
-		*bytes = n * units[i].mult;
-		return 0;
-	}
-	return -1;
+	return parse_units(s, units, nitems(units), UINT64_MAX, bytes);
 }
 
 int
@@ -351,6 +358,49 @@ util_escape(const char *s, size_t max)
 	return out;
 }
 
+char *
+util_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rbe");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+	int saved;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - n < 65536 + 1) {
+			cap = cap ? cap * 2 : 65536 * 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		saved = errno ? errno : EIO;
+		fclose(f);
+		free(buf);
+		errno = saved;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+void
+util_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 int
 util_write_all(int fd, const void *buf, size_t len)
 {
@@ -379,6 +429,23 @@ util_utf8_cut(const char *s, size_t n)
 	while (n > 0 && back < 4 && ((unsigned char)s[n] & 0xc0) == 0x80) {
 		n--;
 		back++;
+	}
+	return n;
+}
+
+size_t
+util_utf8_whole(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = n, k, need;
+
+	for (k = 0; k < 4 && i > 0; k++) {
+		i--;
+		if ((p[i] & 0xc0) == 0x80)
+			continue;
+		need = p[i] < 0xc0 ? 1 : p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ?
+		    3 : 2;
+		return n - i >= need ? n : i;
 	}
 	return n;
 }

@@ -56,6 +56,15 @@ char	*util_escape(const char *s, size_t max);
 /* The largest length <= n that does not cut a UTF-8 sequence of s, which
  * is at least n bytes long. */
 size_t	 util_utf8_cut(const char *s, size_t n);
+/* The length of s[0..n) without a sequence cut short at its end (judged
+ * by its lead byte). Unlike util_utf8_cut, it reads nothing past s[n-1]. */
+size_t	 util_utf8_whole(const char *s, size_t n);
+
+/* Reads a whole regular file into a new buffer (NUL-terminated). Returns
+ * NULL with errno set, having logged nothing. */
+char	*util_read_file(const char *path, size_t *len);
+/* Frees n strings and the array that holds them. */
+void	 util_strv_free(char **, size_t n);
 
 /* Writes all of buf, retrying on EINTR and short writes. */
 int	 util_write_all(int fd, const void *buf, size_t len);

@@ -1215,6 +1215,71 @@ START_TEST(exit_leaves_background)
 }
 END_TEST
 
+/* A script that closes its output and runs on: the run ends at its exit,
+ * with its exit code, not when the output closes. */
+START_TEST(output_closed_before_exit)
+{
+	char *sh = script("quiet.sh", "echo before; exec >&- 2>&-; "
+	    "sleep 0.3; exit 4");
+	const char *kv[] = { "command", sh, NULL };
+	void *conf = conf_of(kv);
+	struct ld_event *ev = event_fixture("message_created.json");
+	struct sink_result r;
+	long long ms;
+	char *log;
+
+	capture_begin();
+	ms = run(conf, ev, &r);
+	log = capture_end(NULL);
+	ck_assert(!r.ok);
+	ck_assert(r.exited);
+	ck_assert_int_eq(r.exit_status, 4);
+	ck_assert_str_eq(r.detail, "exited with status 4");
+	ck_assert_int_ge(ms, 300);
+	ck_assert_msg(strstr(log, "stdout: before") != NULL, "log:\n%s", log);
+	free(log);
+	ld_event_unref(ev);
+	ops->conf_free(conf);
+	free(sh);
+}
+END_TEST
+
+/* With SIGCHLD ignored the kernel reaps the child itself: the run still
+ * ends when the child does (quickly, or after a while), its status said
+ * to be lost. The test runs in a process of its own (CK_FORK). */
+START_TEST(sigchld_ignored)
+{
+	const char *bodies[] = { "exit 0", "sleep 0.3; exit 0" };
+	struct sigaction ign, old;
+	struct sink_result r;
+	long long ms;
+	size_t i;
+
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	ck_assert_int_eq(sigaction(SIGCHLD, &ign, &old), 0);
+	for (i = 0; i < nitems(bodies); i++) {
+		char *sh = script("ok.sh", bodies[i]);
+		const char *kv[] = { "command", sh, NULL };
+		void *conf = conf_of(kv);
+		struct ld_event *ev = event_fixture("message_created.json");
+
+		ms = run(conf, ev, &r);
+		ck_assert(!r.ok);
+		ck_assert(!r.exited);
+		ck_assert_int_eq(r.signal, 0);
+		ck_assert_str_eq(r.detail,
+		    "exit status lost (is SIGCHLD ignored?)");
+		if (i == 1)
+			ck_assert_int_ge(ms, 300);
+		ld_event_unref(ev);
+		ops->conf_free(conf);
+		free(sh);
+	}
+	ck_assert_int_eq(sigaction(SIGCHLD, &old, NULL), 0);
+}
+END_TEST
+
 static void *
 cancel_later(void *arg)
 {
@@ -1457,6 +1522,8 @@ exec_suite(void)
 	tcase_add_test(tc, timeout_sigkill);
 	tcase_add_test(tc, timeout_group);
 	tcase_add_test(tc, exit_leaves_background);
+	tcase_add_test(tc, output_closed_before_exit);
+	tcase_add_test(tc, sigchld_ignored);
 	tcase_add_test(tc, cancel);
 	tcase_add_test(tc, missing);
 	tcase_add_test(tc, removed_after_start);
