@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "secret.h"
 #include "util.h"
 
 #define SHA256_LEN	32
@@ -177,37 +178,6 @@ b64_decode_exact(const char *s, size_t len, uint8_t *out, size_t want)
 	return 0;
 }
 
-/* The key of a Standard Webhooks secret: "whsec_" (optional) + base64. */
-static int
-whsec_key(const char *secret, uint8_t key[WHSEC_MAX], size_t *klen)
-{
-	uint8_t buf[WHSEC_MAX + 4];
-	char in[(WHSEC_MAX + 2) / 3 * 4 + 4];
-	size_t len, pad = 0;
-	int n;
-
-	if (strncmp(secret, "whsec_", 6) == 0)
-		secret += 6;
-	len = strlen(secret);
-	if (len < 4 || len % 4 != 0 || len > sizeof in - 1)
-		return -1;
-	memcpy(in, secret, len + 1);
-	if (in[len - 1] == '=')
-		pad++;
-	if (in[len - 2] == '=')
-		pad++;
-	n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len);
-	explicit_bzero(in, sizeof in);
-	if (n < 0 || (size_t)n <= pad || (size_t)n - pad > WHSEC_MAX) {
-		explicit_bzero(buf, sizeof buf);
-		return -1;
-	}
-	*klen = (size_t)n - pad;
-	memcpy(key, buf, *klen);
-	explicit_bzero(buf, sizeof buf);
-	return 0;
-}
-
 /* The header checks of the Chatwoot-style scheme. Returns NULL or why. */
 static const char *
 cw_headers(const char *signature, const char *timestamp, int64_t now,
@@ -330,15 +300,14 @@ wh_headers(const char *id, const char *timestamp, const char *signatures,
 
 /* The Standard Webhooks check; the MAC that matched goes to mac. */
 static int
-verify_standard(const char *secret, const char *id, const char *timestamp,
-    const char *signatures, int64_t now, int64_t tolerance_ms,
-    const void *body, size_t len, const char **why, bool *internal,
-    uint8_t mac[SHA256_LEN])
+verify_standard(const struct secret_key *key, const char *id,
+    const char *timestamp, const char *signatures, int64_t now,
+    int64_t tolerance_ms, const void *body, size_t len, const char **why,
+    bool *internal, uint8_t mac[SHA256_LEN])
 {
-	uint8_t key[WHSEC_MAX], sig[SHA256_LEN];
+	uint8_t sig[SHA256_LEN];
 	const char *p = signatures;
 	struct iovec v[5];
-	size_t klen;
 	int rc;
 
 	if (internal != NULL)
@@ -346,7 +315,7 @@ verify_standard(const char *secret, const char *id, const char *timestamp,
 	if ((*why = wh_headers(id, timestamp, signatures, now,
 	    tolerance_ms)) != NULL)
 		return -1;
-	if (whsec_key(secret, key, &klen) == -1) {
+	if (key == NULL) {
 		/* Refused at load time; reached only by the fuzzer. */
 		*why = "standard_webhooks_secret is not whsec_ and base64";
 		if (internal != NULL)
@@ -363,8 +332,7 @@ verify_standard(const char *secret, const char *id, const char *timestamp,
 	v[3] = v[1];
 	v[4].iov_base = (void *)body;
 	v[4].iov_len = len;
-	rc = hmac_sha256(key, klen, v, 5, mac);
-	explicit_bzero(key, sizeof key);
+	rc = hmac_sha256(key->b, key->len, v, 5, mac);
 	if (rc == -1) {
 		*why = "HMAC-SHA256 failed inside OpenSSL";
 		if (internal != NULL)
@@ -379,6 +347,18 @@ verify_standard(const char *secret, const char *id, const char *timestamp,
 	return -1;
 }
 
+/* The key of a Standard Webhooks secret: decoded when the configuration
+ * loaded, else (a configuration built by hand: tests, the fuzzer) now, into
+ * tmp. NULL when the secret is not one. */
+static const struct secret_key *
+webhooks_key(const char *secret, const struct secret_key *decoded,
+    struct secret_key *tmp)
+{
+	if (decoded != NULL)
+		return decoded;
+	return secret_whsec(secret, tmp) == 0 ? tmp : NULL;
+}
+
 int
 auth_verify_standard(const char *secret, const char *id,
     const char *timestamp, const char *signatures, int64_t now,
@@ -386,9 +366,23 @@ auth_verify_standard(const char *secret, const char *id,
     bool *internal)
 {
 	uint8_t mac[SHA256_LEN];
+	struct secret_key tmp;
+	int rc;
 
-	return verify_standard(secret, id, timestamp, signatures, now,
-	    tolerance_ms, body, len, why, internal, mac);
+	rc = verify_standard(webhooks_key(secret, NULL, &tmp), id, timestamp,
+	    signatures, now, tolerance_ms, body, len, why, internal, mac);
+	explicit_bzero(&tmp, sizeof tmp);
+	return rc;
+}
+
+/* Whether a is in a CIDR list: parsed when the configuration loaded, else
+ * (one built by hand) read from its text now. */
+static bool
+in_list(const struct netaddr_list *nets, const char *text,
+    const struct netaddr *a)
+{
+	return nets != NULL ? netaddr_list_has(nets, a) :
+	    netaddr_list_match(text, a);
 }
 
 int
@@ -400,7 +394,7 @@ auth_client(const struct config *cfg, const struct auth_request *r,
 
 	*client = r->peer;
 	if (cfg->trusted_proxies == NULL ||
-	    !netaddr_list_match(cfg->trusted_proxies, &r->peer))
+	    !in_list(cfg->proxy_nets, cfg->trusted_proxies, &r->peer))
 		return 0;
 	if (xff != NULL && xff[strspn(xff, " \t,")] != '\0') {
 		/* Right to left: each hop was added by the one after it,
@@ -415,8 +409,8 @@ auth_client(const struct config *cfg, const struct auth_request *r,
 				    (size_t)(end - comma)) == -1)
 					return -1;
 				*client = hop;
-				if (!netaddr_list_match(cfg->trusted_proxies,
-				    &hop))
+				if (!in_list(cfg->proxy_nets,
+				    cfg->trusted_proxies, &hop))
 					return 0;
 			}
 			end = comma > xff ? comma - 1 : xff;
@@ -450,7 +444,7 @@ auth_check_headers(const struct config *cfg, const struct auth_request *r,
 		if (!client_ok)
 			return refuse(why, 403, "forwarded client address is "
 			    "not an address");
-		if (!netaddr_list_match(cfg->allow_from, client))
+		if (!in_list(cfg->allow_nets, cfg->allow_from, client))
 			return refuse(why, 403, "client address not in "
 			    "allow_from");
 	}
@@ -480,8 +474,10 @@ auth_check_body(const struct config *cfg, const struct auth_request *r,
     const void *body, size_t len, struct auth_macs *macs,
     struct auth_refusal *why)
 {
+	struct secret_key tmp;
 	const char *reason;
 	bool internal;
+	int rc;
 
 	memset(macs, 0, sizeof *macs);
 	if (cfg->signature_secret != NULL) {
@@ -492,10 +488,12 @@ auth_check_body(const struct config *cfg, const struct auth_request *r,
 		macs->cw = true;
 	}
 	if (cfg->standard_webhooks_secret != NULL) {
-		if (verify_standard(cfg->standard_webhooks_secret, r->wh_id,
-		    r->wh_timestamp, r->wh_signature, r->now,
-		    cfg->signature_tolerance_ms, body, len, &reason, &internal,
-		    macs->wh_mac) == -1)
+		rc = verify_standard(webhooks_key(cfg->standard_webhooks_secret,
+		    cfg->webhooks_key, &tmp), r->wh_id, r->wh_timestamp,
+		    r->wh_signature, r->now, cfg->signature_tolerance_ms, body,
+		    len, &reason, &internal, macs->wh_mac);
+		explicit_bzero(&tmp, sizeof tmp);
+		if (rc == -1)
 			return refuse(why, internal ? 500 : 401, reason);
 		macs->wh = true;
 	}
@@ -510,36 +508,6 @@ auth_delivery_id(const struct auth_request *r)
 	if (r->cw_delivery != NULL && *r->cw_delivery != '\0')
 		return r->cw_delivery;
 	return NULL;
-}
-
-void
-auth_config_check(const struct config *cfg,
-    void (*report)(void *, const char *), void *arg)
-{
-	uint8_t key[WHSEC_MAX];
-	char *err = NULL, *msg;
-	size_t klen;
-
-	if (cfg->allow_from != NULL &&
-	    netaddr_list_check(cfg->allow_from, &err) == -1) {
-		msg = xasprintf("[server] allow_from: %s", err);
-		report(arg, msg);
-		free(msg);
-		free(err);
-	}
-	if (cfg->trusted_proxies != NULL &&
-	    netaddr_list_check(cfg->trusted_proxies, &err) == -1) {
-		msg = xasprintf("[server] trusted_proxies: %s", err);
-		report(arg, msg);
-		free(msg);
-		free(err);
-	}
-	if (cfg->standard_webhooks_secret != NULL) {
-		if (whsec_key(cfg->standard_webhooks_secret, key, &klen) == -1)
-			report(arg, "[server] standard_webhooks_secret: not "
-			    "whsec_ followed by base64 of 1 to 128 bytes");
-		explicit_bzero(key, sizeof key);
-	}
 }
 
 /* The redelivery set: a ring of entries in the order they came (the

@@ -1,8 +1,6 @@
 /* The configuration: the INI file read with inih into the key tables of
  * its sections (config_key.h), with messages that name the file, the line
  * and the key; what the sections say together; printing. */
-#include <sys/stat.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -14,7 +12,8 @@
 #include <ini.h>
 
 #include "config.h"
-#include "auth.h"
+#include "netaddr.h"
+#include "secret.h"
 #include "util.h"
 
 /* [source]'s keys are the Redis source's (source_redis.c), plugged in
@@ -199,48 +198,6 @@ config_default(void)
 	return cfg;
 }
 
-/* Reads a secret from a file: the first line, without its newline. */
-static char *
-read_secret(const char *path, char **err)
-{
-	char buf[4096], *line = NULL;
-	struct stat st;
-	size_t n;
-	FILE *f;
-
-	/* A regular file only, read with a bound: /dev/stdin would block
-	 * the start-up and /dev/zero would eat the memory. */
-	if ((f = fopen(path, "re")) == NULL || fstat(fileno(f), &st) == -1) {
-		*err = xasprintf("open %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*err = xasprintf("%s is not a regular file", path);
-		goto out;
-	}
-	if (fgets(buf, sizeof buf, f) == NULL) {
-		*err = xasprintf("%s is empty", path);
-		goto out;
-	}
-	n = strlen(buf);
-	if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
-		*err = xasprintf("%s: the secret is longer than %zu bytes",
-		    path, sizeof buf - 2);
-		goto out;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	if (n == 0)
-		*err = xasprintf("%s is empty", path);
-	else
-		line = xstrdup(buf);
-out:
-	explicit_bzero(buf, sizeof buf);
-	if (f != NULL)
-		fclose(f);
-	return line;
-}
-
 static void
 set_server(struct load *l, const char *key, const char *value)
 {
@@ -259,7 +216,7 @@ set_server(struct load *l, const char *key, const char *value)
 	else {
 		l->seen[k - config_server_keys] = true;
 		if ((base != NULL &&
-		    (secret = read_secret(value, &err)) == NULL) ||
+		    (secret = secret_read(value, &err)) == NULL) ||
 		    config_key_set(k, l->cfg, secret ? secret : value,
 		    &err) == -1)
 			load_error(l, l->line, "[server] %s: %s", key, err);
@@ -460,7 +417,7 @@ credentials(struct load *l)
 			continue;
 		path = xasprintf("%s/%s", dir, k->name);
 		if (access(path, F_OK) == 0 &&
-		    (*field = read_secret(path, &err)) == NULL) {
+		    (*field = secret_read(path, &err)) == NULL) {
 			load_error(l, 0, "credential %s", err);
 			free(err);
 		}
@@ -468,12 +425,38 @@ credentials(struct load *l)
 	}
 }
 
-static void
-auth_error(void *arg, const char *msg)
+/* A CIDR list, parsed once here rather than per connection. */
+static struct netaddr_list *
+nets(struct load *l, const char *key, const char *text)
 {
-	struct load *l = arg;
+	struct netaddr_list *nl;
+	char *err = NULL;
 
-	load_error(l, 0, "%s", msg);
+	if (text == NULL)
+		return NULL;
+	if ((nl = netaddr_list_parse(text, &err)) == NULL) {
+		load_error(l, 0, "[server] %s: %s", key, err);
+		free(err);
+	}
+	return nl;
+}
+
+/* What auth.c and http.c use per request, decoded once the secrets are
+ * all in (credentials come last). */
+static void
+decode(struct load *l)
+{
+	struct config *cfg = l->cfg;
+
+	cfg->allow_nets = nets(l, "allow_from", cfg->allow_from);
+	cfg->proxy_nets = nets(l, "trusted_proxies", cfg->trusted_proxies);
+	if (cfg->standard_webhooks_secret == NULL)
+		return;
+	cfg->webhooks_key = xmalloc(sizeof *cfg->webhooks_key);
+	if (secret_whsec(cfg->standard_webhooks_secret,
+	    cfg->webhooks_key) == -1)
+		load_error(l, 0, "[server] standard_webhooks_secret: not whsec_ "
+		    "followed by base64 of 1 to %d bytes", SECRET_KEY_MAX);
 }
 
 static void
@@ -494,7 +477,7 @@ finish(struct load *l)
 		load_error(l, 0, "no [sink NAME] section: events would go "
 		    "nowhere");
 	credentials(l);
-	auth_config_check(cfg, auth_error, l);
+	decode(l);
 }
 
 struct config *
@@ -641,6 +624,11 @@ config_free(struct config *cfg)
 	if (cfg == NULL)
 		return;
 	config_key_free(config_server_keys, cfg);
+	netaddr_list_free(cfg->allow_nets);
+	netaddr_list_free(cfg->proxy_nets);
+	if (cfg->webhooks_key != NULL)
+		explicit_bzero(cfg->webhooks_key, sizeof *cfg->webhooks_key);
+	free(cfg->webhooks_key);
 	for (i = 0; i < cfg->n_sinks; i++)
 		sink_destroy(&cfg->sinks[i]);
 	free(cfg->sinks);

@@ -11,6 +11,9 @@
 #include "filter.h"
 #include "livedesk/sink.h"
 
+struct netaddr_list;
+struct secret_key;
+
 struct config_sink {
 	char			*name;
 	int			 line;		/* of the [sink NAME] header */
@@ -58,6 +61,13 @@ struct config {
 	int64_t			 dedupe_window_ms;
 	char			*allow_from;		/* CIDR list */
 	char			*trusted_proxies;	/* CIDR list */
+	/* The same decoded once, when the file loads, for auth.c and
+	 * http.c: NULL when the key is not set, and in a configuration
+	 * whose keys are set by hand after (tests, fuzzers), which auth
+	 * then reads from the text above. */
+	struct netaddr_list	*allow_nets;
+	struct netaddr_list	*proxy_nets;
+	struct secret_key	*webhooks_key;		/* of the secret */
 	/* Nothing lost (spool.c). */
 	char			*spool_dir;
 	bool			 durable;

@@ -699,8 +699,7 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		(void)netaddr_from_sockaddr(&k->peer, ci->client_addr);
 	k->since_ms = util_mono_msec();
 	g = runtime_acquire(h->rt);
-	proxy = g->cfg->trusted_proxies != NULL &&
-	    netaddr_list_match(g->cfg->trusted_proxies, &k->peer);
+	proxy = netaddr_list_has(g->cfg->proxy_nets, &k->peer);
 	runtime_release(g);
 	pthread_mutex_lock(&h->lock);
 	if (h->max_per_ip > 0 && !proxy &&
