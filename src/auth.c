@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "auth_int.h"
 #include "config.h"
+#include "secret.h"
 #include "util.h"
 
 static int
@@ -38,37 +39,6 @@ token_equal(const char *given, const char *secret)
 	return CRYPTO_memcmp(a, b, AUTH_SHA256_LEN) == 0;
 }
 
-/* The key of a Standard Webhooks secret: "whsec_" (optional) + base64. */
-int
-auth_whsec_key(const char *secret, uint8_t key[AUTH_WHSEC_MAX], size_t *klen)
-{
-	uint8_t buf[AUTH_WHSEC_MAX + 4];
-	char in[(AUTH_WHSEC_MAX + 2) / 3 * 4 + 4];
-	size_t len, pad = 0;
-	int n;
-
-	if (strncmp(secret, "whsec_", 6) == 0)
-		secret += 6;
-	len = strlen(secret);
-	if (len < 4 || len % 4 != 0 || len > sizeof in - 1)
-		return -1;
-	memcpy(in, secret, len + 1);
-	if (in[len - 1] == '=')
-		pad++;
-	if (in[len - 2] == '=')
-		pad++;
-	n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len);
-	explicit_bzero(in, sizeof in);
-	if (n < 0 || (size_t)n <= pad || (size_t)n - pad > AUTH_WHSEC_MAX) {
-		explicit_bzero(buf, sizeof buf);
-		return -1;
-	}
-	*klen = (size_t)n - pad;
-	memcpy(key, buf, *klen);
-	explicit_bzero(buf, sizeof buf);
-	return 0;
-}
-
 int
 auth_verify_chatwoot(const char *secret, const char *signature,
     const char *timestamp, int64_t now, int64_t tolerance_ms,
@@ -80,6 +50,18 @@ auth_verify_chatwoot(const char *secret, const char *signature,
 	    tolerance_ms, body, len, why, internal, mac);
 }
 
+/* The key of a Standard Webhooks secret: decoded when the configuration
+ * loaded, else (a configuration built by hand: tests, the fuzzer) now, into
+ * tmp. NULL when the secret is not one. */
+static const struct secret_key *
+webhooks_key(const char *secret, const struct secret_key *decoded,
+    struct secret_key *tmp)
+{
+	if (decoded != NULL)
+		return decoded;
+	return secret_whsec(secret, tmp) == 0 ? tmp : NULL;
+}
+
 int
 auth_verify_standard(const char *secret, const char *id,
     const char *timestamp, const char *signatures, int64_t now,
@@ -87,9 +69,24 @@ auth_verify_standard(const char *secret, const char *id,
     bool *internal)
 {
 	uint8_t mac[AUTH_SHA256_LEN];
+	struct secret_key tmp;
+	int rc;
 
-	return auth_sig_standard(secret, id, timestamp, signatures, now,
-	    tolerance_ms, body, len, why, internal, mac);
+	rc = auth_sig_standard(webhooks_key(secret, NULL, &tmp), id,
+	    timestamp, signatures, now, tolerance_ms, body, len, why,
+	    internal, mac);
+	explicit_bzero(&tmp, sizeof tmp);
+	return rc;
+}
+
+/* Whether a is in a CIDR list: parsed when the configuration loaded, else
+ * (one built by hand) read from its text now. */
+static bool
+in_list(const struct netaddr_list *nets, const char *text,
+    const struct netaddr *a)
+{
+	return nets != NULL ? netaddr_list_has(nets, a) :
+	    netaddr_list_match(text, a);
 }
 
 int
@@ -101,7 +98,7 @@ auth_client(const struct config *cfg, const struct auth_request *r,
 
 	*client = r->peer;
 	if (cfg->trusted_proxies == NULL ||
-	    !netaddr_list_match(cfg->trusted_proxies, &r->peer))
+	    !in_list(cfg->proxy_nets, cfg->trusted_proxies, &r->peer))
 		return 0;
 	if (xff != NULL && xff[strspn(xff, " \t,")] != '\0') {
 		/* Right to left: each hop was added by the one after it,
@@ -116,8 +113,8 @@ auth_client(const struct config *cfg, const struct auth_request *r,
 				    (size_t)(end - comma)) == -1)
 					return -1;
 				*client = hop;
-				if (!netaddr_list_match(cfg->trusted_proxies,
-				    &hop))
+				if (!in_list(cfg->proxy_nets,
+				    cfg->trusted_proxies, &hop))
 					return 0;
 			}
 			end = comma > xff ? comma - 1 : xff;
@@ -151,7 +148,7 @@ auth_check_headers(const struct config *cfg, const struct auth_request *r,
 		if (!client_ok)
 			return refuse(why, 403, "forwarded client address is "
 			    "not an address");
-		if (!netaddr_list_match(cfg->allow_from, client))
+		if (!in_list(cfg->allow_nets, cfg->allow_from, client))
 			return refuse(why, 403, "client address not in "
 			    "allow_from");
 	}
@@ -182,8 +179,10 @@ auth_check_body(const struct config *cfg, const struct auth_request *r,
     const void *body, size_t len, struct auth_macs *macs,
     struct auth_refusal *why)
 {
+	struct secret_key tmp;
 	const char *reason;
 	bool internal;
+	int rc;
 
 	memset(macs, 0, sizeof *macs);
 	if (cfg->signature_secret != NULL) {
@@ -194,10 +193,13 @@ auth_check_body(const struct config *cfg, const struct auth_request *r,
 		macs->cw = true;
 	}
 	if (cfg->standard_webhooks_secret != NULL) {
-		if (auth_sig_standard(cfg->standard_webhooks_secret, r->wh_id,
-		    r->wh_timestamp, r->wh_signature, r->now,
+		rc = auth_sig_standard(webhooks_key(
+		    cfg->standard_webhooks_secret, cfg->webhooks_key, &tmp),
+		    r->wh_id, r->wh_timestamp, r->wh_signature, r->now,
 		    cfg->signature_tolerance_ms, body, len, &reason, &internal,
-		    macs->wh_mac) == -1)
+		    macs->wh_mac);
+		explicit_bzero(&tmp, sizeof tmp);
+		if (rc == -1)
 			return refuse(why, internal ? 500 : 401, reason);
 		macs->wh = true;
 	}
@@ -212,34 +214,4 @@ auth_delivery_id(const struct auth_request *r)
 	if (r->cw_delivery != NULL && *r->cw_delivery != '\0')
 		return r->cw_delivery;
 	return NULL;
-}
-
-void
-auth_config_check(const struct config *cfg,
-    void (*report)(void *, const char *), void *arg)
-{
-	uint8_t key[AUTH_WHSEC_MAX];
-	char *err = NULL, *msg;
-	size_t klen;
-
-	if (cfg->allow_from != NULL &&
-	    netaddr_list_check(cfg->allow_from, &err) == -1) {
-		msg = xasprintf("[server] allow_from: %s", err);
-		report(arg, msg);
-		free(msg);
-		free(err);
-	}
-	if (cfg->trusted_proxies != NULL &&
-	    netaddr_list_check(cfg->trusted_proxies, &err) == -1) {
-		msg = xasprintf("[server] trusted_proxies: %s", err);
-		report(arg, msg);
-		free(msg);
-		free(err);
-	}
-	if (cfg->standard_webhooks_secret != NULL) {
-		if (auth_whsec_key(cfg->standard_webhooks_secret, key, &klen) == -1)
-			report(arg, "[server] standard_webhooks_secret: not "
-			    "whsec_ followed by base64 of 1 to 128 bytes");
-		explicit_bzero(key, sizeof key);
-	}
 }

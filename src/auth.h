@@ -86,12 +86,6 @@ int	 auth_check_body(const struct config *, const struct auth_request *,
  * X-Chatwoot-Delivery; NULL when the request has neither. */
 const char *auth_delivery_id(const struct auth_request *);
 
-/* Checks allow_from, trusted_proxies and standard_webhooks_secret as the
- * configuration is loaded; calls report once for each problem, with a
- * message that names the key and the bad entry. */
-void	 auth_config_check(const struct config *,
-	    void (*report)(void *arg, const char *msg), void *arg);
-
 /*
  * The signature schemes alone (for tests and the fuzzer). tolerance_ms 0
  * leaves the timestamp unchecked (it is still signed). Return 0, or -1

@@ -13,11 +13,6 @@
 /* A Standard Webhooks secret: 24 to 64 random bytes; some room beyond. */
 #define AUTH_WHSEC_MAX	128
 
-/* auth.c: the key of a Standard Webhooks secret: "whsec_" (optional) +
- * base64. Returns -1 when it is not that. */
-int	 auth_whsec_key(const char *secret, uint8_t key[AUTH_WHSEC_MAX],
-	    size_t *klen);
-
 /* auth_sig.c: HMAC-SHA256 over the concatenation of n pieces. Returns -1
  * when OpenSSL fails (out of memory, or a provider missing). */
 int	 auth_sig_hmac(const void *key, size_t klen, const struct iovec *v,
@@ -35,7 +30,9 @@ int	 auth_sig_chatwoot(const char *secret, const char *signature,
 	    const char *timestamp, int64_t now, int64_t tolerance_ms,
 	    const void *body, size_t len, const char **why, bool *internal,
 	    uint8_t mac[AUTH_SHA256_LEN]);
-int	 auth_sig_standard(const char *secret, const char *id,
+struct secret_key;
+/* key: the secret's, decoded (NULL: not a Standard Webhooks secret). */
+int	 auth_sig_standard(const struct secret_key *key, const char *id,
 	    const char *timestamp, const char *signatures, int64_t now,
 	    int64_t tolerance_ms, const void *body, size_t len,
 	    const char **why, bool *internal, uint8_t mac[AUTH_SHA256_LEN]);

@@ -10,6 +10,7 @@
 #include <openssl/params.h>
 
 #include "auth_int.h"
+#include "secret.h"
 
 /* Timestamps are whole seconds; 12 digits reach the year 33658. */
 #define TS_DIGITS_MAX	12
@@ -242,15 +243,14 @@ auth_sig_standard_headers(const char *id, const char *timestamp,
 }
 
 int
-auth_sig_standard(const char *secret, const char *id, const char *timestamp,
-    const char *signatures, int64_t now, int64_t tolerance_ms,
-    const void *body, size_t len, const char **why, bool *internal,
-    uint8_t mac[AUTH_SHA256_LEN])
+auth_sig_standard(const struct secret_key *key, const char *id,
+    const char *timestamp, const char *signatures, int64_t now,
+    int64_t tolerance_ms, const void *body, size_t len, const char **why,
+    bool *internal, uint8_t mac[AUTH_SHA256_LEN])
 {
-	uint8_t key[AUTH_WHSEC_MAX], sig[AUTH_SHA256_LEN];
+	uint8_t sig[AUTH_SHA256_LEN];
 	const char *p = signatures;
 	struct iovec v[5];
-	size_t klen;
 	int rc;
 
 	if (internal != NULL)
@@ -258,7 +258,7 @@ auth_sig_standard(const char *secret, const char *id, const char *timestamp,
 	if ((*why = auth_sig_standard_headers(id, timestamp, signatures, now,
 	    tolerance_ms)) != NULL)
 		return -1;
-	if (auth_whsec_key(secret, key, &klen) == -1) {
+	if (key == NULL) {
 		/* Refused at load time; reached only by the fuzzer. */
 		*why = "standard_webhooks_secret is not whsec_ and base64";
 		if (internal != NULL)
@@ -275,8 +275,7 @@ auth_sig_standard(const char *secret, const char *id, const char *timestamp,
 	v[3] = v[1];
 	v[4].iov_base = (void *)body;
 	v[4].iov_len = len;
-	rc = auth_sig_hmac(key, klen, v, 5, mac);
-	explicit_bzero(key, sizeof key);
+	rc = auth_sig_hmac(key->b, key->len, v, 5, mac);
 	if (rc == -1) {
 		*why = "HMAC-SHA256 failed inside OpenSSL";
 		if (internal != NULL)

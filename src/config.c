@@ -1,7 +1,6 @@
-/* The configuration: built-in defaults, the INI file read with inih,
- * validation with messages that name the file, the line and the key. */
-#include <sys/stat.h>
-
+/* The configuration: the INI file read with inih into the key tables of
+ * its sections (config_key.h), with messages that name the file, the line
+ * and the key; what the sections say together; printing. */
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -12,60 +11,105 @@
 
 #include <ini.h>
 
-#include "auth.h"
 #include "config.h"
-#include "source_redis.h"
+#include "netaddr.h"
+#include "secret.h"
 #include "util.h"
 
-enum key_type { K_STR, K_SECRET, K_DURATION, K_SIZE, K_INT, K_BOOL };
-
-/* The [server] keys: one row each, read and printed by the same table. */
-static const struct server_key {
-	const char	*name;
-	enum key_type	 type;
-	size_t		 off;
-	long long	 min, max;
-} server_keys[] = {
-#define OFF(f) offsetof(struct config, f)
-	{ "listen", K_STR, OFF(listen), 0, 0 },
-	{ "path", K_STR, OFF(path), 0, 0 },
-	{ "max_body", K_SIZE, OFF(max_body), 1, 1LL << 31 },
-	{ "max_body_total", K_SIZE, OFF(max_body_total), 1024, 1LL << 40 },
-	{ "workers", K_INT, OFF(workers), 0, 1024 },
-	{ "queue_size", K_INT, OFF(queue_size), 1, 10000000 },
-	{ "queue_bytes", K_SIZE, OFF(queue_bytes), 1024, 1LL << 40 },
-	{ "http_threads", K_INT, OFF(http_threads), 1, 64 },
-	{ "log_level", K_STR, OFF(log_level), 0, 0 },
-	{ "max_depth", K_INT, OFF(max_depth), 1, 2048 },
-	{ "max_connections", K_INT, OFF(max_connections), 1, 1000000 },
-	{ "max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 0,
-	    1000000 },
-	{ "connection_timeout", K_DURATION, OFF(connection_timeout_ms), 1000,
-	    86400000 },
-	{ "request_timeout", K_DURATION, OFF(request_timeout_ms), 1000,
-	    86400000 },
-	{ "max_header_size", K_SIZE, OFF(max_header_size), 4096, 1 << 20 },
-	{ "shutdown_grace", K_DURATION, OFF(shutdown_grace_ms), 0, 86400000 },
-	{ "token", K_SECRET, OFF(token), 0, 0 },
-	{ "signature_secret", K_SECRET, OFF(signature_secret), 0, 0 },
-	{ "standard_webhooks_secret", K_SECRET,
-	    OFF(standard_webhooks_secret), 0, 0 },
-	{ "signature_tolerance", K_DURATION, OFF(signature_tolerance_ms), 0,
-	    86400000 },
-	{ "dedupe_window", K_DURATION, OFF(dedupe_window_ms), 0, 86400000 },
-	{ "allow_from", K_STR, OFF(allow_from), 0, 0 },
-	{ "trusted_proxies", K_STR, OFF(trusted_proxies), 0, 0 },
-	{ "spool_dir", K_STR, OFF(spool_dir), 0, 0 },
-	{ "durable", K_BOOL, OFF(durable), 0, 0 },
-#undef OFF
-};
+/* [source]'s keys are the Redis source's (source_redis.c), plugged in
+ * here as a sink type's are in sink.c: the configuration does not depend
+ * on the worker. */
+extern const struct config_key_section source_redis_keys;
 
 static const char *const log_levels[] = {
-	"error", "warning", "notice", "info", "debug",
+	"error", "warning", "notice", "info", "debug", NULL,
 };
 static const int log_prios[] = {
 	LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG,
 };
+
+/* The [server] keys. */
+#define OFF(f) offsetof(struct config, f)
+const struct config_key config_server_keys[] = {
+	{ .name = "listen", .type = CONFIG_KEY_STR, .off = OFF(listen),
+	  .def = "127.0.0.1:8080" },
+	{ .name = "path", .type = CONFIG_KEY_PATH, .off = OFF(path),
+	  .def = "/webhook" },
+	{ .name = "max_body", .type = CONFIG_KEY_SIZE, .off = OFF(max_body),
+	  .min = 1, .max = 1LL << 31, .def = "1M" },
+	{ .name = "max_body_total", .type = CONFIG_KEY_SIZE,
+	  .off = OFF(max_body_total), .min = 1024, .max = 1LL << 40,
+	  .def = "64M" },
+	{ .name = "workers", .type = CONFIG_KEY_INT, .off = OFF(workers),
+	  .min = 0, .max = 1024, .def = "0" },
+	{ .name = "queue_size", .type = CONFIG_KEY_INT, .off = OFF(queue_size),
+	  .min = 1, .max = 10000000, .def = "1024" },
+	{ .name = "queue_bytes", .type = CONFIG_KEY_SIZE,
+	  .off = OFF(queue_bytes), .min = 1024, .max = 1LL << 40,
+	  .def = "64M" },
+	{ .name = "http_threads", .type = CONFIG_KEY_INT,
+	  .off = OFF(http_threads), .min = 1, .max = 64, .def = "2" },
+	{ .name = "log_level", .type = CONFIG_KEY_ENUM, .off = OFF(log_level),
+	  .choices = log_levels, .def = "info" },
+	{ .name = "max_depth", .type = CONFIG_KEY_INT, .off = OFF(max_depth),
+	  .min = 1, .max = 2048, .def = "64" },
+	{ .name = "max_connections", .type = CONFIG_KEY_INT,
+	  .off = OFF(max_connections), .min = 1, .max = 1000000,
+	  .def = "1024" },
+	{ .name = "max_connections_per_ip", .type = CONFIG_KEY_INT,
+	  .off = OFF(max_connections_per_ip), .min = 0, .max = 1000000,
+	  .def = "64" },
+	{ .name = "connection_timeout", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(connection_timeout_ms), .min = 1000, .max = 86400000,
+	  .def = "10s" },
+	{ .name = "request_timeout", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(request_timeout_ms), .min = 1000, .max = 86400000,
+	  .def = "30s" },
+	{ .name = "max_header_size", .type = CONFIG_KEY_SIZE,
+	  .off = OFF(max_header_size), .min = 4096, .max = 1 << 20,
+	  .def = "32k" },
+	{ .name = "shutdown_grace", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(shutdown_grace_ms), .min = 0, .max = 86400000,
+	  .def = "10s" },
+	{ .name = "token", .type = CONFIG_KEY_SECRET, .off = OFF(token) },
+	{ .name = "signature_secret", .type = CONFIG_KEY_SECRET,
+	  .off = OFF(signature_secret) },
+	{ .name = "standard_webhooks_secret", .type = CONFIG_KEY_SECRET,
+	  .off = OFF(standard_webhooks_secret) },
+	{ .name = "signature_tolerance", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(signature_tolerance_ms), .min = 0, .max = 86400000,
+	  .def = "5m" },
+	{ .name = "dedupe_window", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(dedupe_window_ms), .min = 0, .max = 86400000,
+	  .def = "10m" },
+	{ .name = "allow_from", .type = CONFIG_KEY_STR,
+	  .off = OFF(allow_from) },
+	{ .name = "trusted_proxies", .type = CONFIG_KEY_STR,
+	  .off = OFF(trusted_proxies) },
+	{ .name = "spool_dir", .type = CONFIG_KEY_STR, .off = OFF(spool_dir) },
+	{ .name = "durable", .type = CONFIG_KEY_BOOL, .off = OFF(durable),
+	  .def = "yes" },
+	{ .name = NULL },
+};
+#undef OFF
+
+/* The keys every sink has, whatever its type (its filters are filter.c's
+ * and its type's keys the type's). */
+#define OFF(f) offsetof(struct config_sink, f)
+const struct config_key config_sink_keys[] = {
+	{ .name = "concurrency", .type = CONFIG_KEY_INT,
+	  .off = OFF(concurrency), .min = 1, .max = 1024, .def = "1" },
+	{ .name = "retries", .type = CONFIG_KEY_INT, .off = OFF(retries),
+	  .min = 0, .max = 1000, .def = "0" },
+	/* At most a day: the backoff doubles it, and a bound keeps that sum
+	 * far from overflowing. */
+	{ .name = "retry_base", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(retry_base_ms), .min = 1, .max = 86400000, .def = "1s" },
+	{ .name = "retry_cap", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(retry_cap_ms), .min = 1, .max = 86400000, .def = "5m" },
+	{ .name = NULL },
+};
+#undef OFF
 
 /* The state of one config_load: where inih is, and what went wrong. */
 struct load {
@@ -77,7 +121,7 @@ struct load {
 	int		 section_line;
 	struct config_sink *sink;	/* the current [sink NAME] or NULL */
 	bool		 in_source;	/* in [source] */
-	bool		 seen[nitems(server_keys)];
+	bool		 seen[nitems(config_server_keys)];
 	char		*errors;
 	int		 n_errors;
 };
@@ -108,15 +152,6 @@ load_error(struct load *l, int line, const char *fmt, ...)
 	l->n_errors++;
 }
 
-static void
-sink_defaults(struct config_sink *s)
-{
-	s->concurrency = 1;
-	s->retries = 0;
-	s->retry_base_ms = 1000;
-	s->retry_cap_ms = 300000;
-}
-
 static struct config_sink *
 add_sink(struct config *cfg, const char *name, int line)
 {
@@ -128,35 +163,36 @@ add_sink(struct config *cfg, const char *name, int line)
 	memset(s, 0, sizeof *s);
 	s->name = xstrdup(name);
 	s->line = line;
-	sink_defaults(s);
+	config_key_defaults(config_sink_keys, s);
 	return s;
+}
+
+static void
+sink_destroy(struct config_sink *s)
+{
+	free(s->name);
+	filter_destroy(&s->filter);
+	if (s->ops != NULL && s->ops->conf_free != NULL)
+		s->ops->conf_free(s->conf);
+}
+
+/* [server] at its defaults, and no sink. */
+static struct config *
+config_new(void)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+
+	config_key_defaults(config_server_keys, cfg);
+	return cfg;
 }
 
 struct config *
 config_default(void)
 {
-	struct config *cfg = xcalloc(1, sizeof *cfg);
+	struct config *cfg = config_new();
 	struct config_sink *s;
 	char *err = NULL;
 
-	cfg->listen = xstrdup("127.0.0.1:8080");
-	cfg->path = xstrdup("/webhook");
-	cfg->max_body = 1024 * 1024;
-	cfg->max_body_total = 64 * 1024 * 1024;
-	cfg->queue_size = 1024;
-	cfg->queue_bytes = 64 * 1024 * 1024;
-	cfg->http_threads = 2;
-	cfg->log_level = xstrdup("info");
-	cfg->max_depth = 64;
-	cfg->max_connections = 1024;
-	cfg->max_connections_per_ip = 64;
-	cfg->connection_timeout_ms = 10000;
-	cfg->request_timeout_ms = 30000;
-	cfg->max_header_size = 32 * 1024;
-	cfg->shutdown_grace_ms = 10000;
-	cfg->signature_tolerance_ms = 300000;
-	cfg->dedupe_window_ms = 600000;
-	cfg->durable = true;
 	s = add_sink(cfg, "log", 0);
 	s->ops = sink_find("log");
 	filter_defaults(&s->filter, s->ops->incoming_only);
@@ -165,182 +201,46 @@ config_default(void)
 	return cfg;
 }
 
-/* Reads a secret from a file: the first line, without its newline. */
-static char *
-read_secret(const char *path, char **err)
-{
-	char buf[4096], *line = NULL;
-	struct stat st;
-	size_t n;
-	FILE *f;
-
-	/* A regular file only, read with a bound: /dev/stdin would block
-	 * the start-up and /dev/zero would eat the memory. */
-	if ((f = fopen(path, "re")) == NULL || fstat(fileno(f), &st) == -1) {
-		*err = xasprintf("open %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*err = xasprintf("%s is not a regular file", path);
-		goto out;
-	}
-	if (fgets(buf, sizeof buf, f) == NULL) {
-		*err = xasprintf("%s is empty", path);
-		goto out;
-	}
-	n = strlen(buf);
-	if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
-		*err = xasprintf("%s: the secret is longer than %zu bytes",
-		    path, sizeof buf - 2);
-		goto out;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	if (n == 0)
-		*err = xasprintf("%s is empty", path);
-	else
-		line = xstrdup(buf);
-out:
-	explicit_bzero(buf, sizeof buf);
-	if (f != NULL)
-		fclose(f);
-	return line;
-}
-
-/* Sets one [server] key from its table row. */
-static int
-set_server_value(struct config *cfg, const struct server_key *k,
-    const char *value, char **err)
-{
-	void *field = (char *)cfg + k->off;
-	long long ll;
-	uint64_t u;
-	int64_t ms;
-
-	switch (k->type) {
-	case K_STR:
-	case K_SECRET:
-		if (*value == '\0') {
-			*err = xstrdup("empty value");
-			return -1;
-		}
-		free(*(char **)field);
-		*(char **)field = xstrdup(value);
-		return 0;
-	case K_INT:
-		if (util_parse_int(value, k->min, k->max, &ll) == -1)
-			break;
-		*(long long *)field = ll;
-		return 0;
-	case K_SIZE:
-		if (util_parse_size(value, &u) == -1 ||
-		    u < (uint64_t)k->min || u > (uint64_t)k->max)
-			break;
-		*(uint64_t *)field = u;
-		return 0;
-	case K_DURATION:
-		if (util_parse_duration(value, &ms) == -1 || ms < k->min ||
-		    ms > k->max)
-			break;
-		*(int64_t *)field = ms;
-		return 0;
-	case K_BOOL:
-		if (util_parse_bool(value, (bool *)field) == -1) {
-			*err = xasprintf("'%s' is not yes or no", value);
-			return -1;
-		}
-		return 0;
-	}
-	if (k->type == K_DURATION)
-		*err = xasprintf("'%s' is not a duration between %lldms and "
-		    "%lldms (write it like 500ms, 30s, 5m)", value, k->min,
-		    k->max);
-	else
-		*err = xasprintf("'%s' is not a whole number between %lld "
-		    "and %lld%s", value, k->min, k->max,
-		    k->type == K_SIZE ? " (suffixes k, M, G allowed)" : "");
-	return -1;
-}
-
-static int
+static void
 set_server(struct load *l, const char *key, const char *value)
 {
-	char *err = NULL, *secret, *base = NULL;
-	size_t i, n = strlen(key);
-	int rc = -1;
+	const struct config_key *k;
+	char *err = NULL, *secret = NULL, *base = NULL;
+	size_t n = strlen(key);
 
 	/* token_file, signature_secret_file, ...: the secret from a file. */
 	if (n > 5 && strcmp(key + n - 5, "_file") == 0)
 		base = xstrndup(key, n - 5);
-	for (i = 0; i < nitems(server_keys); i++) {
-		const struct server_key *k = &server_keys[i];
-
-		if (strcmp(k->name, base ? base : key) != 0 ||
-		    (base != NULL && k->type != K_SECRET))
-			continue;
-		if (l->seen[i]) {
-			load_error(l, l->line, "[server] %s: given twice", key);
-			goto out;
-		}
-		l->seen[i] = true;
-		if (base != NULL) {
-			if ((secret = read_secret(value, &err)) == NULL)
-				break;
-			rc = set_server_value(l->cfg, k, secret, &err);
-			explicit_bzero(secret, strlen(secret));
-			free(secret);
-		} else
-			rc = set_server_value(l->cfg, k, value, &err);
-		if (rc == -1)
-			break;
-		goto out;
-	}
-	if (i == nitems(server_keys))
+	k = config_key_find(config_server_keys, base ? base : key);
+	if (k == NULL || (base != NULL && k->type != CONFIG_KEY_SECRET))
 		load_error(l, l->line, "[server] unknown key '%s'", key);
-	else
-		load_error(l, l->line, "[server] %s: %s", key, err);
-out:
+	else if (l->seen[k - config_server_keys])
+		load_error(l, l->line, "[server] %s: given twice", key);
+	else {
+		l->seen[k - config_server_keys] = true;
+		if ((base != NULL &&
+		    (secret = secret_read(value, &err)) == NULL) ||
+		    config_key_set(k, l->cfg, secret ? secret : value,
+		    &err) == -1)
+			load_error(l, l->line, "[server] %s: %s", key, err);
+	}
+	if (secret != NULL)
+		explicit_bzero(secret, strlen(secret));
+	free(secret);
 	free(err);
 	free(base);
-	return rc;
 }
 
-/* The keys every sink has, whatever its type. */
+/* The keys every sink has: its common ones and its filters. */
 static int
 set_sink_common(struct config_sink *s, const char *key, const char *value,
     char **err)
 {
-	long long ll;
-	int64_t ms;
+	const struct config_key *k = config_key_find(config_sink_keys, key);
 
-	if (strcmp(key, "concurrency") == 0) {
-		if (util_parse_int(value, 1, 1024, &ll) == -1)
-			goto bad_int;
-		s->concurrency = ll;
-		return 0;
-	}
-	if (strcmp(key, "retries") == 0) {
-		if (util_parse_int(value, 0, 1000, &ll) == -1)
-			goto bad_int;
-		s->retries = ll;
-		return 0;
-	}
-	if (strcmp(key, "retry_base") == 0 || strcmp(key, "retry_cap") == 0) {
-		/* At most a day: the backoff doubles it, and a bound keeps
-		 * that sum far from overflowing. */
-		if (util_parse_duration(value, &ms) == -1 || ms < 1 ||
-		    ms > 86400000) {
-			*err = xasprintf("'%s' is not a duration between 1ms "
-			    "and 1d (write it like 500ms, 30s, 5m)", value);
-			return -1;
-		}
-		*(key[6] == 'b' ? &s->retry_base_ms : &s->retry_cap_ms) = ms;
-		return 0;
-	}
+	if (k != NULL)
+		return config_key_set(k, s, value, err);
 	return filter_set(&s->filter, key, value, err);
-bad_int:
-	*err = xasprintf("'%s' is not a whole number in range", value);
-	return -1;
 }
 
 static void
@@ -379,7 +279,8 @@ static void
 set_source(struct load *l, const char *key, const char *value)
 {
 	char *err = NULL;
-	int rc = source_redis_conf_set(&l->cfg->source.conf, key, value, &err);
+	int rc = config_key_section_set(&source_redis_keys, &l->cfg->source.conf,
+	    key, value, &err);
 
 	if (rc == 1)
 		load_error(l, l->line, "[source] unknown key '%s'", key);
@@ -508,33 +409,57 @@ static void
 credentials(struct load *l)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
-	size_t i;
+	const struct config_key *k;
+	char **field, *path, *err;
 
 	if (dir == NULL)
 		return;
-	for (i = 0; i < nitems(server_keys); i++) {
-		const struct server_key *k = &server_keys[i];
-		char **field = (char **)((char *)l->cfg + k->off), *path, *err;
-
-		if (k->type != K_SECRET || *field != NULL)
+	for (k = config_server_keys; k->name != NULL; k++) {
+		field = config_key_field(k, l->cfg);
+		if (k->type != CONFIG_KEY_SECRET || *field != NULL)
 			continue;
 		path = xasprintf("%s/%s", dir, k->name);
-		if (access(path, F_OK) == 0) {
-			if ((*field = read_secret(path, &err)) == NULL) {
-				load_error(l, 0, "credential %s", err);
-				free(err);
-			}
+		if (access(path, F_OK) == 0 &&
+		    (*field = secret_read(path, &err)) == NULL) {
+			load_error(l, 0, "credential %s", err);
+			free(err);
 		}
 		free(path);
 	}
 }
 
-static void
-auth_error(void *arg, const char *msg)
+/* A CIDR list, parsed once here rather than per connection. */
+static struct netaddr_list *
+nets(struct load *l, const char *key, const char *text)
 {
-	struct load *l = arg;
+	struct netaddr_list *nl;
+	char *err = NULL;
 
-	load_error(l, 0, "%s", msg);
+	if (text == NULL)
+		return NULL;
+	if ((nl = netaddr_list_parse(text, &err)) == NULL) {
+		load_error(l, 0, "[server] %s: %s", key, err);
+		free(err);
+	}
+	return nl;
+}
+
+/* What auth.c and http.c use per request, decoded once the secrets are
+ * all in (credentials come last). */
+static void
+decode(struct load *l)
+{
+	struct config *cfg = l->cfg;
+
+	cfg->allow_nets = nets(l, "allow_from", cfg->allow_from);
+	cfg->proxy_nets = nets(l, "trusted_proxies", cfg->trusted_proxies);
+	if (cfg->standard_webhooks_secret == NULL)
+		return;
+	cfg->webhooks_key = xmalloc(sizeof *cfg->webhooks_key);
+	if (secret_whsec(cfg->standard_webhooks_secret,
+	    cfg->webhooks_key) == -1)
+		load_error(l, 0, "[server] standard_webhooks_secret: not whsec_ "
+		    "followed by base64 of 1 to %d bytes", SECRET_KEY_MAX);
 }
 
 static void
@@ -546,8 +471,8 @@ finish(struct load *l)
 
 	for (i = 0; i < cfg->n_sinks; i++)
 		finish_sink(l, &cfg->sinks[i]);
-	if (cfg->source.present &&
-	    source_redis_conf_check(&cfg->source.conf, &err) == -1) {
+	if (cfg->source.present && config_key_section_check(&source_redis_keys,
+	    &cfg->source.conf, &err) == -1) {
 		load_error(l, cfg->source.line, "[source] %s", err);
 		free(err);
 	}
@@ -559,37 +484,24 @@ finish(struct load *l)
 		    "max_body (%llu): no body that large could be received",
 		    (unsigned long long)cfg->max_body_total,
 		    (unsigned long long)cfg->max_body);
-	if (cfg->path[0] != '/')
-		load_error(l, 0, "[server] path: '%s' must start with /",
-		    cfg->path);
-	if (config_log_prio(cfg) < 0)
-		load_error(l, 0, "[server] log_level: '%s' is not error, "
-		    "warning, notice, info or debug", cfg->log_level);
 	credentials(l);
-	auth_config_check(cfg, auth_error, l);
+	decode(l);
 }
 
 struct config *
 config_load(const char *file, char **err)
 {
-	struct config *def = config_default();
+	struct config *cfg = config_new();
 	struct load l;
 	int rc;
 
 	memset(&l, 0, sizeof l);
-	l.cfg = def;
+	l.cfg = cfg;
 	l.file = file;
-	/* The file replaces the default sink; it keeps the server defaults. */
-	free(def->sinks[0].name);
-	filter_destroy(&def->sinks[0].filter);
-	def->sinks[0].ops->conf_free(def->sinks[0].conf);
-	free(def->sinks);
-	def->sinks = NULL;
-	def->n_sinks = 0;
-	def->file = xstrdup(file);
+	cfg->file = xstrdup(file);
 	if ((l.fp = fopen(file, "re")) == NULL) {
 		*err = xasprintf("%s: %s", file, strerror(errno));
-		config_free(def);
+		config_free(cfg);
 		return NULL;
 	}
 	rc = ini_parse_stream(reader, &l, on_key, &l);
@@ -603,10 +515,10 @@ config_load(const char *file, char **err)
 	free(l.section);
 	if (l.n_errors > 0) {
 		*err = l.errors;
-		config_free(def);
+		config_free(cfg);
 		return NULL;
 	}
-	return def;
+	return cfg;
 }
 
 int
@@ -671,12 +583,8 @@ config_keep_sink(struct config *cfg, const char *name)
 	for (i = 0; i < cfg->n_sinks; i++) {
 		struct config_sink *s = &cfg->sinks[i];
 
-		if (i == found)
-			continue;
-		free(s->name);
-		filter_destroy(&s->filter);
-		if (s->ops != NULL && s->ops->conf_free != NULL)
-			s->ops->conf_free(s->conf);
+		if (i != found)
+			sink_destroy(s);
 	}
 	cfg->sinks[0] = keep;
 	cfg->n_sinks = 1;
@@ -686,79 +594,30 @@ config_keep_sink(struct config *cfg, const char *name)
 int
 config_log_prio(const struct config *cfg)
 {
-	size_t i;
-
-	for (i = 0; i < nitems(log_levels); i++)
-		if (strcmp(cfg->log_level, log_levels[i]) == 0)
-			return log_prios[i];
-	return -1;
-}
-
-static void
-print_server(const struct config *cfg, FILE *out)
-{
-	char buf[64];
-	size_t i;
-
-	fputs("[server]\n", out);
-	for (i = 0; i < nitems(server_keys); i++) {
-		const struct server_key *k = &server_keys[i];
-		const void *field = (const char *)cfg + k->off;
-
-		switch (k->type) {
-		case K_STR:
-			if (*(char *const *)field != NULL)
-				fprintf(out, "%s = %s\n", k->name,
-				    *(char *const *)field);
-			break;
-		case K_SECRET:
-			if (*(char *const *)field != NULL)
-				fprintf(out, "%s = (set, not shown)\n",
-				    k->name);
-			break;
-		case K_INT:
-			fprintf(out, "%s = %lld\n", k->name,
-			    *(const long long *)field);
-			break;
-		case K_SIZE:
-			fprintf(out, "%s = %llu\n", k->name,
-			    (unsigned long long)*(const uint64_t *)field);
-			break;
-		case K_DURATION:
-			util_format_duration(*(const int64_t *)field, buf,
-			    sizeof buf);
-			fprintf(out, "%s = %s\n", k->name, buf);
-			break;
-		case K_BOOL:
-			fprintf(out, "%s = %s\n", k->name,
-			    *(const bool *)field ? "yes" : "no");
-			break;
-		}
-	}
+	if (cfg->log_level < 0 || (size_t)cfg->log_level >= nitems(log_prios))
+		return -1;
+	return log_prios[cfg->log_level];
 }
 
 void
 config_print(const struct config *cfg, FILE *out)
 {
-	char base[64], cap[64];
 	size_t i;
 
-	fprintf(out, "# effective configuration (%s)\n",
+	fprintf(out, "# effective configuration (%s)\n[server]\n",
 	    cfg->file ? cfg->file : "built-in default");
-	print_server(cfg, out);
+	config_key_print(config_server_keys, cfg, out);
 	if (cfg->source.present) {
 		fputs("\n[source]\n", out);
-		source_redis_conf_print(cfg->source.conf, out);
+		config_key_section_print(&source_redis_keys, cfg->source.conf,
+		    out);
 	}
 	for (i = 0; i < cfg->n_sinks; i++) {
 		const struct config_sink *s = &cfg->sinks[i];
 
-		util_format_duration(s->retry_base_ms, base, sizeof base);
-		util_format_duration(s->retry_cap_ms, cap, sizeof cap);
-		fprintf(out, "\n[sink %s]\ntype = %s\nconcurrency = %lld\n"
-		    "retries = %lld\nretry_base = %s\nretry_cap = %s\n",
-		    s->name, s->ops->type, s->concurrency, s->retries, base,
-		    cap);
+		fprintf(out, "\n[sink %s]\ntype = %s\n", s->name,
+		    s->ops->type);
+		config_key_print(config_sink_keys, s, out);
 		filter_print(&s->filter, out);
 		if (s->ops->conf_print != NULL)
 			s->ops->conf_print(s->conf, out);
@@ -772,25 +631,16 @@ config_free(struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < nitems(server_keys); i++) {
-		char **field = (char **)((char *)cfg + server_keys[i].off);
-
-		if (server_keys[i].type == K_SECRET && *field != NULL)
-			explicit_bzero(*field, strlen(*field));
-		if (server_keys[i].type == K_STR ||
-		    server_keys[i].type == K_SECRET)
-			free(*field);
-	}
-	for (i = 0; i < cfg->n_sinks; i++) {
-		struct config_sink *s = &cfg->sinks[i];
-
-		free(s->name);
-		filter_destroy(&s->filter);
-		if (s->ops != NULL && s->ops->conf_free != NULL)
-			s->ops->conf_free(s->conf);
-	}
+	config_key_free(config_server_keys, cfg);
+	netaddr_list_free(cfg->allow_nets);
+	netaddr_list_free(cfg->proxy_nets);
+	if (cfg->webhooks_key != NULL)
+		explicit_bzero(cfg->webhooks_key, sizeof *cfg->webhooks_key);
+	free(cfg->webhooks_key);
+	for (i = 0; i < cfg->n_sinks; i++)
+		sink_destroy(&cfg->sinks[i]);
 	free(cfg->sinks);
-	source_redis_conf_free(cfg->source.conf);
+	config_key_section_free(&source_redis_keys, cfg->source.conf);
 	free(cfg->file);
 	free(cfg);
 }

@@ -7,8 +7,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config_key.h"
 #include "filter.h"
 #include "livedesk/sink.h"
+
+struct netaddr_list;
+struct secret_key;
 
 struct config_sink {
 	char			*name;
@@ -23,7 +27,7 @@ struct config_sink {
 };
 
 /* [source]: worker mode reads events from a Redis stream instead of
- * HTTP (source_redis.c reads and checks the keys). */
+ * HTTP (source_redis.c has the keys' table). */
 struct config_source {
 	bool			 present;	/* the file has [source] */
 	int			 line;		/* of its header */
@@ -41,7 +45,7 @@ struct config {
 	long long		 queue_size;
 	uint64_t		 queue_bytes;
 	long long		 http_threads;
-	char			*log_level;
+	int			 log_level;	/* an index: config_log_prio */
 	long long		 max_depth;
 	long long		 max_connections;
 	long long		 max_connections_per_ip;
@@ -58,6 +62,13 @@ struct config {
 	int64_t			 dedupe_window_ms;
 	char			*allow_from;		/* CIDR list */
 	char			*trusted_proxies;	/* CIDR list */
+	/* The same decoded once, when the file loads, for auth.c and
+	 * http.c: NULL when the key is not set, and in a configuration
+	 * whose keys are set by hand after (tests, fuzzers), which auth
+	 * then reads from the text above. */
+	struct netaddr_list	*allow_nets;
+	struct netaddr_list	*proxy_nets;
+	struct secret_key	*webhooks_key;		/* of the secret */
 	/* Nothing lost (spool.c). */
 	char			*spool_dir;
 	bool			 durable;
@@ -67,6 +78,11 @@ struct config {
 	struct config_sink	*sinks;
 	size_t			 n_sinks;
 };
+
+/* The keys of [server] and those every sink has (then its filters and
+ * its type's, sink_ops.keys), for what wants to go through them all. */
+extern const struct config_key config_server_keys[];
+extern const struct config_key config_sink_keys[];
 
 /* The built-in default: 127.0.0.1:8080, /webhook, one log sink. */
 struct config	*config_default(void);

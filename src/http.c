@@ -1308,8 +1308,7 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		(void)netaddr_from_sockaddr(&k->peer, ci->client_addr);
 	k->since_ms = util_mono_msec();
 	g = runtime_acquire(h->rt);
-	proxy = runtime_config(g)->trusted_proxies != NULL &&
-	    netaddr_list_match(runtime_config(g)->trusted_proxies, &k->peer);
+	proxy = netaddr_list_has(runtime_config(g)->proxy_nets, &k->peer);
 	runtime_release(g);
 	pthread_mutex_lock(&h->lock);
 	/* Counted again, without the connections their clients have

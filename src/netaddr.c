@@ -17,6 +17,11 @@ struct netmask {
 	int		 bits;
 };
 
+struct netaddr_list {
+	size_t		 n;
+	struct netmask	 masks[];
+};
+
 static const uint8_t v4mapped[12] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
 };
@@ -226,25 +231,58 @@ next_entry(const char **p, const char **s, size_t *len)
 	return true;
 }
 
-int
-netaddr_list_check(const char *list, char **err)
+struct netaddr_list *
+netaddr_list_parse(const char *list, char **err)
 {
-	struct netmask m;
+	struct netaddr_list *nl;
 	const char *p = list, *s, *why;
-	size_t len;
+	size_t len, n = 0;
 	char *entry, *shown;
 
-	while (next_entry(&p, &s, &len)) {
-		if ((why = mask_parse(&m, s, len)) == NULL)
+	while (next_entry(&p, &s, &len))
+		n++;
+	nl = xmalloc(sizeof *nl + n * sizeof nl->masks[0]);
+	nl->n = 0;
+	for (p = list; next_entry(&p, &s, &len); nl->n++) {
+		if ((why = mask_parse(&nl->masks[nl->n], s, len)) == NULL)
 			continue;
 		entry = xstrndup(s, len);
 		shown = util_escape(entry, 64);
 		*err = xasprintf("'%s' %s", shown, why);
 		free(shown);
 		free(entry);
-		return -1;
+		free(nl);
+		return NULL;
 	}
-	return 0;
+	return nl;
+}
+
+bool
+netaddr_list_has(const struct netaddr_list *nl, const struct netaddr *a)
+{
+	size_t i;
+
+	if (nl == NULL || a->family == 0)
+		return false;
+	for (i = 0; i < nl->n; i++)
+		if (mask_match(&nl->masks[i], a))
+			return true;
+	return false;
+}
+
+void
+netaddr_list_free(struct netaddr_list *nl)
+{
+	free(nl);
+}
+
+int
+netaddr_list_check(const char *list, char **err)
+{
+	struct netaddr_list *nl = netaddr_list_parse(list, err);
+
+	netaddr_list_free(nl);
+	return nl == NULL ? -1 : 0;
 }
 
 bool

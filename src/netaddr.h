@@ -1,5 +1,5 @@
 /* IPv4 and IPv6 addresses and lists of networks (CIDR): parsing, matching,
- * printing. Pure functions: no allocation except for error messages. */
+ * printing. Nothing is allocated but a parsed list and error messages. */
 #ifndef NETADDR_H
 #define NETADDR_H
 
@@ -33,12 +33,21 @@ bool	 netaddr_equal(const struct netaddr *, const struct netaddr *);
 
 /*
  * A list of networks, as written in the configuration: addresses or CIDRs
- * separated by commas and/or blanks ("10.0.0.0/8, 2001:db8::/32 ::1").
- * Returns -1 with *err naming the first bad entry and why.
+ * separated by commas and/or blanks ("10.0.0.0/8, 2001:db8::/32 ::1"),
+ * parsed once (when the configuration loads) and matched per connection.
+ * Returns NULL with *err naming the first bad entry and why.
  */
+struct netaddr_list;
+
+struct netaddr_list *netaddr_list_parse(const char *list, char **err);
+/* True when a is inside one of the list's networks; false for NULL. */
+bool	 netaddr_list_has(const struct netaddr_list *, const struct netaddr *a);
+void	 netaddr_list_free(struct netaddr_list *);	/* NULL is a no-op */
+
+/* The same on the text of a list, parsed at each call (for a list that
+ * is not kept). netaddr_list_check returns -1 with *err; in
+ * netaddr_list_match entries that do not parse never match. */
 int	 netaddr_list_check(const char *list, char **err);
-/* True when a is inside one of the list's networks. Entries that do not
- * parse never match (netaddr_list_check refused them at load time). */
 bool	 netaddr_list_match(const char *list, const struct netaddr *a);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "redis.h"
+#include "secret.h"
 #include "util.h"
 
 #define BACKOFF_BASE_MS	100
@@ -236,10 +237,7 @@ int
 redis_url_password_file(struct redis_url *u, const char *name, char **err)
 {
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	char *path, *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
+	char *path, *line;
 
 	/* A bare name is a systemd credential (LoadCredential=NAME:...). */
 	if (name[0] == '/')
@@ -252,23 +250,10 @@ redis_url_password_file(struct redis_url *u, const char *name, char **err)
 		    "($CREDENTIALS_DIRECTORY is not set)", name);
 		return -1;
 	}
-	f = fopen(path, "r");
-	if (f == NULL) {
-		*err = xasprintf("open %s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
-	n = getline(&line, &cap, f);
-	fclose(f);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	if (n <= 0) {
-		free(line);
-		*err = xasprintf("%s is empty", path);
-		free(path);
-		return -1;
-	}
+	line = secret_read(path, err);
 	free(path);
+	if (line == NULL)
+		return -1;
 	if (u->password != NULL) {
 		explicit_bzero(u->password, strlen(u->password));
 		free(u->password);

@@ -29,8 +29,9 @@ struct redis_url {
  * holds the password). */
 int		 redis_url_parse(const char *text, struct redis_url *u,
 		    char **err);
-/* Sets the password from the first line of a file: an absolute path, or
- * the name of a systemd credential (in $CREDENTIALS_DIRECTORY). */
+/* Sets the password from the first line of a file, read as every secret
+ * is (secret_read): an absolute path, or the name of a systemd credential
+ * (in $CREDENTIALS_DIRECTORY). */
 int		 redis_url_password_file(struct redis_url *, const char *name,
 		    char **err);
 /* A copy of src into dst. */

@@ -6,11 +6,13 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_key.h"
 #include "exec_argv.h"
 #include "exec_env.h"
 #include "exec_job.h"
@@ -42,144 +44,140 @@ struct exec_state {
 
 /* --- configuration --- */
 
-static struct exec_conf *
-conf_get(void **conf)
-{
-	struct exec_conf *c = *conf;
-
-	if (c == NULL) {
-		c = *conf = xcalloc(1, sizeof *c);
-		c->timeout_ms = 30000;
-		c->kill_after_ms = 5000;
-		c->workdir = xstrdup("/");
-		c->max_output = 64 * 1024;
-	}
-	return c;
-}
-
+/* command: split into words once, here; printed as written. */
 static int
-duration_set(const char *value, int64_t min, int64_t *out, char **err)
+command_set(void *conf, const struct config_key *k, const char *value,
+    char **err)
 {
-	int64_t ms;
-
-	if (util_parse_duration(value, &ms) == -1 || ms < min ||
-	    ms > 86400000) {
-		*err = xasprintf("'%s' is not a duration between %s and 1d "
-		    "(write it as 500ms, 30s, 5m)", value, min ? "1ms" : "0");
-		return -1;
-	}
-	*out = ms;
-	return 0;
-}
-
-static int
-exec_conf_set(void **conf, const char *key, const char *value, char **err)
-{
-	struct exec_conf *c = conf_get(conf);
-	const char *eq;
+	struct exec_conf *c = conf;
 	char **argv;
-	uint64_t n;
 
-	if (strcmp(key, "command") == 0) {
-		if ((argv = exec_argv_parse(value, err)) == NULL)
-			return -1;
-		exec_argv_free(c->argv);
-		free(c->command);
-		c->argv = argv;
-		c->command = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "timeout") == 0)
-		return duration_set(value, 1, &c->timeout_ms, err);
-	if (strcmp(key, "kill_after") == 0)
-		return duration_set(value, 0, &c->kill_after_ms, err);
-	if (strcmp(key, "env") == 0) {
-		if ((eq = strchr(value, '=')) == NULL || eq == value) {
-			*err = xasprintf("'%s' is not KEY=VALUE", value);
-			return -1;
-		}
-		c->env = xreallocarray(c->env, c->n_env + 1, sizeof *c->env);
-		c->env[c->n_env++] = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "workdir") == 0) {
-		if (value[0] != '/') {
-			*err = xasprintf("'%s' is not an absolute path", value);
-			return -1;
-		}
-		free(c->workdir);
-		c->workdir = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "max_output") == 0) {
-		if (util_parse_size(value, &n) == -1) {
-			*err = xasprintf("'%s' is not a size (write it as "
-			    "65536, 64k, 1M)", value);
-			return -1;
-		}
-		c->max_output = n;
-		return 0;
-	}
-	return 1;
-}
-
-static int
-exec_conf_check(void **conf, char **err)
-{
-	struct exec_conf *c = *conf;
-
-	if (c == NULL || c->argv == NULL) {
-		*err = xstrdup("missing required key 'command'");
+	(void)k;
+	if ((argv = exec_argv_parse(value, err)) == NULL)
 		return -1;
-	}
+	exec_argv_free(c->argv);
+	free(c->command);
+	c->argv = argv;
+	c->command = xstrdup(value);
 	return 0;
 }
 
 static void
-exec_conf_print(const void *conf, FILE *out)
+command_free(void *conf, const struct config_key *k)
+{
+	struct exec_conf *c = conf;
+
+	(void)k;
+	free(c->command);
+	exec_argv_free(c->argv);
+	c->command = NULL;
+	c->argv = NULL;
+}
+
+/* env: each line adds a variable. */
+static int
+env_set(void *conf, const struct config_key *k, const char *value,
+    char **err)
+{
+	struct exec_conf *c = conf;
+	const char *eq;
+
+	(void)k;
+	if ((eq = strchr(value, '=')) == NULL || eq == value) {
+		*err = xasprintf("'%s' is not KEY=VALUE", value);
+		return -1;
+	}
+	c->env = xreallocarray(c->env, c->n_env + 1, sizeof *c->env);
+	c->env[c->n_env++] = xstrdup(value);
+	return 0;
+}
+
+static void
+env_print(const void *conf, const struct config_key *k, FILE *out)
 {
 	const struct exec_conf *c = conf;
-	char buf[64];
 	size_t i;
 
-	fprintf(out, "command = %s\n", c->command);
-	util_format_duration(c->timeout_ms, buf, sizeof buf);
-	fprintf(out, "timeout = %s\n", buf);
-	util_format_duration(c->kill_after_ms, buf, sizeof buf);
-	fprintf(out, "kill_after = %s\n", buf);
-	fprintf(out, "workdir = %s\n", c->workdir);
-	if (c->max_output != 0 && c->max_output % (1024 * 1024) == 0)
-		fprintf(out, "max_output = %" PRIu64 "M\n",
-		    c->max_output / (1024 * 1024));
-	else if (c->max_output != 0 && c->max_output % 1024 == 0)
-		fprintf(out, "max_output = %" PRIu64 "k\n",
-		    c->max_output / 1024);
-	else
-		fprintf(out, "max_output = %" PRIu64 "\n", c->max_output);
 	/* Values are never shown: a key's name cannot tell a database URL
 	 * with a password from an office-hours setting. */
 	for (i = 0; i < c->n_env; i++)
-		fprintf(out, "env = %.*s=(set, not shown)\n",
+		fprintf(out, "%s = %.*s=(set, not shown)\n", k->name,
 		    (int)strcspn(c->env[i], "="), c->env[i]);
 }
 
 static void
-exec_conf_free(void *conf)
+env_free(void *conf, const struct config_key *k)
 {
 	struct exec_conf *c = conf;
 	size_t i;
 
-	if (c == NULL)
-		return;
-	free(c->command);
-	exec_argv_free(c->argv);
+	(void)k;
 	for (i = 0; i < c->n_env; i++) {
 		explicit_bzero(c->env[i], strlen(c->env[i]));
 		free(c->env[i]);
 	}
 	free(c->env);
-	free(c->workdir);
-	free(c);
+	c->env = NULL;
+	c->n_env = 0;
+}
+
+static const struct config_key_own command_key = {
+	.set = command_set,
+	.free = command_free,
+};
+static const struct config_key_own env_key = {
+	.set = env_set,
+	.print = env_print,
+	.free = env_free,
+};
+
+#define OFF(f) offsetof(struct exec_conf, f)
+static const struct config_key exec_keys[] = {
+	{ .name = "command", .type = CONFIG_KEY_OWN, .off = OFF(command),
+	  .own = &command_key, .required = true },
+	{ .name = "timeout", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(timeout_ms), .min = 1, .max = 86400000, .def = "30s" },
+	{ .name = "kill_after", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(kill_after_ms), .min = 0, .max = 86400000,
+	  .def = "5s" },
+	{ .name = "workdir", .type = CONFIG_KEY_PATH, .off = OFF(workdir),
+	  .def = "/" },
+	{ .name = "max_output", .type = CONFIG_KEY_SIZE,
+	  .off = OFF(max_output), .min = 0, .max = UINT64_MAX,
+	  .def = "64k" },
+	{ .name = "env", .type = CONFIG_KEY_OWN, .off = OFF(env),
+	  .own = &env_key },
+	{ .name = NULL },
+};
+#undef OFF
+
+static const struct config_key_section exec_section = {
+	.keys = exec_keys,
+	.size = sizeof(struct exec_conf),
+};
+
+static int
+exec_conf_set(void **conf, const char *key, const char *value, char **err)
+{
+	return config_key_section_set(&exec_section, conf, key, value, err);
+}
+
+static int
+exec_conf_check(void **conf, char **err)
+{
+	return config_key_section_check(&exec_section, conf, err);
+}
+
+static void
+exec_conf_print(const void *conf, FILE *out)
+{
+	config_key_section_print(&exec_section, conf, out);
+}
+
+static void
+exec_conf_free(void *conf)
+{
+	config_key_section_free(&exec_section, conf);
 }
 
 /* --- finding the program --- */
@@ -392,6 +390,7 @@ out:
 const struct sink_ops sink_exec_ops = {
 	.type = "exec",
 	.incoming_only = true,
+	.keys = &exec_section,
 	.conf_set = exec_conf_set,
 	.conf_check = exec_conf_check,
 	.conf_print = exec_conf_print,

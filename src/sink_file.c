@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "codec_archive.h"
+#include "config_key.h"
 #include "livedesk/sink.h"
 #include "log.h"
 #include "util.h"
@@ -19,62 +21,43 @@ struct file_conf {
 	bool	 fsync;
 };
 
+#define OFF(f) offsetof(struct file_conf, f)
+static const struct config_key file_keys[] = {
+	{ .name = "path", .type = CONFIG_KEY_PATH, .off = OFF(path),
+	  .required = true },
+	{ .name = "fsync", .type = CONFIG_KEY_BOOL, .off = OFF(fsync),
+	  .def = "no" },
+	{ .name = NULL },
+};
+#undef OFF
+
+static const struct config_key_section file_section = {
+	.keys = file_keys,
+	.size = sizeof(struct file_conf),
+};
+
 static int
 file_conf_set(void **conf, const char *key, const char *value, char **err)
 {
-	struct file_conf *c = *conf;
-
-	if (c == NULL)
-		c = *conf = xcalloc(1, sizeof *c);
-	if (strcmp(key, "path") == 0) {
-		if (value[0] != '/') {
-			*err = xasprintf("'%s' is not an absolute path", value);
-			return -1;
-		}
-		free(c->path);
-		c->path = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "fsync") == 0) {
-		if (util_parse_bool(value, &c->fsync) == -1) {
-			*err = xasprintf("'%s' is not yes or no", value);
-			return -1;
-		}
-		return 0;
-	}
-	return 1;
+	return config_key_section_set(&file_section, conf, key, value, err);
 }
 
 static int
 file_conf_check(void **conf, char **err)
 {
-	struct file_conf *c = *conf;
-
-	if (c == NULL || c->path == NULL) {
-		*err = xstrdup("missing required key 'path'");
-		return -1;
-	}
-	return 0;
+	return config_key_section_check(&file_section, conf, err);
 }
 
 static void
 file_conf_print(const void *conf, FILE *out)
 {
-	const struct file_conf *c = conf;
-
-	fprintf(out, "path = %s\nfsync = %s\n", c->path,
-	    c->fsync ? "yes" : "no");
+	config_key_section_print(&file_section, conf, out);
 }
 
 static void
 file_conf_free(void *conf)
 {
-	struct file_conf *c = conf;
-
-	if (c == NULL)
-		return;
-	free(c->path);
-	free(c);
+	config_key_section_free(&file_section, conf);
 }
 
 static int
@@ -204,6 +187,7 @@ file_stop(void *state)
 const struct sink_ops sink_file_ops = {
 	.type = "file",
 	.incoming_only = false,
+	.keys = &file_section,
 	.conf_set = file_conf_set,
 	.conf_check = file_conf_check,
 	.conf_print = file_conf_print,

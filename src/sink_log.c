@@ -1,77 +1,62 @@
 /* Log sink: one line per event, text or compact JSON, to the log. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config_key.h"
 #include "livedesk/sink.h"
 #include "log.h"
 #include "util.h"
 
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
 struct log_conf {
-	bool		 json;
+	int		 format;	/* enum log_format */
 	long long	 max_content;
 };
 
-static struct log_conf *
-conf_get(void **conf)
-{
-	struct log_conf *c = *conf;
+static const char *const formats[] = { "text", "json", NULL };
 
-	if (c == NULL) {
-		c = *conf = xcalloc(1, sizeof *c);
-		c->max_content = 200;
-	}
-	return c;
-}
+#define OFF(f) offsetof(struct log_conf, f)
+static const struct config_key log_keys[] = {
+	{ .name = "format", .type = CONFIG_KEY_ENUM, .off = OFF(format),
+	  .choices = formats, .def = "text" },
+	{ .name = "max_content", .type = CONFIG_KEY_INT,
+	  .off = OFF(max_content), .min = 0, .max = 1 << 20, .def = "200" },
+	{ .name = NULL },
+};
+#undef OFF
+
+static const struct config_key_section log_section = {
+	.keys = log_keys,
+	.size = sizeof(struct log_conf),
+};
 
 static int
 log_conf_set(void **conf, const char *key, const char *value, char **err)
 {
-	struct log_conf *c = conf_get(conf);
-	long long n;
-
-	if (strcmp(key, "format") == 0) {
-		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0) {
-			*err = xasprintf("'%s' is not text or json", value);
-			return -1;
-		}
-		c->json = strcmp(value, "json") == 0;
-		return 0;
-	}
-	if (strcmp(key, "max_content") == 0) {
-		if (util_parse_int(value, 0, 1 << 20, &n) == -1) {
-			*err = xasprintf("'%s' is not a length in bytes", value);
-			return -1;
-		}
-		c->max_content = n;
-		return 0;
-	}
-	return 1;
+	return config_key_section_set(&log_section, conf, key, value, err);
 }
 
 static int
 log_conf_check(void **conf, char **err)
 {
-	(void)err;
-	conf_get(conf);
-	return 0;
+	return config_key_section_check(&log_section, conf, err);
 }
 
 static void
 log_conf_print(const void *conf, FILE *out)
 {
-	const struct log_conf *c = conf;
-
-	fprintf(out, "format = %s\nmax_content = %lld\n",
-	    c->json ? "json" : "text", c->max_content);
+	config_key_section_print(&log_section, conf, out);
 }
 
 static void
 log_conf_free(void *conf)
 {
-	free(conf);
+	config_key_section_free(&log_section, conf);
 }
 
 struct log_state {
@@ -213,7 +198,7 @@ log_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	struct log_ctx ctx = { ev->name, ev->delivery_id, NULL,
 	    ev->conversation.id.set ? ev->conversation.id.v : -1 };
 
-	if (s->conf->json)
+	if (s->conf->format == LOG_FORMAT_JSON)
 		log_json(s, ev);
 	else
 		log_text(s, ev, &ctx);
@@ -236,6 +221,7 @@ log_stop(void *state)
 const struct sink_ops sink_log_ops = {
 	.type = "log",
 	.incoming_only = false,
+	.keys = &log_section,
 	.conf_set = log_conf_set,
 	.conf_check = log_conf_check,
 	.conf_print = log_conf_print,

@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +15,11 @@
 #include "livedesk/sink.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_conf.h"
 #include "util.h"
 
-#define DEFAULT_URL	"redis://127.0.0.1:6379/0"
-#define DEFAULT_STREAM	"livedesk:events"
-
-struct redis_conf {
+struct redis_sink_conf {
 	struct redis_url url;
-	bool		 url_set;
 	char		*password_file;
 	char		*stream;
 	long long	 partitions;	/* 1: one stream */
@@ -29,121 +27,57 @@ struct redis_conf {
 	int64_t		 timeout_ms;
 };
 
-static struct redis_conf *
-conf_get(void **conf)
-{
-	struct redis_conf *c = *conf;
+#define OFF(f) offsetof(struct redis_sink_conf, f)
+static const struct config_key redis_keys[] = {
+	REDIS_CONF_URL(struct redis_sink_conf),
+	REDIS_CONF_PASSWORD_FILE(struct redis_sink_conf),
+	{ .name = "stream", .type = CONFIG_KEY_STR, .off = OFF(stream),
+	  .def = REDIS_CONF_DEFAULT_STREAM },
+	{ .name = "partitions", .type = CONFIG_KEY_INT, .off = OFF(partitions),
+	  .min = 1, .max = 1024, .def = "1" },
+	{ .name = "maxlen", .type = CONFIG_KEY_INT, .off = OFF(maxlen),
+	  .min = 0, .max = 1LL << 40, .def = "0" },
+	REDIS_CONF_TIMEOUT(struct redis_sink_conf),
+	{ .name = NULL },
+};
+#undef OFF
 
-	if (c == NULL) {
-		c = *conf = xcalloc(1, sizeof *c);
-		c->partitions = 1;
-		c->timeout_ms = 5000;
-	}
-	return c;
+static int
+redis_check(void *conf, char **err)
+{
+	struct redis_sink_conf *c = conf;
+
+	return redis_conf_check(&c->url, c->password_file, err);
+}
+
+static const struct config_key_section redis_section = {
+	.keys = redis_keys,
+	.size = sizeof(struct redis_sink_conf),
+	.check = redis_check,
+};
+
+static int
+redis_sink_set(void **conf, const char *key, const char *value, char **err)
+{
+	return config_key_section_set(&redis_section, conf, key, value, err);
 }
 
 static int
-redis_conf_set(void **conf, const char *key, const char *value, char **err)
+redis_sink_check(void **conf, char **err)
 {
-	struct redis_conf *c = conf_get(conf);
-	char *why = NULL;
-
-	if (strcmp(key, "url") == 0) {
-		redis_url_free(&c->url);
-		c->url_set = false;
-		if (redis_url_parse(value, &c->url, &why) == -1) {
-			*err = xasprintf("%s", why);
-			free(why);
-			return -1;
-		}
-		c->url_set = true;
-		return 0;
-	}
-	if (strcmp(key, "password_file") == 0) {
-		free(c->password_file);
-		c->password_file = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "stream") == 0) {
-		if (*value == '\0') {
-			*err = xstrdup("empty stream name");
-			return -1;
-		}
-		free(c->stream);
-		c->stream = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "maxlen") == 0) {
-		if (util_parse_int(value, 0, 1LL << 40, &c->maxlen) == -1) {
-			*err = xasprintf("'%s' is not a number of entries (0: "
-			    "no trimming)", value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "partitions") == 0) {
-		if (util_parse_int(value, 1, 1024, &c->partitions) == -1) {
-			*err = xasprintf("'%s' is not a number from 1 to 1024",
-			    value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "timeout") == 0) {
-		if (util_parse_duration(value, &c->timeout_ms) == -1 ||
-		    c->timeout_ms < 10 || c->timeout_ms > 600000) {
-			*err = xasprintf("'%s' is not a duration between 10ms "
-			    "and 10m", value);
-			return -1;
-		}
-		return 0;
-	}
-	return 1;
-}
-
-static int
-redis_conf_check(void **conf, char **err)
-{
-	struct redis_conf *c = conf_get(conf);
-
-	if (!c->url_set) {
-		if (redis_url_parse(DEFAULT_URL, &c->url, err) == -1)
-			return -1;
-		c->url_set = true;
-	}
-	if (c->stream == NULL)
-		c->stream = xstrdup(DEFAULT_STREAM);
-	if (c->password_file != NULL &&
-	    redis_url_password_file(&c->url, c->password_file, err) == -1)
-		return -1;
-	return 0;
+	return config_key_section_check(&redis_section, conf, err);
 }
 
 static void
-redis_conf_print(const void *conf, FILE *out)
+redis_sink_print(const void *conf, FILE *out)
 {
-	const struct redis_conf *c = conf;
-	char t[64];
-
-	util_format_duration(c->timeout_ms, t, sizeof t);
-	fprintf(out, "url = %s\n", c->url.display);
-	if (c->password_file != NULL)
-		fprintf(out, "password_file = %s\n", c->password_file);
-	fprintf(out, "stream = %s\npartitions = %lld\nmaxlen = %lld\n"
-	    "timeout = %s\n", c->stream, c->partitions, c->maxlen, t);
+	config_key_section_print(&redis_section, conf, out);
 }
 
 static void
-redis_conf_free(void *conf)
+redis_sink_free(void *conf)
 {
-	struct redis_conf *c = conf;
-
-	if (c == NULL)
-		return;
-	redis_url_free(&c->url);
-	free(c->password_file);
-	free(c->stream);
-	free(c);
+	config_key_section_free(&redis_section, conf);
 }
 
 /* Whether Redis answers now: a warning at start-up (the spool holds the
@@ -151,7 +85,7 @@ redis_conf_free(void *conf)
 static int
 redis_probe(const void *conf, char **err)
 {
-	const struct redis_conf *c = conf;
+	const struct redis_sink_conf *c = conf;
 	struct redis_conn *rc = redis_conn_new(&c->url, c->timeout_ms < 2000 ?
 	    c->timeout_ms : 2000);
 	const char *argv[1] = { "PING" };
@@ -173,7 +107,7 @@ redis_probe(const void *conf, char **err)
 /* hiredis is not thread-safe per connection: each delivery takes an idle
  * connection from the pool (or opens one), up to the sink's concurrency. */
 struct redis_state {
-	const struct redis_conf	*conf;
+	const struct redis_sink_conf	*conf;
 	const char		*name;
 	pthread_mutex_t		 lock;
 	struct redis_conn	**idle;
@@ -252,7 +186,7 @@ note_state(struct redis_state *s, bool up, const char *why)
 
 /* The stream of ev: the one stream, or its conversation's partition. */
 static void
-stream_name(const struct redis_conf *c, const struct ld_event *ev,
+stream_name(const struct redis_sink_conf *c, const struct ld_event *ev,
     char *buf, size_t len)
 {
 	struct ld_id id = ld_event_conversation_id(ev);
@@ -278,7 +212,7 @@ static void
 redis_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 {
 	struct redis_state *s = state;
-	const struct redis_conf *c = s->conf;
+	const struct redis_sink_conf *c = s->conf;
 	struct redis_argv a = { 0 };
 	struct redis_conn *rc = conn_take(s);
 	redisReply *rep;
@@ -334,10 +268,11 @@ redis_stop(void *state)
 const struct sink_ops sink_redis_ops = {
 	.type = "redis",
 	.incoming_only = false,
-	.conf_set = redis_conf_set,
-	.conf_check = redis_conf_check,
-	.conf_print = redis_conf_print,
-	.conf_free = redis_conf_free,
+	.keys = &redis_section,
+	.conf_set = redis_sink_set,
+	.conf_check = redis_sink_check,
+	.conf_print = redis_sink_print,
+	.conf_free = redis_sink_free,
 	.probe = redis_probe,
 	.start = redis_start,
 	.deliver = redis_deliver,

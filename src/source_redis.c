@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +20,17 @@
 #include "dispatch.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_conf.h"
 #include "source_redis.h"
 #include "source_redis_int.h"
 #include "util.h"
 
-#define DEFAULT_URL	"redis://127.0.0.1:6379/0"
-#define DEFAULT_STREAM	"livedesk:events"
 #define DEFAULT_GROUP	"livedesk"
 
 /* --- configuration: the [source] keys --- */
 
 struct source_conf {
 	struct redis_url url;
-	bool		 url_set;
 	char		*password_file;
 	char		*stream;
 	char		*group;
@@ -41,20 +40,6 @@ struct source_conf {
 	long long	 batch;
 	int64_t		 timeout_ms;
 };
-
-static struct source_conf *
-conf_get(void **conf)
-{
-	struct source_conf *c = *conf;
-
-	if (c == NULL) {
-		c = *conf = xcalloc(1, sizeof *c);
-		c->claim_after_ms = 60000;
-		c->batch = 100;
-		c->timeout_ms = 5000;
-	}
-	return c;
-}
 
 /* Stream, group and consumer names: no spaces or control characters, so
  * that they read plainly in logs and redis-cli. */
@@ -78,122 +63,57 @@ set_name(char **field, const char *value, char **err)
 	return 0;
 }
 
-int
-source_redis_conf_set(void **conf, const char *key, const char *value,
+static int
+name_set(void *conf, const struct config_key *k, const char *value,
     char **err)
 {
-	struct source_conf *c = conf_get(conf);
-
-	if (strcmp(key, "url") == 0) {
-		redis_url_free(&c->url);
-		c->url_set = redis_url_parse(value, &c->url, err) == 0;
-		return c->url_set ? 0 : -1;
-	}
-	if (strcmp(key, "password_file") == 0) {
-		free(c->password_file);
-		c->password_file = xstrdup(value);
-		return 0;
-	}
-	if (strcmp(key, "stream") == 0)
-		return set_name(&c->stream, value, err);
-	if (strcmp(key, "group") == 0)
-		return set_name(&c->group, value, err);
-	if (strcmp(key, "consumer") == 0)
-		return set_name(&c->consumer, value, err);
-	if (strcmp(key, "dead_letters") == 0)
-		return set_name(&c->dead_letters, value, err);
-	if (strcmp(key, "claim_after") == 0) {
-		if (util_parse_duration(value, &c->claim_after_ms) == -1 ||
-		    c->claim_after_ms < 100 || c->claim_after_ms > 86400000) {
-			*err = xasprintf("'%s' is not a duration between 100ms "
-			    "and 1d", value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "batch") == 0) {
-		if (util_parse_int(value, 1, 10000, &c->batch) == -1) {
-			*err = xasprintf("'%s' is not a number from 1 to 10000",
-			    value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "timeout") == 0) {
-		if (util_parse_duration(value, &c->timeout_ms) == -1 ||
-		    c->timeout_ms < 10 || c->timeout_ms > 600000) {
-			*err = xasprintf("'%s' is not a duration between 10ms "
-			    "and 10m", value);
-			return -1;
-		}
-		return 0;
-	}
-	return 1;
+	return set_name(config_key_field(k, conf), value, err);
 }
 
-int
-source_redis_conf_check(void **conf, char **err)
-{
-	struct source_conf *c = conf_get(conf);
+static const struct config_key_own name_key = { .set = name_set };
 
-	if (!c->url_set) {
-		if (redis_url_parse(DEFAULT_URL, &c->url, err) == -1)
-			return -1;
-		c->url_set = true;
-	}
-	if (c->stream == NULL)
-		c->stream = xstrdup(DEFAULT_STREAM);
-	if (c->group == NULL)
-		c->group = xstrdup(DEFAULT_GROUP);
+#define OFF(f) offsetof(struct source_conf, f)
+static const struct config_key source_keys[] = {
+	REDIS_CONF_URL(struct source_conf),
+	REDIS_CONF_PASSWORD_FILE(struct source_conf),
+	{ .name = "stream", .type = CONFIG_KEY_OWN, .off = OFF(stream),
+	  .own = &name_key, .def = REDIS_CONF_DEFAULT_STREAM },
+	{ .name = "group", .type = CONFIG_KEY_OWN, .off = OFF(group),
+	  .own = &name_key, .def = DEFAULT_GROUP },
+	{ .name = "consumer", .type = CONFIG_KEY_OWN, .off = OFF(consumer),
+	  .own = &name_key, .unset = "the host name" },
+	{ .name = "dead_letters", .type = CONFIG_KEY_OWN,
+	  .off = OFF(dead_letters), .own = &name_key },
+	{ .name = "claim_after", .type = CONFIG_KEY_DURATION,
+	  .off = OFF(claim_after_ms), .min = 100, .max = 86400000,
+	  .def = "1m" },
+	{ .name = "batch", .type = CONFIG_KEY_INT, .off = OFF(batch),
+	  .min = 1, .max = 10000, .def = "100" },
+	REDIS_CONF_TIMEOUT(struct source_conf),
+	{ .name = NULL },
+};
+#undef OFF
+
+static int
+source_check(void *conf, char **err)
+{
+	struct source_conf *c = conf;
+
 	if (c->dead_letters == NULL)
 		c->dead_letters = xasprintf("%s:failed", c->stream);
 	if (strcmp(c->dead_letters, c->stream) == 0) {
 		*err = xstrdup("dead_letters: the same stream as 'stream'");
 		return -1;
 	}
-	if (c->password_file != NULL &&
-	    redis_url_password_file(&c->url, c->password_file, err) == -1)
-		return -1;
-	return 0;
+	return redis_conf_check(&c->url, c->password_file, err);
 }
 
-void
-source_redis_conf_print(const void *conf, FILE *out)
-{
-	const struct source_conf *c = conf;
-	char claim[64], t[64];
-
-	if (c == NULL)
-		return;
-	util_format_duration(c->claim_after_ms, claim, sizeof claim);
-	util_format_duration(c->timeout_ms, t, sizeof t);
-	fprintf(out, "url = %s\n", c->url.display);
-	if (c->password_file != NULL)
-		fprintf(out, "password_file = %s\n", c->password_file);
-	fprintf(out, "stream = %s\ngroup = %s\n", c->stream, c->group);
-	if (c->consumer != NULL)
-		fprintf(out, "consumer = %s\n", c->consumer);
-	else
-		fputs("# consumer = (the host name)\n", out);
-	fprintf(out, "dead_letters = %s\nclaim_after = %s\nbatch = %lld\n"
-	    "timeout = %s\n", c->dead_letters, claim, c->batch, t);
-}
-
-void
-source_redis_conf_free(void *conf)
-{
-	struct source_conf *c = conf;
-
-	if (c == NULL)
-		return;
-	redis_url_free(&c->url);
-	free(c->password_file);
-	free(c->stream);
-	free(c->group);
-	free(c->consumer);
-	free(c->dead_letters);
-	free(c);
-}
+/* The [source] keys, which config.c reads as a sink type's. */
+const struct config_key_section source_redis_keys = {
+	.keys = source_keys,
+	.size = sizeof(struct source_conf),
+	.check = source_check,
+};
 
 static bool
 str_eq(const char *a, const char *b)
@@ -218,7 +138,6 @@ conf_copy(struct source_conf *dst, const struct source_conf *src)
 {
 	memset(dst, 0, sizeof *dst);
 	redis_url_copy(&dst->url, &src->url);
-	dst->url_set = true;
 	dst->stream = xstrdup(src->stream);
 	dst->group = xstrdup(src->group);
 	dst->consumer = src->consumer ? xstrdup(src->consumer) : NULL;
@@ -241,11 +160,11 @@ source_of(const struct config *cfg, struct source_conf *out, char **err)
 		conf_copy(out, cfg->source.conf);
 		return 0;
 	}
-	if (source_redis_conf_check(&def, err) == -1)
+	if (config_key_section_check(&source_redis_keys, &def, err) == -1)
 		rc = -1;
 	else
 		conf_copy(out, def);
-	source_redis_conf_free(def);
+	config_key_section_free(&source_redis_keys, def);
 	return rc;
 }
 

@@ -13,21 +13,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 struct config;
 struct dispatch_hooks;
 struct runtime;
 struct source_redis;
-
-/* The [source] keys, like a sink type's (see struct sink_ops): conf_set
- * returns 0 when taken, -1 with *err for a bad value, 1 for a key it does
- * not know; *conf starts NULL. */
-int		 source_redis_conf_set(void **conf, const char *key,
-		    const char *value, char **err);
-int		 source_redis_conf_check(void **conf, char **err);
-void		 source_redis_conf_print(const void *conf, FILE *);
-void		 source_redis_conf_free(void *conf);	/* NULL: no-op */
 
 /*
  * The source, before the runtime: its [source] (cfg's, or the defaults

@@ -10,6 +10,8 @@
 
 #include "livedesk/event.h"
 
+struct config_key_section;
+
 /* What one delivery came to. A failed delivery may be retried. */
 struct sink_result {
 	bool	 ok;
@@ -38,13 +40,16 @@ struct sink_ops {
 	bool		 incoming_only;
 
 	/*
-	 * Configuration, at load time. conf_set gets every key of the
-	 * section that is not a common one (filters, retries, ...): returns
-	 * 0 when taken, -1 with *err (malloc'd) for a bad value, 1 for a key
-	 * this type does not know. *conf starts NULL. conf_check runs once
-	 * the section is complete: missing required keys, a command that
-	 * cannot run.
+	 * Configuration, at load time: the type's keys, a table
+	 * (config_key.h: name, type, range, default), and the functions that
+	 * read them, which are that table's (config_key_section_*). conf_set
+	 * gets every key of the section that is not a common one (filters,
+	 * retries, ...): returns 0 when taken, -1 with *err (malloc'd) for a
+	 * bad value, 1 for a key this type does not know. *conf starts NULL.
+	 * conf_check runs once the section is complete: missing required
+	 * keys, a command that cannot run.
 	 */
+	const struct config_key_section *keys;
 	int	(*conf_set)(void **conf, const char *key, const char *value,
 		    char **err);
 	int	(*conf_check)(void **conf, char **err);
