@@ -13,9 +13,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +32,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
+#include "http_int.h"
 #include "livedesk/event.h"
 #include "log.h"
 #include "runtime.h"
@@ -1403,91 +1401,6 @@ watchdog(void *arg)
 	return NULL;
 }
 
-int
-http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *len,
-    char **err)
-{
-	struct addrinfo hints, *ai = NULL;
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	size_t hl;
-	int rc;
-
-	if (colon == NULL || colon == s || colon[1] == '\0')
-		goto bad;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (hl < 3 || s[hl - 1] != ']')
-			goto bad;
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof host)
-		goto bad;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
-		*err = xasprintf("listen '%s': %s", s, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-bad:
-	*err = xasprintf("listen '%s': expected ADDR:PORT or [ADDR6]:PORT", s);
-	return -1;
-}
-
-static int
-bind_listen(const char *listen_on, char *address, size_t alen, char **err)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	unsigned len;
-	int fd, one = 1;
-	char host[INET6_ADDRSTRLEN];
-
-	if (http_parse_listen(listen_on, &ss, &len, err) == -1)
-		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (fd == -1) {
-		*err = xasprintf("socket: %s", strerror(errno));
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
-	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof one) == -1) ||
-	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
-	    listen(fd, 1024) == -1) {
-		*err = xasprintf("listen on %s: %s", listen_on,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	sl = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-
-			inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof host);
-			snprintf(address, alen, "[%s]:%u", host,
-			    ntohs(a6->sin6_port));
-		} else {
-			struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-
-			inet_ntop(AF_INET, &a4->sin_addr, host, sizeof host);
-			snprintf(address, alen, "%s:%u", host,
-			    ntohs(a4->sin_port));
-		}
-	}
-	return fd;
-}
-
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -1567,13 +1480,8 @@ http_new(struct runtime *rt, const struct config *cfg, int first_fd,
 		goto fail;
 	}
 	for (i = 0; i < (n_fds > 0 ? n_fds : 1); i++) {
-		if (n_fds > 0) {
-			fd = first_fd + i;
-			snprintf(h->address, sizeof h->address,
-			    "socket activation (%d socket%s)", n_fds,
-			    n_fds == 1 ? "" : "s");
-		} else if ((fd = bind_listen(cfg->listen, h->address,
-		    sizeof h->address, err)) == -1)
+		if ((fd = http_listen_socket(cfg->listen, first_fd, n_fds, i,
+		    h->address, sizeof h->address, err)) == -1)
 			goto fail;
 		if ((h->mhd[h->n_mhd] = start_mhd(h, cfg, fd)) == NULL) {
 			*err = xasprintf("libmicrohttpd failed to start on %s",
