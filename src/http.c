@@ -9,14 +9,12 @@
  * request that takes too long as a whole, however it trickles, is cut
  * off, and so that at max_connections the idlest one makes room.
  */
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,79 +37,14 @@
 #include "spool.h"
 #include "util.h"
 
-#define HTTP_MAX_DAEMONS 8
 /* Delivery ids kept for redelivery: 32 bytes each, 2 MiB at most; at
  * LiveDesk's rates that is hours of deliveries, beyond any window. */
 #define HTTP_DEDUPE_MAX		65536
-/* How often the watchdog looks for requests past request_timeout. */
-#define HTTP_WATCH_MSEC		200
-/* Refusal lines: this many a window, the rest counted and the count
- * logged once the window is over. A flood leaves a trace, not a disk's
- * worth of lines. */
-#define HTTP_LOG_BURST		20
-#define HTTP_LOG_WINDOW_MSEC	1000
-/* After an answer sent while the body still arrives: how long, and how
- * much more, the rest is read and dropped before the connection closes. */
-#define HTTP_DRAIN_MSEC		1000
-/* How often, and after how long in a request, the watchdog looks for
- * connections whose client has gone (see client_left). */
-#define HTTP_SWEEP_MSEC		1000
-#define HTTP_GONE_MSEC		1000
 /* The first body buffer: the announced length up to this, else a page. */
 #define HTTP_BODY_FIRST		(64 * 1024)
 #define HTTP_BODY_UNKNOWN	4096
 /* Body buffers from this size on are mapped rather than malloc'd. */
 #define HTTP_BODY_MMAP		(128 * 1024)
-
-/* One TCP connection, from accept to close: its peer, and when its
- * current request (or the wait for the next one) began. */
-struct conn {
-	struct conn	*prev, *next;
-	int		 fd;
-	struct netaddr	 peer;
-	int64_t		 since_ms;
-	bool		 cut;		/* shut down by us */
-	bool		 busy;		/* a request past its headers */
-	bool		 complete;	/* ... and past its body */
-	bool		 answered;	/* answered mid-body: being drained */
-	/* The status its requests get at once (429: past the address's
-	 * limit; 503: past max_connections with none idle), or 0. */
-	unsigned	 excess;
-	/* The request target as the URI log callback saw it, before
-	 * libmicrohttpd decoded it in place: only until the first call. */
-	const char	*target;
-	size_t		 target_len;
-	bool		 target_nul;	/* holds %00 */
-};
-
-struct http {
-	struct runtime		*rt;
-	struct MHD_Daemon	*mhd[HTTP_MAX_DAEMONS];
-	int			 n_mhd;
-	char			 address[80];
-	/* Outlives every generation, so a reload keeps the ids it saw. */
-	struct auth_dedupe	*dedupe;
-	/* Server limits, fixed at start like the rest of libmicrohttpd's. */
-	int64_t			 request_timeout_ms;
-	long long		 max_per_ip;
-	long long		 max_conns;
-	/* Bytes of body buffers held by requests in progress, against
-	 * max_body_total. */
-	atomic_uint_fast64_t	 body_bytes;
-	/* The connections, and the watchdog that cuts the slow ones. */
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 wake;
-	pthread_t		 watchdog;
-	bool			 watching;
-	bool			 stop;
-	struct conn		*conns;
-	size_t			 n_conns;
-	/* Refusal lines in the current window, and those not logged. */
-	pthread_mutex_t		 log_lock;
-	int64_t			 log_window_ms;
-	int			 log_lines;
-	unsigned long long	 log_unlogged;
-};
 
 /* One request's state, from the first callback to the completed one. */
 struct req {
@@ -135,51 +68,6 @@ struct req {
 	atomic_int	 answer;
 	char		 delivery_id[40];
 };
-
-/* Closes the log window once it is over: the refusals it did not show
- * are logged as a count. The caller holds log_lock. */
-static void
-refusal_window(struct http *h, int64_t now, bool force)
-{
-	if (!force && now - h->log_window_ms < HTTP_LOG_WINDOW_MSEC)
-		return;
-	if (h->log_unlogged > 0)
-		log_info("refused %llu more requests in the last %lld ms, not "
-		    "logged one by one (at most %d lines a second; "
-		    "/metrics counts them all)", h->log_unlogged,
-		    (long long)(now - h->log_window_ms), HTTP_LOG_BURST);
-	h->log_window_ms = now;
-	h->log_lines = 0;
-	h->log_unlogged = 0;
-}
-
-static void
-refusal_log(struct http *h, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Logs one refused request or connection: the sender never retries, so
- * each is a customer message lost, and the log is where it shows. Under
- * a flood only HTTP_LOG_BURST lines a second are written; the others are
- * counted and their number logged when the second is over. */
-static void
-refusal_log(struct http *h, const char *fmt, ...)
-{
-	va_list ap;
-	bool show;
-
-	pthread_mutex_lock(&h->log_lock);
-	refusal_window(h, util_mono_msec(), false);
-	if ((show = h->log_lines < HTTP_LOG_BURST))
-		h->log_lines++;
-	else
-		h->log_unlogged++;
-	pthread_mutex_unlock(&h->log_lock);
-	if (!show)
-		return;
-	va_start(ap, fmt);
-	log_vctx(LOG_INFO, NULL, fmt, ap);
-	va_end(ap);
-}
 
 /* Queues an answer: status, body, one optional header, and with close
  * "Connection: close", after which libmicrohttpd reads nothing more from
@@ -282,7 +170,7 @@ refuse_full(struct http *h, struct MHD_Connection *c, const char *client,
 	char *shown = util_escape(reason, 200), *body = error_body(reason);
 	enum MHD_Result ret;
 
-	refusal_log(h, "refused %u from %s: %s", status, client, shown);
+	http_conn_log_refusal(h, "refused %u from %s: %s", status, client, shown);
 	free(shown);
 	if (drop >= 0)
 		metrics_drop(&h->rt->metrics, (enum metrics_drop)drop);
@@ -368,50 +256,6 @@ client_name(char *buf, size_t len, const struct netaddr *client,
 static enum MHD_Result serve_health(struct http *, struct MHD_Connection *);
 static enum MHD_Result serve_metrics(struct http *, struct MHD_Connection *);
 
-/* The connection a request came on, as on_connection recorded it. */
-static struct conn *
-conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci != NULL ? ci->socket_context : NULL;
-}
-
-/* Marks a connection busy (a request past its headers: not to be closed
- * to make room) or idle again. */
-static void
-conn_busy(struct http *h, struct MHD_Connection *c, bool busy)
-{
-	struct conn *k = conn_of(c);
-
-	if (k == NULL)
-		return;
-	pthread_mutex_lock(&h->lock);
-	k->busy = busy;
-	k->complete = false;
-	if (!busy) {
-		/* The next request gets a clock of its own. */
-		k->since_ms = util_mono_msec();
-		k->answered = false;
-	}
-	pthread_mutex_unlock(&h->lock);
-}
-
-/* Marks the request on c as received whole: its client may close its
- * end now and still be answered. */
-static void
-conn_complete(struct http *h, struct MHD_Connection *c)
-{
-	struct conn *k = conn_of(c);
-
-	if (k == NULL)
-		return;
-	pthread_mutex_lock(&h->lock);
-	k->complete = true;
-	pthread_mutex_unlock(&h->lock);
-}
-
 /*
  * Called with the request target as it came, before libmicrohttpd
  * decodes it in place: the path reaches us as a C string, so a %00 in it,
@@ -421,7 +265,7 @@ conn_complete(struct http *h, struct MHD_Connection *c)
 static void *
 on_target(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct conn *k = conn_of(c);
+	struct conn *k = http_conn_of(c);
 
 	(void)cls;
 	if (k != NULL) {
@@ -692,7 +536,7 @@ static int
 screen(struct http *h, struct MHD_Connection *c, const char *client,
     const char *method, const char *version, bool *chunked)
 {
-	struct conn *k = conn_of(c);
+	struct conn *k = http_conn_of(c);
 	const char *why;
 	struct scan s;
 	unsigned status;
@@ -818,7 +662,7 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 		    "later", MHD_HTTP_HEADER_RETRY_AFTER, "5");
 		goto answered;
 	}
-	conn_busy(h, c, true);
+	http_conn_busy(h, c, true);
 	*out = r;
 	return -1;
 answered:
@@ -884,7 +728,6 @@ answer_midbody(struct http *h, struct MHD_Connection *c, struct req *r,
     unsigned status, int drop, const char *reason)
 {
 	const union MHD_ConnectionInfo *ci;
-	struct conn *k = conn_of(c);
 	char *body = error_body(reason), *msg, *shown;
 	int fd = -1, n;
 
@@ -908,7 +751,7 @@ answer_midbody(struct http *h, struct MHD_Connection *c, struct req *r,
 	if (fd >= 0)
 		(void)shutdown(fd, SHUT_WR);
 	shown = util_escape(reason, 200);
-	refusal_log(h, "refused %u from %s: %s; answered before the end of "
+	http_conn_log_refusal(h, "refused %u from %s: %s; answered before the end of "
 	    "the body, connection closed", status, r->client, shown);
 	free(shown);
 	if (drop >= 0)
@@ -916,12 +759,7 @@ answer_midbody(struct http *h, struct MHD_Connection *c, struct req *r,
 	metrics_request(&h->rt->metrics, status);
 	r->answered = status;
 	body_free(h, r);
-	if (k != NULL) {
-		pthread_mutex_lock(&h->lock);
-		k->answered = true;
-		k->since_ms = util_mono_msec();
-		pthread_mutex_unlock(&h->lock);
-	}
+	http_conn_answered(h, c);
 }
 
 /* Settles the delivery id this request claimed: kept when the event was
@@ -1152,7 +990,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	conn_complete(h, c);
+	http_conn_complete(h, c);
 	return accept_event(h, c, r);
 }
 
@@ -1164,7 +1002,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)toe;
-	conn_busy(h, c, false);
+	http_conn_busy(h, c, false);
 	if (r == NULL)
 		return;
 	/* Not accepted (refused, cut off, failed): the sender's retry of
@@ -1179,226 +1017,6 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	body_free(h, r);
 	free(r);
 	*con_cls = NULL;
-}
-
-/* Whether the client has closed or reset its end: libmicrohttpd notices
- * only when it gets round to the socket, and until then the connection
- * would count against its address. */
-static bool
-peer_gone(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
-
-	return fd >= 0 && poll(&p, 1, 0) == 1 &&
-	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
-/*
- * Whether the client has closed its end and everything it sent has been
- * read. libmicrohttpd 0.9.75 can miss that end of file on a connection
- * that was receiving a body (it is left in CLOSE-WAIT), and then keeps
- * the connection, and the body's memory, until connection_timeout.
- */
-static bool
-client_left(int fd)
-{
-	int unread = 0;
-
-	return peer_gone(fd) && ioctl(fd, FIONREAD, &unread) == 0 &&
-	    unread == 0;
-}
-
-/* Counts the connections from a that are live, not yet refused, and
- * (with check) not closed by the client (the caller holds the lock). */
-static long long
-conns_from(const struct http *h, const struct netaddr *a, bool check)
-{
-	const struct conn *k;
-	long long n = 0;
-
-	for (k = h->conns; k != NULL; k = k->next)
-		if (!k->cut && k->excess == 0 && netaddr_equal(&k->peer, a) &&
-		    !(check && peer_gone(k->fd)))
-			n++;
-	return n;
-}
-
-/*
- * Past max_connections: closes the idlest connection, the one without a
- * request in progress whose wait began first (a client gone quiet, an
- * idle keep-alive, a flood's oldest), so that a new client is served at
- * once instead of waiting in the backlog until some connection times
- * out. Returns that connection, cut, or NULL when every other one is
- * busy (the caller holds the lock).
- */
-static struct conn *
-make_room(struct http *h, struct conn *newest)
-{
-	struct conn *k, *idlest = NULL;
-	size_t live = 0;
-
-	for (k = h->conns; k != NULL; k = k->next) {
-		if (k->cut)
-			continue;
-		live++;
-		/* The list is newest first: on a tie, the older wins. */
-		if (k != newest && !k->busy && (idlest == NULL ||
-		    k->since_ms <= idlest->since_ms))
-			idlest = k;
-	}
-	if (live <= (size_t)h->max_conns)
-		return newest;
-	if (idlest == NULL)
-		return NULL;
-	idlest->cut = true;
-	if (idlest->fd >= 0)
-		(void)shutdown(idlest->fd, SHUT_RDWR);
-	return idlest;
-}
-
-/*
- * Tracks every connection, for the watchdog, and enforces the connection
- * limits here rather than in libmicrohttpd, which would only stop
- * accepting. Past max_connections_per_ip a connection is kept just long
- * enough to answer its request 429 (a trusted proxy carries many clients
- * on its connections and is not limited). Past max_connections the
- * idlest connection is closed to make room, or, when every one is busy
- * with a request, the new one is answered 503.
- */
-static void
-on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-    enum MHD_ConnectionNotificationCode code)
-{
-	struct http *h = cls;
-	const union MHD_ConnectionInfo *ci;
-	struct conn *k, *room = NULL;
-	struct gen *g;
-	char a[NETADDR_STRLEN];
-	bool proxy, full = false;
-	int64_t idle = 0;
-
-	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		if ((k = *socket_context) == NULL)
-			return;
-		/* Called before libmicrohttpd closes the descriptor, so the
-		 * watchdog never shuts down a number reused by another. */
-		pthread_mutex_lock(&h->lock);
-		if (k->prev != NULL)
-			k->prev->next = k->next;
-		else
-			h->conns = k->next;
-		if (k->next != NULL)
-			k->next->prev = k->prev;
-		h->n_conns--;
-		pthread_mutex_unlock(&h->lock);
-		free(k);
-		*socket_context = NULL;
-		return;
-	}
-	k = xcalloc(1, sizeof *k);
-	k->fd = -1;
-	if ((ci = MHD_get_connection_info(c,
-	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
-		k->fd = ci->connect_fd;
-	if ((ci = MHD_get_connection_info(c,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS)) != NULL)
-		(void)netaddr_from_sockaddr(&k->peer, ci->client_addr);
-	k->since_ms = util_mono_msec();
-	g = runtime_acquire(h->rt);
-	proxy = g->cfg->trusted_proxies != NULL &&
-	    netaddr_list_match(g->cfg->trusted_proxies, &k->peer);
-	runtime_release(g);
-	pthread_mutex_lock(&h->lock);
-	/* Counted again, without the connections their clients have
-	 * closed, only when the quick count says it is over. */
-	if (h->max_per_ip > 0 && !proxy &&
-	    conns_from(h, &k->peer, false) >= h->max_per_ip &&
-	    conns_from(h, &k->peer, true) >= h->max_per_ip)
-		k->excess = MHD_HTTP_TOO_MANY_REQUESTS;
-	k->next = h->conns;
-	if (h->conns != NULL)
-		h->conns->prev = k;
-	h->conns = k;
-	if (++h->n_conns > (size_t)h->max_conns) {
-		if ((room = make_room(h, k)) == NULL) {
-			full = true;
-			if (k->excess == 0)
-				k->excess = MHD_HTTP_SERVICE_UNAVAILABLE;
-		} else if (room != k) {
-			idle = k->since_ms - room->since_ms;
-			netaddr_format(&room->peer, a, sizeof a);
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
-	*socket_context = k;
-	if (room != NULL && room != k)
-		refusal_log(h, "closed an idle connection from %s (idle %lld "
-		    "ms) to make room: max_connections (%lld) reached", a,
-		    (long long)idle, h->max_conns);
-	if (full)
-		log_debug("max_connections (%lld) reached with every "
-		    "connection busy: the next request is answered 503",
-		    h->max_conns);
-}
-
-/*
- * libmicrohttpd's timeout is an idle timeout: a client that sends a byte
- * every few seconds keeps a connection for ever. The watchdog gives each
- * request request_timeout in all, headers included, and shuts the socket
- * down when it is spent; libmicrohttpd then sees the connection end and
- * closes it on its own thread. A connection answered mid-body gets
- * HTTP_DRAIN_MSEC. Once a second it also closes the connections whose
- * client has gone before its request was whole (client_left).
- */
-static void *
-watchdog(void *arg)
-{
-	struct http *h = arg;
-	struct timespec until;
-	struct conn *k;
-	char a[NETADDR_STRLEN];
-	int64_t now, swept = util_mono_msec();
-	bool sweep;
-
-	pthread_mutex_lock(&h->lock);
-	while (!h->stop) {
-		now = util_mono_msec();
-		if ((sweep = now - swept >= HTTP_SWEEP_MSEC))
-			swept = now;
-		for (k = h->conns; k != NULL; k = k->next) {
-			/* A client gone in the middle of its request: shutting
-			 * our end down wakes libmicrohttpd up to close. */
-			if (sweep && !k->cut && !k->complete &&
-			    now - k->since_ms >= HTTP_GONE_MSEC &&
-			    client_left(k->fd)) {
-				k->cut = true;
-				(void)shutdown(k->fd, SHUT_RDWR);
-				continue;
-			}
-			if (k->cut || now - k->since_ms < (k->answered ?
-			    HTTP_DRAIN_MSEC : h->request_timeout_ms))
-				continue;
-			k->cut = true;
-			if (k->fd >= 0)
-				shutdown(k->fd, SHUT_RDWR);
-			if (k->answered)
-				continue;
-			netaddr_format(&k->peer, a, sizeof a);
-			refusal_log(h, "refused 408 from %s: no complete "
-			    "request within request_timeout; connection "
-			    "closed", a);
-			metrics_request(&h->rt->metrics, 408);
-		}
-		/* A flood's count of unlogged refusals goes out when its
-		 * second is over, even if nothing follows it. */
-		pthread_mutex_lock(&h->log_lock);
-		refusal_window(h, now, false);
-		pthread_mutex_unlock(&h->log_lock);
-		util_deadline(&until, HTTP_WATCH_MSEC);
-		(void)pthread_cond_timedwait(&h->wake, &h->lock, &until);
-	}
-	pthread_mutex_unlock(&h->lock);
-	return NULL;
 }
 
 static void
@@ -1428,9 +1046,9 @@ start_mhd(struct http *h, const struct config *cfg, int fd)
 
 	/* Headers that do not fit in the connection's memory are answered
 	 * 431 by libmicrohttpd itself. The connection limits are ours (see
-	 * on_connection): libmicrohttpd's own, set above them, leaves room
-	 * for the connections being closed to make room, and only past it
-	 * does it stop accepting. */
+	 * http_conn_on_connection): libmicrohttpd's own, set above them,
+	 * leaves room for the connections being closed to make room, and
+	 * only past it does it stop accepting. */
 	return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
 	    on_request, h,
@@ -1443,7 +1061,7 @@ start_mhd(struct http *h, const struct config *cfg, int fd)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_conn_on_connection, h,
 	    MHD_OPTION_END);
 }
 
@@ -1452,28 +1070,14 @@ http_new(struct runtime *rt, const struct config *cfg, int first_fd,
     int n_fds, char **err)
 {
 	struct http *h = xcalloc(1, sizeof *h);
-	pthread_condattr_t ca;
-	int i, fd, rc;
+	int i, fd;
 
 	h->rt = rt;
 	h->dedupe = auth_dedupe_new(HTTP_DEDUPE_MAX);
-	h->request_timeout_ms = cfg->request_timeout_ms;
-	h->max_per_ip = cfg->max_connections_per_ip;
-	h->max_conns = cfg->max_connections;
-	h->log_window_ms = util_mono_msec();
 	atomic_init(&h->body_bytes, 0);
-	pthread_mutex_init(&h->lock, NULL);
-	pthread_mutex_init(&h->log_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((rc = pthread_create(&h->watchdog, NULL, watchdog, h)) != 0) {
-		*err = xasprintf("cannot start the request watchdog: %s",
-		    strerror(rc));
+	/* First: http_free stops the table whatever failed after. */
+	if (http_conn_start(h, cfg, err) == -1)
 		goto fail;
-	}
-	h->watching = true;
 	if (n_fds > HTTP_MAX_DAEMONS) {
 		*err = xasprintf("%d sockets passed, at most %d served", n_fds,
 		    HTTP_MAX_DAEMONS);
@@ -1519,20 +1123,7 @@ http_free(struct http *h)
 			close(fd);
 	}
 	/* Every connection is closed now: the watchdog has nothing left. */
-	if (h->watching) {
-		pthread_mutex_lock(&h->lock);
-		h->stop = true;
-		pthread_cond_signal(&h->wake);
-		pthread_mutex_unlock(&h->lock);
-		pthread_join(h->watchdog, NULL);
-	}
-	/* The last count of unlogged refusals is not lost. */
-	pthread_mutex_lock(&h->log_lock);
-	refusal_window(h, util_mono_msec(), true);
-	pthread_mutex_unlock(&h->log_lock);
-	pthread_cond_destroy(&h->wake);
-	pthread_mutex_destroy(&h->lock);
-	pthread_mutex_destroy(&h->log_lock);
+	http_conn_stop(h);
 	auth_dedupe_free(h->dedupe);
 	free(h);
 }

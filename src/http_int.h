@@ -2,7 +2,91 @@
 #ifndef HTTP_INT_H
 #define HTTP_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "netaddr.h"
+
+struct auth_dedupe;
+struct config;
+struct runtime;
+
+#define HTTP_MAX_DAEMONS 8
+
+/* One TCP connection, from accept to close: its peer, and when its
+ * current request (or the wait for the next one) began. */
+struct conn {
+	struct conn	*prev, *next;
+	int		 fd;
+	struct netaddr	 peer;
+	int64_t		 since_ms;
+	bool		 cut;		/* shut down by us */
+	bool		 busy;		/* a request past its headers */
+	bool		 complete;	/* ... and past its body */
+	bool		 answered;	/* answered mid-body: being drained */
+	/* The status its requests get at once (429: past the address's
+	 * limit; 503: past max_connections with none idle), or 0. */
+	unsigned	 excess;
+	/* The request target as the URI log callback saw it, before
+	 * libmicrohttpd decoded it in place: only until the first call. */
+	const char	*target;
+	size_t		 target_len;
+	bool		 target_nul;	/* holds %00 */
+};
+
+struct http {
+	struct runtime		*rt;
+	struct MHD_Daemon	*mhd[HTTP_MAX_DAEMONS];
+	int			 n_mhd;
+	char			 address[80];
+	/* Outlives every generation, so a reload keeps the ids it saw. */
+	struct auth_dedupe	*dedupe;
+	/* Server limits, fixed at start like the rest of libmicrohttpd's. */
+	int64_t			 request_timeout_ms;
+	long long		 max_per_ip;
+	long long		 max_conns;
+	/* Bytes of body buffers held by requests in progress, against
+	 * max_body_total. */
+	atomic_uint_fast64_t	 body_bytes;
+	/* The connections, and the watchdog that cuts the slow ones. */
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 wake;
+	pthread_t		 watchdog;
+	bool			 watching;
+	bool			 stop;
+	struct conn		*conns;
+	size_t			 n_conns;
+	/* Refusal lines in the current window, and those not logged. */
+	pthread_mutex_t		 log_lock;
+	int64_t			 log_window_ms;
+	int			 log_lines;
+	unsigned long long	 log_unlogged;
+};
+
+/* http_conn.c */
+/* Starts the connection table's watchdog, with the server limits of cfg.
+ * Called first: http_conn_stop must follow even when it fails. Returns
+ * -1 with *err. */
+int	 http_conn_start(struct http *, const struct config *cfg, char **err);
+/* Stops the watchdog once every connection is closed. */
+void	 http_conn_stop(struct http *);
+/* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION: the table and its
+ * limits. */
+void	 http_conn_on_connection(void *cls, struct MHD_Connection *,
+	    void **socket_context, enum MHD_ConnectionNotificationCode);
+/* The table's entry for c, or NULL. */
+struct conn *http_conn_of(struct MHD_Connection *c);
+void	 http_conn_busy(struct http *, struct MHD_Connection *, bool busy);
+void	 http_conn_complete(struct http *, struct MHD_Connection *);
+void	 http_conn_answered(struct http *, struct MHD_Connection *);
+/* One line per refused request, at most HTTP_LOG_BURST a second. */
+void	 http_conn_log_refusal(struct http *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* http_listen.c */
 /*
