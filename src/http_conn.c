@@ -169,7 +169,7 @@ conns_from(const struct http *h, const struct netaddr *a, bool check)
 	const struct conn *k;
 	long long n = 0;
 
-	for (k = h->conns; k != NULL; k = k->next)
+	LIST_FOREACH(k, &h->conns, link)
 		if (!k->cut && k->excess == 0 && netaddr_equal(&k->peer, a) &&
 		    !(check && peer_gone(k->fd)))
 			n++;
@@ -190,7 +190,7 @@ make_room(struct http *h, struct conn *newest)
 	struct conn *k, *idlest = NULL;
 	size_t live = 0;
 
-	for (k = h->conns; k != NULL; k = k->next) {
+	LIST_FOREACH(k, &h->conns, link) {
 		if (k->cut)
 			continue;
 		live++;
@@ -219,8 +219,8 @@ make_room(struct http *h, struct conn *newest)
  * with a request, the new one is answered 503.
  */
 void
-http_conn_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-    enum MHD_ConnectionNotificationCode code)
+http_conn_on_connection(void *cls, struct MHD_Connection *c,
+    void **socket_context, enum MHD_ConnectionNotificationCode code)
 {
 	struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
@@ -236,12 +236,7 @@ http_conn_on_connection(void *cls, struct MHD_Connection *c, void **socket_conte
 		/* Called before libmicrohttpd closes the descriptor, so the
 		 * watchdog never shuts down a number reused by another. */
 		pthread_mutex_lock(&h->lock);
-		if (k->prev != NULL)
-			k->prev->next = k->next;
-		else
-			h->conns = k->next;
-		if (k->next != NULL)
-			k->next->prev = k->prev;
+		LIST_REMOVE(k, link);
 		h->n_conns--;
 		pthread_mutex_unlock(&h->lock);
 		free(k);
@@ -268,10 +263,7 @@ http_conn_on_connection(void *cls, struct MHD_Connection *c, void **socket_conte
 	    conns_from(h, &k->peer, false) >= h->max_per_ip &&
 	    conns_from(h, &k->peer, true) >= h->max_per_ip)
 		k->excess = MHD_HTTP_TOO_MANY_REQUESTS;
-	k->next = h->conns;
-	if (h->conns != NULL)
-		h->conns->prev = k;
-	h->conns = k;
+	LIST_INSERT_HEAD(&h->conns, k, link);
 	if (++h->n_conns > (size_t)h->max_conns) {
 		if ((room = make_room(h, k)) == NULL) {
 			full = true;
@@ -285,9 +277,9 @@ http_conn_on_connection(void *cls, struct MHD_Connection *c, void **socket_conte
 	pthread_mutex_unlock(&h->lock);
 	*socket_context = k;
 	if (room != NULL && room != k)
-		http_conn_log_refusal(h, "closed an idle connection from %s (idle %lld "
-		    "ms) to make room: max_connections (%lld) reached", a,
-		    (long long)idle, h->max_conns);
+		http_conn_log_refusal(h, "closed an idle connection from %s "
+		    "(idle %lld ms) to make room: max_connections (%lld) "
+		    "reached", a, (long long)idle, h->max_conns);
 	if (full)
 		log_debug("max_connections (%lld) reached with every "
 		    "connection busy: the next request is answered 503",
@@ -318,7 +310,7 @@ watchdog(void *arg)
 		now = util_mono_msec();
 		if ((sweep = now - swept >= HTTP_SWEEP_MSEC))
 			swept = now;
-		for (k = h->conns; k != NULL; k = k->next) {
+		LIST_FOREACH(k, &h->conns, link) {
 			/* A client gone in the middle of its request: shutting
 			 * our end down wakes libmicrohttpd up to close. */
 			if (sweep && !k->cut && !k->complete &&
@@ -337,9 +329,9 @@ watchdog(void *arg)
 			if (k->answered)
 				continue;
 			netaddr_format(&k->peer, a, sizeof a);
-			http_conn_log_refusal(h, "refused 408 from %s: no complete "
-			    "request within request_timeout; connection "
-			    "closed", a);
+			http_conn_log_refusal(h, "refused 408 from %s: no "
+			    "complete request within request_timeout; "
+			    "connection closed", a);
 			metrics_request(&h->rt->metrics, 408);
 		}
 		/* A flood's count of unlogged refusals goes out when its
@@ -364,6 +356,7 @@ http_conn_start(struct http *h, const struct config *cfg, char **err)
 	h->max_per_ip = cfg->max_connections_per_ip;
 	h->max_conns = cfg->max_connections;
 	h->log_window_ms = util_mono_msec();
+	LIST_INIT(&h->conns);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->log_lock, NULL);
 	pthread_condattr_init(&ca);

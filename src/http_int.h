@@ -2,6 +2,8 @@
 #ifndef HTTP_INT_H
 #define HTTP_INT_H
 
+#include <sys/queue.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -21,7 +23,7 @@ struct runtime;
 /* One TCP connection, from accept to close: its peer, and when its
  * current request (or the wait for the next one) began. */
 struct conn {
-	struct conn	*prev, *next;
+	LIST_ENTRY(conn) link;		/* newest first */
 	int		 fd;
 	struct netaddr	 peer;
 	int64_t		 since_ms;
@@ -59,7 +61,7 @@ struct http {
 	pthread_t		 watchdog;
 	bool			 watching;
 	bool			 stop;
-	struct conn		*conns;
+	LIST_HEAD(, conn)	 conns;
 	size_t			 n_conns;
 	/* Refusal lines in the current window, and those not logged. */
 	pthread_mutex_t		 log_lock;
