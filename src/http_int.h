@@ -70,6 +70,25 @@ struct http {
 	unsigned long long	 log_unlogged;
 };
 
+/* http.c */
+/* The daemon's own pages, answered before any webhook check. */
+enum MHD_Result http_serve_health(struct http *, struct MHD_Connection *);
+enum MHD_Result http_serve_metrics(struct http *, struct MHD_Connection *);
+
+/* http_req.c: libmicrohttpd's request callbacks (MHD_AccessHandlerCallback,
+ * MHD_OPTION_NOTIFY_COMPLETED, MHD_OPTION_URI_LOG_CALLBACK). */
+enum MHD_Result http_req_on_request(void *cls, struct MHD_Connection *,
+	    const char *url, const char *method, const char *version,
+	    const char *upload_data, size_t *upload_data_size, void **con_cls);
+void	 http_req_on_completed(void *cls, struct MHD_Connection *,
+	    void **con_cls, enum MHD_RequestTerminationCode);
+void	*http_req_on_target(void *cls, const char *uri,
+	    struct MHD_Connection *);
+/* Queues a JSON answer, counted in /metrics; one header if hname is set. */
+enum MHD_Result http_req_reply(struct http *, struct MHD_Connection *,
+	    unsigned status, const char *body, const char *hname,
+	    const char *hvalue);
+
 /* http_conn.c */
 /* Starts the connection table's watchdog, with the server limits of cfg.
  * Called first: http_conn_stop must follow even when it fails. Returns
