@@ -189,6 +189,14 @@ join_forwarded(void *arg, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+/* A header of the request, or NULL; libmicrohttpd holds the value for
+ * the length of the request. */
+static const char *
+header_value(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
 /* What auth.c looks at, from the headers libmicrohttpd holds for the
  * length of the request. */
 static void
@@ -202,23 +210,15 @@ request_view(struct MHD_Connection *c, const struct req *r,
 	if (ci != NULL)
 		(void)netaddr_from_sockaddr(&ar->peer, ci->client_addr);
 	ar->forwarded_for = r->forwarded_for;
-	ar->real_ip = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Real-IP");
+	ar->real_ip = header_value(c, "X-Real-IP");
 	ar->path_token = r->path_token;
-	ar->header_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Webhook-Token");
-	ar->cw_signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Chatwoot-Signature");
-	ar->cw_timestamp = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Chatwoot-Timestamp");
-	ar->cw_delivery = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Chatwoot-Delivery");
-	ar->wh_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "webhook-id");
-	ar->wh_timestamp = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "webhook-timestamp");
-	ar->wh_signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "webhook-signature");
+	ar->header_token = header_value(c, "X-Webhook-Token");
+	ar->cw_signature = header_value(c, "X-Chatwoot-Signature");
+	ar->cw_timestamp = header_value(c, "X-Chatwoot-Timestamp");
+	ar->cw_delivery = header_value(c, "X-Chatwoot-Delivery");
+	ar->wh_id = header_value(c, "webhook-id");
+	ar->wh_timestamp = header_value(c, "webhook-timestamp");
+	ar->wh_signature = header_value(c, "webhook-signature");
 	ar->now = r->now;
 }
 
