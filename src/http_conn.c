@@ -76,7 +76,7 @@ http_conn_log_refusal(struct http *h, const char *fmt, ...)
 
 /* The connection a request came on, as http_conn_on_connection recorded
  * it. */
-struct conn *
+struct http_conn *
 http_conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -90,7 +90,7 @@ http_conn_of(struct MHD_Connection *c)
 void
 http_conn_busy(struct http *h, struct MHD_Connection *c, bool busy)
 {
-	struct conn *k = http_conn_of(c);
+	struct http_conn *k = http_conn_of(c);
 
 	if (k == NULL)
 		return;
@@ -110,7 +110,7 @@ http_conn_busy(struct http *h, struct MHD_Connection *c, bool busy)
 void
 http_conn_complete(struct http *h, struct MHD_Connection *c)
 {
-	struct conn *k = http_conn_of(c);
+	struct http_conn *k = http_conn_of(c);
 
 	if (k == NULL)
 		return;
@@ -124,7 +124,7 @@ http_conn_complete(struct http *h, struct MHD_Connection *c)
 void
 http_conn_answered(struct http *h, struct MHD_Connection *c)
 {
-	struct conn *k = http_conn_of(c);
+	struct http_conn *k = http_conn_of(c);
 
 	if (k == NULL)
 		return;
@@ -166,7 +166,7 @@ client_left(int fd)
 static long long
 conns_from(const struct http *h, const struct netaddr *a, bool check)
 {
-	const struct conn *k;
+	const struct http_conn *k;
 	long long n = 0;
 
 	LIST_FOREACH(k, &h->conns, link)
@@ -184,10 +184,10 @@ conns_from(const struct http *h, const struct netaddr *a, bool check)
  * out. Returns that connection, cut, or NULL when every other one is
  * busy (the caller holds the lock).
  */
-static struct conn *
-make_room(struct http *h, struct conn *newest)
+static struct http_conn *
+make_room(struct http *h, struct http_conn *newest)
 {
-	struct conn *k, *idlest = NULL;
+	struct http_conn *k, *idlest = NULL;
 	size_t live = 0;
 
 	LIST_FOREACH(k, &h->conns, link) {
@@ -224,7 +224,7 @@ http_conn_on_connection(void *cls, struct MHD_Connection *c,
 {
 	struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct conn *k, *room = NULL;
+	struct http_conn *k, *room = NULL;
 	struct gen *g;
 	char a[NETADDR_STRLEN];
 	bool proxy, full = false;
@@ -300,7 +300,7 @@ watchdog(void *arg)
 {
 	struct http *h = arg;
 	struct timespec until;
-	struct conn *k;
+	struct http_conn *k;
 	char a[NETADDR_STRLEN];
 	int64_t now, swept = util_mono_msec();
 	bool sweep;

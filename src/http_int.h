@@ -22,8 +22,8 @@ struct runtime;
 
 /* One TCP connection, from accept to close: its peer, and when its
  * current request (or the wait for the next one) began. */
-struct conn {
-	LIST_ENTRY(conn) link;		/* newest first */
+struct http_conn {
+	LIST_ENTRY(http_conn) link;	/* newest first */
 	int		 fd;
 	struct netaddr	 peer;
 	int64_t		 since_ms;
@@ -61,7 +61,7 @@ struct http {
 	pthread_t		 watchdog;
 	bool			 watching;
 	bool			 stop;
-	LIST_HEAD(, conn)	 conns;
+	LIST_HEAD(, http_conn)	 conns;
 	size_t			 n_conns;
 	/* Refusal lines in the current window, and those not logged. */
 	pthread_mutex_t		 log_lock;
@@ -101,7 +101,7 @@ void	 http_conn_stop(struct http *);
 void	 http_conn_on_connection(void *cls, struct MHD_Connection *,
 	    void **socket_context, enum MHD_ConnectionNotificationCode);
 /* The table's entry for c, or NULL. */
-struct conn *http_conn_of(struct MHD_Connection *c);
+struct http_conn *http_conn_of(struct MHD_Connection *c);
 void	 http_conn_busy(struct http *, struct MHD_Connection *, bool busy);
 void	 http_conn_complete(struct http *, struct MHD_Connection *);
 void	 http_conn_answered(struct http *, struct MHD_Connection *);

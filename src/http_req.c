@@ -247,7 +247,7 @@ client_name(char *buf, size_t len, const struct netaddr *client,
 void *
 http_req_on_target(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct conn *k = http_conn_of(c);
+	struct http_conn *k = http_conn_of(c);
 
 	(void)cls;
 	if (k != NULL) {
@@ -260,7 +260,7 @@ http_req_on_target(void *cls, const char *uri, struct MHD_Connection *c)
 
 /* Whether the request target held a NUL, sent or percent-encoded. */
 static bool
-target_has_nul(struct conn *k, const char *version)
+target_has_nul(struct http_conn *k, const char *version)
 {
 	bool nul;
 
@@ -518,7 +518,7 @@ static int
 screen(struct http *h, struct MHD_Connection *c, const char *client,
     const char *method, const char *version, bool *chunked)
 {
-	struct conn *k = http_conn_of(c);
+	struct http_conn *k = http_conn_of(c);
 	const char *why;
 	struct scan s;
 	unsigned status;
