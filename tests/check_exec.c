@@ -113,7 +113,7 @@ event_fixture(const char *name)
 static void *
 start(const void *conf)
 {
-	struct sink_ctx ctx = { "t", &cancel_flag };
+	struct sink_ctx ctx = { "t", &cancel_flag, 1, 1000 };
 	void *state = NULL;
 	char *err = NULL;
 
