@@ -536,6 +536,23 @@ lose_mid_event(struct run *u, bool kill, const char *how)
 	}
 }
 
+/* Waits up to ms for p to exit; whether it did. */
+static bool
+wait_exit(struct proc *p, int64_t ms)
+{
+	int64_t end = util_mono_msec() + ms;
+	struct pollfd pfd;
+
+	while (!proc_reap(p, false)) {
+		if (util_mono_msec() >= end)
+			return false;
+		pfd.fd = p->pidfd;
+		pfd.events = POLLIN;
+		(void)poll(&pfd, p->pidfd != -1 ? 1 : 0, 10);
+	}
+	return true;
+}
+
 /* One event through p: its line written, its answer read. */
 static void
 run_event(struct run *u, const struct ld_event *ev, const char *line,
@@ -590,9 +607,13 @@ run_event(struct run *u, const struct ld_event *ev, const char *line,
 			return;
 		}
 		if (rc == -1) {
-			/* No answer can come. */
-			lose_mid_event(u, true, "handler closed its stdout "
-			    "without answering");
+			/* No answer can come. A process that exits closes
+			 * its stdout a moment before it can be reaped. */
+			if (wait_exit(p, pool->spec.kill_after_ms))
+				lose_mid_event(u, false, NULL);
+			else
+				lose_mid_event(u, true, "handler closed its "
+				    "stdout without answering");
 			return;
 		}
 		now = util_mono_msec();
