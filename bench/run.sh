@@ -7,7 +7,7 @@
 #
 # Environment: BUILD (build), BENCH_SECONDS per run (5), BENCH_REPEAT runs
 # per row (3; the table shows the median), BENCH_CONNS (32), BENCH_ONLY (the
-# parts to run, default "1 2 3 4 5 parse ready"), BENCH_DAEMON (another
+# parts to run, default "1 2 3 4 5 parse ready py"), BENCH_DAEMON (another
 # build of the daemon, to measure a change), BENCH_KEEP=1 to keep the work
 # directory.
 #
@@ -18,7 +18,10 @@
 set -eu
 
 BUILD=${BUILD:-build}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 parse ready}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 parse ready py}
+# scenario py: events to the Python handler in spawn and persistent mode
+PY_SPAWN=${BENCH_PY_SPAWN:-200}
+PY_PERSISTENT=${BENCH_PY_PERSISTENT:-2000}
 SECS=${BENCH_SECONDS:-5}
 REPEAT=${BENCH_REPEAT:-3}
 CONNS=${BENCH_CONNS:-32}
@@ -301,6 +304,12 @@ if want 2; then
 	CONVERSATIONS=1000
 fi
 
+if want py; then
+	say "py. a stdlib Python handler: spawn against persistent (concurrency $EXEC_CONCURRENCY)"
+	python3 "$top/bench/persist.py" "$daemon" "$work" "$PY_SPAWN" \
+	    "$PY_PERSISTENT" | tee "$work/py.txt" >&2
+fi
+
 if want 3; then
 	say "3. exec takes 2 s (one run each)"
 	pick_port
@@ -395,6 +404,14 @@ out=$results/$stamp.txt
 	echo
 	printf 'row\trep\tn503\trss_mid_kb\trss_end_kb\n'
 	cat "$work/503.tsv"
+	if [ -s "$work/py.txt" ]; then
+		echo
+		echo "py. A stdlib Python handler, spawn against persistent"
+		echo "(events posted one after another; CPU is the daemon's and"
+		echo "its handlers'):"
+		echo
+		cat "$work/py.txt"
+	fi
 } >"$out"
 cp "$out" "$results/latest.txt"
 cat "$out"

@@ -452,6 +452,7 @@ dispatch_sink_stats_add(struct dispatch_sink_stats *to,
 	to->retried += from->retried;
 	to->dead += from->dead;
 	to->busy_msec += from->busy_msec;
+	to->restarts += from->restarts;
 	for (i = 0; i < nitems(to->duration_le); i++)
 		to->duration_le[i] += from->duration_le[i];
 	to->duration_count += from->duration_count;
@@ -472,6 +473,7 @@ settle(struct dispatch *d, struct lane *l, struct conv *c,
 
 	l->running--;
 	record_duration(&l->st, usec);
+	l->st.restarts += r->restarts;
 	if (r->retry_later)
 		it->shortages++;
 	else
@@ -628,6 +630,8 @@ start_lanes(struct dispatch *d, char **err)
 		l->cs = &cfg->sinks[i];
 		l->ctx.name = l->cs->name;
 		l->ctx.cancel = &d->cancel;
+		l->ctx.concurrency = l->cs->concurrency;
+		l->ctx.grace_ms = cfg->shutdown_grace_ms;
 		l->convs = hash_new(sizeof(int64_t), 64);
 		TAILQ_INIT(&l->ready);
 		TAILQ_INIT(&l->waiting);

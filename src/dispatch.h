@@ -33,6 +33,7 @@ struct dispatch_sink_stats {
 	uint64_t	 retried;
 	uint64_t	 dead;		/* given up after the last retry */
 	uint64_t	 busy_msec;	/* time spent in deliver */
+	uint64_t	 restarts;	/* exec persistent: processes restarted */
 	/* Delivery time histogram, for /metrics. */
 	uint64_t	 duration_le[12];	/* see dispatch_duration_bounds */
 	uint64_t	 duration_count;

@@ -160,11 +160,10 @@ nonblock(int fd)
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Starts the program on three fresh pipes. Returns 0, or an errno. */
-static int
-job_spawn(struct job *j)
+int
+exec_job_spawn(const char *prog, char *const *argv, char *const *envp,
+    const char *workdir, pid_t *pid, int fds[3])
 {
-	const struct exec_job_spec *sp = j->spec;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, dfl;
@@ -193,15 +192,14 @@ job_spawn(struct job *j)
 	    (rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1)) == 0 &&
 	    (rc = posix_spawn_file_actions_adddup2(&fa, err[1], 2)) == 0 &&
 	    (rc = posix_spawn_file_actions_addchdir_np(&fa,
-	    sp->workdir)) == 0 &&
+	    workdir)) == 0 &&
 	    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0 &&
 	    (rc = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
 	    (rc = posix_spawnattr_setsigdefault(&attr, &dfl)) == 0 &&
 	    (rc = posix_spawnattr_setpgroup(&attr, 0)) == 0 &&
 	    (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)) == 0)
-		rc = posix_spawn(&j->pid, sp->prog, &fa, &attr, sp->argv,
-		    sp->envp);
+		rc = posix_spawn(pid, prog, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0)
@@ -209,15 +207,32 @@ job_spawn(struct job *j)
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
-	j->in_fd = in[1];
-	j->out_fd[EXEC_OUTPUT_STDOUT] = out[0];
-	j->out_fd[EXEC_OUTPUT_STDERR] = err[0];
+	fds[0] = in[1];
+	fds[1] = out[0];
+	fds[2] = err[0];
 	return 0;
 fail:
 	if (in[0] != -1) { close(in[0]); close(in[1]); }
 	if (out[0] != -1) { close(out[0]); close(out[1]); }
 	if (err[0] != -1) { close(err[0]); close(err[1]); }
 	return rc;
+}
+
+/* Starts the program on three fresh pipes. Returns 0, or an errno. */
+static int
+job_spawn(struct job *j)
+{
+	const struct exec_job_spec *sp = j->spec;
+	int fds[3], rc;
+
+	rc = exec_job_spawn(sp->prog, sp->argv, sp->envp, sp->workdir,
+	    &j->pid, fds);
+	if (rc != 0)
+		return rc;
+	j->in_fd = fds[0];
+	j->out_fd[EXEC_OUTPUT_STDOUT] = fds[1];
+	j->out_fd[EXEC_OUTPUT_STDERR] = fds[2];
+	return 0;
 }
 
 /* Signals the child's process group (and the child, should it have left

@@ -5,6 +5,8 @@
 #ifndef EXEC_JOB_H
 #define EXEC_JOB_H
 
+#include <sys/types.h>
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,5 +52,14 @@ struct exec_job_end {
  */
 int	 exec_job_run(const struct exec_job_spec *, struct exec_output *out,
 	    const struct log_ctx *ctx, struct exec_job_end *end);
+
+/*
+ * Starts prog in its own process group, with the signals the daemon
+ * blocks or ignores back to their defaults, in workdir, on three fresh
+ * pipes: fds[0] our end of its stdin, fds[1] and fds[2] of its stdout and
+ * stderr, all non-blocking and close-on-exec. Returns 0, or an errno.
+ */
+int	 exec_job_spawn(const char *prog, char *const *argv,
+	    char *const *envp, const char *workdir, pid_t *pid, int fds[3]);
 
 #endif

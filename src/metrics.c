@@ -128,6 +128,9 @@ static const struct {
 	    OFF(retried) },
 	{ "livedesk_sink_dead_total", "Events given up after the last "
 	    "retry (dead letters).", OFF(dead) },
+	{ "livedesk_sink_restarts_total", "Handler processes of a "
+	    "persistent exec sink started again after one was lost.",
+	    OFF(restarts) },
 #undef OFF
 };
 

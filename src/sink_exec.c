@@ -1,5 +1,7 @@
 /* Exec sink: runs a program per event, the payload on its stdin, the event's
- * fields in its environment, its output in the log. Never through a shell.
+ * fields in its environment, its output in the log, or (mode = persistent)
+ * keeps processes running that take an event per JSON line (exec_persist.c).
+ * Never through a shell.
  * The sink's keys and its ops are here; the command line is exec_argv.c's,
  * finding the program exec_path.c's, the environment exec_env.c's, the
  * child exec_job.c's and its output exec_output.c's. */
@@ -18,6 +20,7 @@
 #include "exec_job.h"
 #include "exec_output.h"
 #include "exec_path.h"
+#include "exec_persist.h"
 #include "livedesk/sink.h"
 #include "log.h"
 #include "util.h"
@@ -31,7 +34,15 @@ struct exec_conf {
 	size_t		  n_env;
 	char		 *workdir;
 	uint64_t	  max_output;
+	int		  mode;		/* EXEC_MODE_* */
 };
+
+/* mode =: a process per event, or processes kept running. */
+enum {
+	EXEC_MODE_SPAWN,
+	EXEC_MODE_PERSISTENT,
+};
+static const char *const exec_modes[] = { "spawn", "persistent", NULL };
 
 struct exec_state {
 	const struct exec_conf	 *conf;
@@ -40,6 +51,7 @@ struct exec_state {
 	char			 *prog;		/* NULL: look it up per run */
 	struct exec_env		  env;		/* PATH, LANG, the env lines */
 	const char		 *path;		/* PATH's value, in env */
+	struct exec_persist	 *pool;		/* mode = persistent */
 };
 
 /* --- configuration --- */
@@ -147,6 +159,8 @@ static const struct config_key exec_keys[] = {
 	  .def = "64k" },
 	{ .name = "env", .type = CONFIG_KEY_OWN, .off = OFF(env),
 	  .own = &env_key },
+	{ .name = "mode", .type = CONFIG_KEY_ENUM, .off = OFF(mode),
+	  .choices = exec_modes, .def = "spawn" },
 	{ .name = NULL },
 };
 #undef OFF
@@ -223,6 +237,24 @@ exec_start(void **state, const void *conf, const struct sink_ctx *ctx,
 	s->path = exec_env_path(s->env.v, s->env.n);
 	/* Not found now: the probe said so; each run looks again. */
 	s->prog = exec_path_resolve(c->argv[0], s->path, c->workdir);
+	if (c->mode == EXEC_MODE_PERSISTENT) {
+		struct exec_persist_spec ps = {
+			.name = s->name,
+			.prog = s->prog,
+			.argv = c->argv,
+			.envp = s->env.v,
+			.path = s->path,
+			.workdir = c->workdir,
+			.timeout_ms = c->timeout_ms,
+			.kill_after_ms = c->kill_after_ms,
+			.grace_ms = ctx->grace_ms,
+			.max_output = c->max_output,
+			.n = ctx->concurrency > 0 ? (size_t)ctx->concurrency : 1,
+			.cancel = ctx->cancel,
+		};
+
+		s->pool = exec_persist_new(&ps);
+	}
 	*state = s;
 	return 0;
 }
@@ -241,6 +273,8 @@ exec_stop(void *state)
 
 	if (s == NULL)
 		return;
+	/* Before what its processes were started with is freed. */
+	exec_persist_free(s->pool);
 	exec_env_free(&s->env);
 	free(s->prog);
 	free(s->name);
@@ -331,6 +365,17 @@ exec_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 	ctx.sink = s->name;
 	ctx.conversation_id = conv.set ? conv.v : -1;
 
+	if (s->pool != NULL) {
+		/* The same LIVEDESK_* variables as a spawned run's, in the
+		 * line rather than the environment. */
+		struct exec_env none = { NULL, 0 };
+
+		exec_persist_deliver(s->pool, ev, exec_env_event(&env, &none,
+		    s->name, ev), &ctx, r);
+		exec_env_free(&env);
+		free(event_name);
+		return;
+	}
 	/* Checked first, so that the usual mistakes read clearly even where
 	 * posix_spawn cannot report a failed exec (valgrind). */
 	if (exec_path_is_dir(s->conf->workdir) == -1) {

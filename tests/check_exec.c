@@ -113,7 +113,7 @@ event_fixture(const char *name)
 static void *
 start(const void *conf)
 {
-	struct sink_ctx ctx = { "t", &cancel_flag };
+	struct sink_ctx ctx = { "t", &cancel_flag, 1, 1000 };
 	void *state = NULL;
 	char *err = NULL;
 
@@ -305,7 +305,8 @@ START_TEST(conf_print)
 	    "workdir = /\n"
 	    "max_output = 64k\n"
 	    "env = FOO=(set, not shown)\n"
-	    "env = LIVEDESK_API_SECRET=(set, not shown)\n");
+	    "env = LIVEDESK_API_SECRET=(set, not shown)\n"
+	    "mode = spawn\n");
 	free(out);
 	ops->conf_free(conf);
 
@@ -316,7 +317,7 @@ START_TEST(conf_print)
 	ops->conf_print(conf, f);
 	fclose(f);
 	ck_assert_str_eq(out, "command = x\ntimeout = 30s\nkill_after = 5s\n"
-	    "workdir = /\nmax_output = 64k\n");
+	    "workdir = /\nmax_output = 64k\nmode = spawn\n");
 	free(out);
 	ops->conf_free(conf);
 }

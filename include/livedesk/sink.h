@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "livedesk/event.h"
@@ -24,6 +25,10 @@ struct sink_result {
 	int	 exit_status;	/* its exit code (0-255) when exited, else 0 */
 	int	 signal;	/* the signal that ended it, else 0 */
 	char	 detail[512];	/* why it failed, for the log and dead letters */
+	/* exec, mode = persistent: handler processes found or left lost
+	 * (exited, timed out, broke the protocol) during this delivery, each
+	 * to be started again; counted in /metrics. */
+	unsigned restarts;
 };
 
 /* What a running sink instance knows about itself. */
@@ -32,6 +37,8 @@ struct sink_ctx {
 	/* Set when the daemon stops and shutdown_grace is over: a long
 	 * delivery should give up (its event stays in the spool). */
 	const atomic_bool	*cancel;
+	long long		 concurrency;	/* the sink's: deliveries at once */
+	int64_t			 grace_ms;	/* the daemon's shutdown_grace */
 };
 
 struct sink_ops {
