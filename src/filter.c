@@ -170,10 +170,24 @@ filter_defaults(struct filter *f, bool incoming_only)
 		f->message_type = incoming_only ? LD_MESSAGE_TYPE_INCOMING :
 		    LD_MESSAGE_TYPE_NONE;
 		f->message_type_set = true;
+		f->guard_message_type = incoming_only;
 	}
-	if (f->private_ == FILTER_UNSET)
+	if (f->private_ == FILTER_UNSET) {
 		f->private_ = incoming_only ? FILTER_NO : FILTER_ANY;
+		f->guard_private = incoming_only;
+	}
 }
+
+/* The filter that refuses an event, in the order filter_match tests. */
+enum filter_miss {
+	FILTER_PASS,
+	FILTER_MISS_EVENTS,
+	FILTER_MISS_INBOX,
+	FILTER_MISS_MESSAGE_TYPE,
+	FILTER_MISS_PRIVATE_YES,
+	FILTER_MISS_PRIVATE_NO,
+	FILTER_MISS_MATCH,
+};
 
 static bool
 match_event_name(const struct filter *f, const char *name)
@@ -206,37 +220,101 @@ match_inbox(const struct filter *f, const struct ld_event *ev)
 /* message_type and private speak of messages: a conversation event passes
  * them. A message event that does not say is not let through a filter that
  * asks, because the loop guard must fail closed. */
-static bool
+static enum filter_miss
 match_message(const struct filter *f, const struct ld_event *ev)
 {
 	const struct ld_message *m = &ev->message;
 
 	if (!ld_event_is_message(ev))
-		return true;
+		return FILTER_PASS;
 	if (f->message_type != LD_MESSAGE_TYPE_NONE &&
 	    m->message_type != f->message_type)
-		return false;
+		return FILTER_MISS_MESSAGE_TYPE;
 	if (f->private_ == FILTER_YES && !(m->is_private.set &&
 	    m->is_private.v))
-		return false;
+		return FILTER_MISS_PRIVATE_YES;
 	if (f->private_ == FILTER_NO && m->is_private.set && m->is_private.v)
-		return false;
-	return true;
+		return FILTER_MISS_PRIVATE_NO;
+	return FILTER_PASS;
+}
+
+/* One test for both filter_match and filter_why_not, so that what
+ * --dry-run says is what the dispatcher does. */
+static enum filter_miss
+filter_test(const struct filter *f, const struct ld_event *ev)
+{
+	enum filter_miss miss;
+
+	if (!match_event_name(f, ev->name))
+		return FILTER_MISS_EVENTS;
+	if (!match_inbox(f, ev))
+		return FILTER_MISS_INBOX;
+	if ((miss = match_message(f, ev)) != FILTER_PASS)
+		return miss;
+	if (f->has_match && (ev->message.content == NULL ||
+	    regexec(&f->match, ev->message.content, 0, NULL, 0) != 0))
+		return FILTER_MISS_MATCH;
+	return FILTER_PASS;
 }
 
 bool
 filter_match(const struct filter *f, const struct ld_event *ev)
 {
-	if (!match_event_name(f, ev->name) || !match_inbox(f, ev) ||
-	    !match_message(f, ev))
-		return false;
-	if (f->has_match) {
-		if (ev->message.content == NULL)
-			return false;
-		return regexec(&f->match, ev->message.content, 0, NULL, 0) ==
-		    0;
+	return filter_test(f, ev) == FILTER_PASS;
+}
+
+/* The loop guard's name, when its default is the filter that refused. */
+static const char *
+guard(bool by_guard)
+{
+	return by_guard ? " (the loop guard: an exec sink takes customers' "
+	    "messages only, unless the section says otherwise)" : "";
+}
+
+char *
+filter_why_not(const struct filter *f, const struct ld_event *ev)
+{
+	const struct ld_message *m = &ev->message;
+	char *name = NULL, *why = NULL;
+	const char *type;
+
+	switch (filter_test(f, ev)) {
+	case FILTER_PASS:
+		return NULL;
+	case FILTER_MISS_EVENTS:
+		name = util_escape(ev->name, 64);
+		why = xasprintf("events: %s is not in the list", name);
+		break;
+	case FILTER_MISS_INBOX:
+		if (!ev->inbox.id.set)
+			why = xstrdup("inbox: the event names no inbox");
+		else
+			why = xasprintf("inbox: %lld is not in the list",
+			    (long long)ev->inbox.id.v);
+		break;
+	case FILTER_MISS_MESSAGE_TYPE:
+		type = ld_message_type_name(m->message_type);
+		why = xasprintf("message_type = %s: the message is %s%s",
+		    ld_message_type_name(f->message_type),
+		    type != NULL ? type : "of no known type",
+		    guard(f->guard_message_type));
+		break;
+	case FILTER_MISS_PRIVATE_YES:
+		why = xstrdup("private = yes: the message is not a private "
+		    "note");
+		break;
+	case FILTER_MISS_PRIVATE_NO:
+		why = xasprintf("private = no: the message is a private "
+		    "note%s", guard(f->guard_private));
+		break;
+	case FILTER_MISS_MATCH:
+		why = xasprintf("match = %s: %s", f->match_src,
+		    m->content == NULL ? "the event has no message content" :
+		    "the content does not match");
+		break;
 	}
-	return true;
+	free(name);
+	return why;
 }
 
 void

@@ -20,6 +20,10 @@ struct filter {
 	bool		  message_type_set;
 	enum ld_message_type message_type;
 	enum filter_tri	  private_;
+	/* message_type and private came from the loop guard (an exec sink's
+	 * defaults), not from the section: --dry-run says which. */
+	bool		  guard_message_type;
+	bool		  guard_private;
 	bool		  has_match;
 	char		 *match_src;
 	regex_t		  match;
@@ -32,6 +36,10 @@ int	filter_set(struct filter *, const char *key, const char *value,
 /* Fills what the section left unset. incoming_only: the loop guard. */
 void	filter_defaults(struct filter *, bool incoming_only);
 bool	filter_match(const struct filter *, const struct ld_event *);
+/* Why ev does not pass f, naming the filter (and the loop guard when its
+ * default is what refuses): a malloc'd sentence, or NULL when it passes.
+ * For --dry-run; the same test as filter_match. */
+char	*filter_why_not(const struct filter *, const struct ld_event *);
 void	filter_print(const struct filter *, FILE *);
 void	filter_destroy(struct filter *);
 

@@ -1,5 +1,6 @@
 /* livedesk-webhookd: reads the options and the configuration, and picks
- * what runs: a command (check-config, replay, spool-status), or the daemon
+ * what runs: a command (check-config, replay, spool-status, dry-run,
+ * run-once), or the daemon
  * as a receiver (HTTP) or as a worker (a Redis stream). */
 #include <getopt.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "spool_cli.h"
+#include "tool_cli.h"
 #include "util.h"
 
 struct options {
@@ -17,6 +19,8 @@ struct options {
 	const char	*listen;
 	const char	*path;
 	const char	*replay;
+	const char	*dry_run;	/* a payload file, or - */
+	const char	*run_once;	/* the same */
 	const char	*sink;
 	const char	*consumer;	/* --worker=NAME */
 	bool		 worker;
@@ -40,8 +44,15 @@ usage(FILE *out)
 "      --check-config    validate, print the effective configuration, exit\n"
 "      --replay PATH     deliver a dead letter, a directory of them, or a\n"
 "                        file-sink JSON Lines archive to the sinks, exit\n"
-"      --sink NAME       with --replay: only to this sink\n"
+"      --sink NAME       with --replay or --run-once: only to this sink\n"
 "      --spool-status    print pending and dead events in the spool, exit\n"
+"      --dry-run FILE    run nothing: print which sinks the payload in FILE\n"
+"                        (- for standard input) would reach, why the\n"
+"                        others would not, and what each exec sink's\n"
+"                        program would get, exit\n"
+"      --run-once FILE   deliver the payload in FILE (- for standard input)\n"
+"                        once to the sinks that take it, in the foreground,\n"
+"                        exit: 0 when every one succeeded\n"
 "      --worker[=NAME]   take events from the Redis stream of [source] as\n"
 "                        consumer NAME (default: [source] consumer, or the\n"
 "                        host name) instead of listening on HTTP\n"
@@ -65,6 +76,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "replay", required_argument, NULL, 'R' },
 		{ "sink", required_argument, NULL, 'S' },
 		{ "spool-status", no_argument, NULL, 'T' },
+		{ "dry-run", required_argument, NULL, 'D' },
+		{ "run-once", required_argument, NULL, 'O' },
 		{ "worker", optional_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -83,6 +96,8 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'R': o->replay = optarg; break;
 		case 'S': o->sink = optarg; break;
 		case 'T': o->spool_status = true; break;
+		case 'D': o->dry_run = optarg; break;
+		case 'O': o->run_once = optarg; break;
 		case 'W': o->worker = true; o->consumer = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return 1;
@@ -91,8 +106,16 @@ parse_options(int argc, char **argv, struct options *o)
 		default: usage(stderr); return -1;
 		}
 	}
-	if (o->sink != NULL && o->replay == NULL) {
-		fprintf(stderr, "livedesk-webhookd: --sink goes with --replay\n");
+	if (o->sink != NULL && o->replay == NULL && o->run_once == NULL) {
+		fprintf(stderr, "livedesk-webhookd: --sink goes with --replay "
+		    "or --run-once\n");
+		return -1;
+	}
+	if (o->check_config + (o->replay != NULL) + o->spool_status +
+	    (o->dry_run != NULL) + (o->run_once != NULL) > 1) {
+		fprintf(stderr, "livedesk-webhookd: --check-config, --replay, "
+		    "--spool-status, --dry-run and --run-once go one at a "
+		    "time\n");
 		return -1;
 	}
 	if (optind != argc) {
@@ -182,6 +205,10 @@ main(int argc, char **argv)
 		return spool_cli_replay(cfg, o.replay, o.sink, o.verbose);
 	if (o.spool_status)
 		return spool_cli_status(cfg);
+	if (o.dry_run != NULL)
+		return tool_cli_dry_run(cfg, o.dry_run);
+	if (o.run_once != NULL)
+		return tool_cli_run_once(cfg, o.run_once, o.sink, o.verbose);
 	memset(&args, 0, sizeof args);
 	args.load = reload_config;
 	args.load_arg = &o;

@@ -432,6 +432,83 @@ out:
 	free(event_name);
 }
 
+/* --- --dry-run --- */
+
+/* Whether env line kv came from the sink's env lines, as they are: its
+ * value is then not shown, as --check-config shows none. */
+static bool
+from_env_line(const struct exec_conf *c, const char *kv)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_env; i++)
+		if (strcmp(c->env[i], kv) == 0)
+			return true;
+	return false;
+}
+
+/* Spawn mode: one process per event, the event's fields in its
+ * environment, the payload on its stdin. */
+static void
+describe_spawn(const struct exec_conf *c, const char *name,
+    const struct ld_event *ev, FILE *out)
+{
+	struct exec_env sink_env = { NULL, 0 }, env = { NULL, 0 };
+	const char *raw = ev->raw != NULL ? ev->raw : "";
+	size_t i, len = ev->raw != NULL ? ev->raw_len : 0;
+	char *v;
+
+	exec_env_sink(&sink_env, c->env, c->n_env);
+	(void)exec_env_event(&env, &sink_env, name, ev);
+	fprintf(out, "  mode: spawn, a process per event\n"
+	    "  environment (%zu variables; control characters shown as \\n, "
+	    "\\t, \\xNN; PATH, LANG and CREDENTIALS_DIRECTORY are this "
+	    "shell's, the service's come from its unit):\n", env.n);
+	for (i = 0; i < env.n; i++) {
+		if (from_env_line(c, env.v[i])) {
+			fprintf(out, "    %.*s=(env =, not shown)\n",
+			    (int)strcspn(env.v[i], "="), env.v[i]);
+			continue;
+		}
+		v = util_escape(env.v[i], 0);
+		fprintf(out, "    %s\n", v);
+		free(v);
+	}
+	fprintf(out, "  stdin (%zu bytes, the payload as received):\n", len);
+	fwrite(raw, 1, len, out);
+	if (len == 0 || raw[len - 1] != '\n')
+		fputc('\n', out);
+	exec_env_free(&env);
+	exec_env_free(&sink_env);
+}
+
+static void
+exec_describe(const void *conf, const char *name, const struct ld_event *ev,
+    FILE *out)
+{
+	const struct exec_conf *c = conf;
+	const char *path = exec_env_path(c->env, c->n_env);
+	char *prog, *why;
+
+	fprintf(out, "  command: %s\n", c->command);
+	if ((prog = exec_path_resolve(c->argv[0], path, c->workdir)) != NULL)
+		fprintf(out, "  program: %s\n", prog);
+	else {
+		why = exec_path_error(c->argv[0], path, errno);
+		fprintf(out, "  program: cannot run %s\n", why);
+		free(why);
+	}
+	free(prog);
+	fprintf(out, "  workdir: %s\n", c->workdir);
+	/*
+	 * The one place a mode's input is described. PERSIST (issue 15): for
+	 * mode = persistent, print instead the process's environment (the
+	 * sink's alone: exec_env_sink) and the JSON line codec_persist
+	 * writes for ev, from this same ev and sink name.
+	 */
+	describe_spawn(c, name, ev, out);
+}
+
 const struct sink_ops sink_exec_ops = {
 	.type = "exec",
 	.incoming_only = true,
@@ -441,6 +518,7 @@ const struct sink_ops sink_exec_ops = {
 	.conf_print = exec_conf_print,
 	.probe = exec_probe,
 	.conf_free = exec_conf_free,
+	.describe = exec_describe,
 	.start = exec_start,
 	.deliver = exec_deliver,
 	.reopen = exec_reopen,

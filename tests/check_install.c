@@ -261,6 +261,8 @@ START_TEST(install_layout)
 		"/etc/livedesk-webhookd/livedesk-webhookd.conf",
 		"/usr/local/share/livedesk-webhookd/livedesk-webhookd.conf",
 		"/usr/local/share/livedesk-webhookd/examples/auto-reply.sh",
+		"/usr/local/share/livedesk-webhookd/examples/auto-reply.py",
+		"/usr/local/share/livedesk-webhookd/examples/persistent.sh",
 		"/usr/local/share/livedesk-webhookd/nginx/"
 		    "livedesk-webhookd.conf",
 		"/usr/local/share/livedesk-webhookd/caddy/Caddyfile",

@@ -65,6 +65,12 @@ struct sink_ops {
 	 * a warning at start-up, an error for --check-config. May be NULL. */
 	int	(*probe)(const void *conf, char **err);
 	void	(*conf_free)(void *conf);
+	/* --dry-run: prints, from the configuration alone and starting
+	 * nothing, what deliver would do with ev (the exec sink: its command,
+	 * the exact environment and the stdin its program gets), as lines
+	 * indented by two spaces. May be NULL: nothing more to say. */
+	void	(*describe)(const void *conf, const char *name,
+		    const struct ld_event *, FILE *out);
 
 	/* Runtime. start builds *state from conf (which outlives it).
 	 * deliver may run on several threads at once for one state, up to
