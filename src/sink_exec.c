@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_persist.h"
 #include "config_key.h"
 #include "exec_argv.h"
 #include "exec_env.h"
@@ -447,6 +448,26 @@ from_env_line(const struct exec_conf *c, const char *kv)
 	return false;
 }
 
+/* The process's environment, without the event's fields. */
+static void
+describe_env(const struct exec_conf *c, const struct exec_env *env,
+    FILE *out)
+{
+	size_t i;
+	char *v;
+
+	for (i = 0; i < env->n; i++) {
+		if (from_env_line(c, env->v[i])) {
+			fprintf(out, "    %.*s=(env =, not shown)\n",
+			    (int)strcspn(env->v[i], "="), env->v[i]);
+			continue;
+		}
+		v = util_escape(env->v[i], 0);
+		fprintf(out, "    %s\n", v);
+		free(v);
+	}
+}
+
 /* Spawn mode: one process per event, the event's fields in its
  * environment, the payload on its stdin. */
 static void
@@ -455,8 +476,7 @@ describe_spawn(const struct exec_conf *c, const char *name,
 {
 	struct exec_env sink_env = { NULL, 0 }, env = { NULL, 0 };
 	const char *raw = ev->raw != NULL ? ev->raw : "";
-	size_t i, len = ev->raw != NULL ? ev->raw_len : 0;
-	char *v;
+	size_t len = ev->raw != NULL ? ev->raw_len : 0;
 
 	exec_env_sink(&sink_env, c->env, c->n_env);
 	(void)exec_env_event(&env, &sink_env, name, ev);
@@ -464,20 +484,41 @@ describe_spawn(const struct exec_conf *c, const char *name,
 	    "  environment (%zu variables; control characters shown as \\n, "
 	    "\\t, \\xNN; PATH, LANG and CREDENTIALS_DIRECTORY are this "
 	    "shell's, the service's come from its unit):\n", env.n);
-	for (i = 0; i < env.n; i++) {
-		if (from_env_line(c, env.v[i])) {
-			fprintf(out, "    %.*s=(env =, not shown)\n",
-			    (int)strcspn(env.v[i], "="), env.v[i]);
-			continue;
-		}
-		v = util_escape(env.v[i], 0);
-		fprintf(out, "    %s\n", v);
-		free(v);
-	}
+	describe_env(c, &env, out);
 	fprintf(out, "  stdin (%zu bytes, the payload as received):\n", len);
 	fwrite(raw, 1, len, out);
 	if (len == 0 || raw[len - 1] != '\n')
 		fputc('\n', out);
+	exec_env_free(&env);
+	exec_env_free(&sink_env);
+}
+
+/* Persistent mode: processes kept running with the sink's environment
+ * alone; each event is one JSON line on the stdin of one of them, as
+ * codec_persist writes it. */
+static void
+describe_persistent(const struct exec_conf *c, const char *name,
+    const struct ld_event *ev, FILE *out)
+{
+	struct exec_env sink_env = { NULL, 0 }, env = { NULL, 0 };
+	size_t len;
+	char *line;
+
+	exec_env_sink(&sink_env, c->env, c->n_env);
+	(void)exec_env_event(&env, &sink_env, name, ev);
+	fprintf(out, "  mode: persistent, processes kept running\n"
+	    "  their environment (%zu variables; PATH, LANG and "
+	    "CREDENTIALS_DIRECTORY are this shell's, the service's come "
+	    "from its unit):\n", sink_env.n);
+	describe_env(c, &sink_env, out);
+	if ((line = codec_persist_encode(ev, env.v, &len)) == NULL)
+		fprintf(out, "  stdin line: cannot be written (out of "
+		    "memory)\n");
+	else {
+		fprintf(out, "  stdin line (%zu bytes):\n", len);
+		fwrite(line, 1, len, out);
+	}
+	free(line);
 	exec_env_free(&env);
 	exec_env_free(&sink_env);
 }
@@ -500,13 +541,11 @@ exec_describe(const void *conf, const char *name, const struct ld_event *ev,
 	}
 	free(prog);
 	fprintf(out, "  workdir: %s\n", c->workdir);
-	/*
-	 * The one place a mode's input is described. PERSIST (issue 15): for
-	 * mode = persistent, print instead the process's environment (the
-	 * sink's alone: exec_env_sink) and the JSON line codec_persist
-	 * writes for ev, from this same ev and sink name.
-	 */
-	describe_spawn(c, name, ev, out);
+	/* The one place a mode's input is described. */
+	if (c->mode == EXEC_MODE_PERSISTENT)
+		describe_persistent(c, name, ev, out);
+	else
+		describe_spawn(c, name, ev, out);
 }
 
 const struct sink_ops sink_exec_ops = {

@@ -192,7 +192,11 @@ struct once {
 static void
 once_deliver(struct once *o, const struct config_sink *s)
 {
-	struct sink_ctx ctx = { s->name, &o->cancel };
+	/* One delivery at a time: a persistent sink keeps one process. */
+	struct sink_ctx ctx = {
+		.name = s->name, .cancel = &o->cancel, .concurrency = 1,
+		.grace_ms = o->cfg->shutdown_grace_ms,
+	};
 	struct sink_result r;
 	void *state = NULL;
 	char *err = NULL;

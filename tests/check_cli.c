@@ -916,6 +916,64 @@ END_TEST
  * EVENTS_FILE, as the protocol says: the delivery id the daemon answered,
  * the event's name, its LIVEDESK_* variables, and the payload itself.
  */
+/* A JSON line without the parts each run makes anew (the delivery id). */
+static json_t *
+line_without_id(const char *p, size_t len)
+{
+	json_t *j = json_loadb(p, len, 0, NULL), *env;
+
+	ck_assert_msg(j != NULL, "not a JSON line: %.*s", (int)len, p);
+	ck_assert_int_eq(json_object_del(j, "delivery_id"), 0);
+	env = json_object_get(j, "env");
+	ck_assert_int_eq(json_object_del(env, "LIVEDESK_DELIVERY_ID"), 0);
+	return j;
+}
+
+/*
+ * For a persistent sink --dry-run prints the line the handler would read:
+ * the line --run-once then hands persistent.sh (which appends it to
+ * EVENTS_FILE), the delivery id aside, which each run makes anew.
+ */
+START_TEST(dry_run_shows_the_persistent_line)
+{
+	char *events, *text, *conf, cwd[256], *got, *line;
+	const char *fixture = "fixtures/message_created_incoming.json";
+	json_t *a, *b;
+	struct run r;
+
+	events = path_in(T, "events.jsonl");
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	ck_assert_int_ge(asprintf(&text, "[sink journal]\ntype = exec\n"
+	    "mode = persistent\ncommand = %s/conf/examples/persistent.sh\n"
+	    "env = EVENTS_FILE=%s\n", cwd, events), 0);
+	conf = conf_file(text);
+	daemon_cmd(&r, conf, ARGS("--dry-run", "-"), fixture);
+	ck_exit(&r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "  mode: persistent"));
+	ck_assert_ptr_nonnull(strstr(r.out, "    EVENTS_FILE=(env =, not "
+	    "shown)\n"));
+	line = strstr(r.out, "  stdin line (");
+	ck_assert_ptr_nonnull(line);
+	line = strchr(line, '\n') + 1;
+	a = line_without_id(line, strcspn(line, "\n"));
+	run_free(&r);
+
+	daemon_cmd(&r, conf, ARGS("--run-once", "-"), fixture);
+	ck_exit(&r, 0);
+	got = tu_read_file(events, NULL);
+	b = line_without_id(got, strcspn(got, "\n"));
+	ck_assert_msg(json_equal(a, b), "--dry-run's line is not the one the "
+	    "handler got:\n%s", got);
+	json_decref(a);
+	json_decref(b);
+	free(got);
+	run_free(&r);
+	free(conf);
+	free(text);
+	free(events);
+}
+END_TEST
+
 START_TEST(shell_example_under_the_daemon)
 {
 	char *events, *text, cwd[256], url[256], *ids[2], *lines, *p;
@@ -1001,11 +1059,12 @@ cli_suite(void)
 	tcase_add_test(ex, shell_example_speaks_the_protocol);
 	suite_add_tcase(s, ex);
 
-	/* Need mode = persistent in the daemon (issue 15's other half). */
+	/* The daemon's mode = persistent. */
 	tcase_add_checked_fixture(pm, setup, teardown);
 	tcase_set_timeout(pm, 60);
 	tcase_add_test(pm, python_example_under_the_daemon);
 	tcase_add_test(pm, shell_example_under_the_daemon);
+	tcase_add_test(pm, dry_run_shows_the_persistent_line);
 	suite_add_tcase(s, pm);
 	return s;
 }

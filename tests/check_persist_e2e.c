@@ -96,7 +96,10 @@ run(const char *mode, const char *args, int convs, int per_conv,
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
 	out = xasprintf("%s/handled.%s.%d", "/tmp", mode, (int)getpid());
 	unlink(out);
-	conf = xasprintf("[sink bot]\ntype = exec\nmode = %s\n"
+	/* Room for every event at once: this is about the handler, not
+	 * the queue's bound (a slow restart must not turn into 503s). */
+	conf = xasprintf("[server]\nqueue_size = 4096\n"
+	    "[sink bot]\ntype = exec\nmode = %s\n"
 	    "command = %s/tests/scripts/persist_handler.py %s %s %s\n"
 	    "concurrency = 4\nretries = 5\nretry_base = 10ms\n"
 	    "retry_cap = 50ms\n", strcmp(mode, "spawn") == 0 ? "spawn" :
