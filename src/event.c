@@ -1108,6 +1108,12 @@ tree_drop(json_t *root, bool arena)
 		event_arena_reset();
 }
 
+void
+ld_event_init(void)
+{
+	event_arena_init();
+}
+
 struct ld_event *
 ld_event_parse(const char *body, size_t len, int max_depth,
     struct ld_event_error *err)
