@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "livedesk/event.h"
+#include "event_arena.h"
 
 /* Where the typed parts of an event come from, and how much room they need,
  * worked out before the one allocation that holds them. */
@@ -240,8 +241,8 @@ load_error(struct ld_event_error *err, const json_error_t *je, int errnum)
  * is valid (see MEND_MAX). Strings may hold \u0000: str_get leaves such a
  * string out of the typed view. Returns NULL and fills err on failure.
  */
-json_t *
-ld_event_json_load(const char *body, size_t len, struct ld_event_error *err)
+static json_t *
+json_load(const char *body, size_t len, struct ld_event_error *err)
 {
 	const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
 	const char *text = body;
@@ -288,6 +289,13 @@ ld_event_json_load(const char *body, size_t len, struct ld_event_error *err)
 	}
 	free(copy);
 	return root;
+}
+
+/* The caller keeps the tree, so it is malloc's, never the arena's. */
+json_t *
+ld_event_json_load(const char *body, size_t len, struct ld_event_error *err)
+{
+	return json_load(body, len, err);
 }
 
 /*
@@ -1040,31 +1048,70 @@ copy_slot(const char **s, void *arg)
 	*cur += n;
 }
 
+/* A copy of v made with malloc (the arena is paused), or NULL for NULL. */
+static bool
+value_copy(const json_t **v)
+{
+	if (*v == NULL)
+		return true;
+	*v = json_deep_copy(*v);
+	return *v != NULL;
+}
+
 /*
  * The typed view takes copies of its strings (one block) and the tree is
- * freed here, on the thread that built it: glibc frees a tree of ~200
- * blocks built on an HTTP thread several times slower from a dispatcher
- * worker (the arena locks), and a queued event holds 5 KB instead of
- * 31 KB. Only changed_attributes' values, small, are kept.
+ * dropped here, on the thread that built it: a queued event holds 5 KB
+ * instead of 31 KB, and the tree may live in this thread's arena, which
+ * the next parse reuses. changed_attributes' values, small, are the only
+ * jansson nodes an event keeps: deep copies, made with malloc. On failure
+ * (out of memory) every pointer into the tree is cleared, so that
+ * ld_event_unref frees what was copied.
  */
 static int
 detach(struct ld_event *ev, json_t *root)
 {
+	struct ld_change *c;
 	size_t total = 0, i;
+	bool ok = true;
 	char *cur;
 
+	for (i = 0; i < ev->n_changes; i++) {
+		c = &ev->changes[i];
+		if (!ok || !value_copy(&c->previous)) {
+			c->previous = c->current = NULL;
+			ok = false;
+		} else if (!value_copy(&c->current)) {
+			c->current = NULL;
+			ok = false;
+		}
+	}
+	if (!ok)
+		return -1;
 	visit_strings(ev, count_slot, &total);
 	if ((ev->strings = malloc(total + 1)) == NULL)
 		return -1;
 	cur = ev->strings;
 	visit_strings(ev, copy_slot, &cur);
-	for (i = 0; i < ev->n_changes; i++) {
-		json_incref((json_t *)ev->changes[i].previous);
-		json_incref((json_t *)ev->changes[i].current);
-	}
 	if (!ev->conversation.id.set && ev->message.present)
 		ev->conversation_id_field = id_get(root, "conversation_id");
 	return 0;
+}
+
+/* Drops the tree of one parse: from the arena at once, unless some of it
+ * came from malloc (a full arena, or no arena), which json_decref frees. */
+static void
+tree_drop(json_t *root, bool arena)
+{
+	if (!arena || event_arena_spilled())
+		json_decref(root);
+	if (arena)
+		event_arena_reset();
+}
+
+void
+ld_event_init(void)
+{
+	event_arena_init();
 }
 
 struct ld_event *
@@ -1075,12 +1122,20 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 	struct shape sh;
 	json_t *root;
 	const char *name;
+	bool arena;
 
 	if (body == NULL) {
 		body = "";
 		len = 0;
 	}
-	if ((root = ld_event_json_load(body, len, err)) == NULL)
+	/* The tree goes before this returns: it may live in the arena.
+	 * Nothing below allocates with jansson but value_copy, which must
+	 * not, hence the pause. */
+	arena = len <= EVENT_ARENA_BODY_MAX && event_arena_begin();
+	root = json_load(body, len, err);
+	if (arena)
+		event_arena_pause();
+	if (root == NULL)
 		goto fail;
 	/* Without JSON_DECODE_ANY the top level is an object or an array. */
 	if (!json_is_object(root)) {
@@ -1108,14 +1163,14 @@ ld_event_parse(const char *body, size_t len, int max_depth,
 	event_fill(ev, root, &sh);
 	if (detach(ev, root) == -1) {
 		set_error(err, 500, "out of memory for a %zu-byte event", len);
-		free(ev);
+		ld_event_unref(ev);
 		goto fail;
 	}
 	contact_derive(ev, &sh);
-	json_decref(root);
+	tree_drop(root, arena);
 	return ev;
 fail:
-	json_decref(root);
+	tree_drop(root, arena);
 	return NULL;
 }
 

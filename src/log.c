@@ -58,10 +58,36 @@ ctx_suffix(const struct log_ctx *c, char *buf, size_t len)
 	 * they are repeated as journal fields only. */
 }
 
+enum log_dest
+log_dest(int prio)
+{
+	if (prio > atomic_load(&max_level))
+		return LOG_DEST_NONE;
+	return journal != NULL ? LOG_DEST_JOURNAL : LOG_DEST_STDERR;
+}
+
+int
+log_format(char *buf, size_t len, int prio, const struct log_ctx *c,
+    const char *msg)
+{
+	char suffix[256], stamp[40];
+
+	ctx_suffix(c, suffix, sizeof suffix);
+	ld_time_format(util_now_usec(), stamp, sizeof stamp);
+	return snprintf(buf, len, "%s %s: %.4095s%s\n", stamp,
+	    level_names[prio & 7], msg, suffix);
+}
+
+void
+log_write_lines(const char *buf, size_t len)
+{
+	(void)util_write_all(STDERR_FILENO, buf, len);
+}
+
 void
 log_vctx(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
 {
-	char msg[4096], suffix[256], stamp[40], *line;
+	char msg[4096], line[LOG_LINE_MAX];
 	int n;
 
 	if (prio > atomic_load(&max_level))
@@ -71,15 +97,10 @@ log_vctx(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
 		journal(prio, msg, c);
 		return;
 	}
-	ctx_suffix(c, suffix, sizeof suffix);
-	ld_time_format(util_now_usec(), stamp, sizeof stamp);
-	n = asprintf(&line, "%s %s: %s%s\n", stamp,
-	    level_names[prio & 7], msg, suffix);
-	if (n < 0)
+	if ((n = log_format(line, sizeof line, prio, c, msg)) < 0)
 		return;
 	/* One write per line, so that threads never interleave inside one. */
 	(void)util_write_all(STDERR_FILENO, line, (size_t)n);
-	free(line);
 }
 
 void

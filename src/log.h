@@ -44,6 +44,19 @@ void	log_vctx(int prio, const struct log_ctx *, const char *fmt, va_list)
  * sure it is one line. */
 void	log_raw(int prio, const char *line);
 
+/* For a writer that gathers lines (the log sink): where a line at prio
+ * goes, its stderr form, and one write of whole lines. */
+enum log_dest { LOG_DEST_NONE, LOG_DEST_JOURNAL, LOG_DEST_STDERR };
+enum log_dest log_dest(int prio);
+/* The line log_ctx writes to stderr for msg (its stamp, level, context and
+ * newline; msg cut at 4095 bytes) into buf, as snprintf: returns the
+ * length it needs, always less than LOG_LINE_MAX. */
+#define LOG_LINE_MAX	(4096 + 256 + 64)
+int	log_format(char *buf, size_t len, int prio, const struct log_ctx *,
+	    const char *msg);
+/* buf holds whole lines: one write to stderr, as every line gets. */
+void	log_write_lines(const char *buf, size_t len);
+
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...)	log_msg(LOG_NOTICE, __VA_ARGS__)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "livedesk/event.h"
 #include "daemon.h"
 #include "spool_cli.h"
 #include "tool_cli.h"
@@ -191,6 +192,8 @@ main(int argc, char **argv)
 	char *err = NULL;
 	int rc;
 
+	/* Before any thread, and before jansson allocates anything. */
+	ld_event_init();
 	memset(&o, 0, sizeof o);
 	if ((rc = parse_options(argc, argv, &o)) != 0)
 		return rc < 0 ? 2 : 0;

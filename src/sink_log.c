@@ -1,5 +1,7 @@
 /* Log sink: one line per event, text or compact JSON, to the log. */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +61,26 @@ log_conf_free(void *conf)
 	config_key_section_free(&log_section, conf);
 }
 
+/*
+ * Lines to stderr are gathered: a worker that finds another one writing
+ * adds its line to the pending block and goes on; the writer writes the
+ * block with its own line once its write returns, and again until nothing
+ * is pending. Unloaded, every line is one write as before; under load, one
+ * write carries the lines of every worker that came meanwhile. A block
+ * holds whole lines and at most PIPE_BUF bytes, so a write to a pipe is
+ * never interleaved with another thread's line (a longer line goes alone,
+ * as it always did). The journal takes lines one by one.
+ */
+#define BLOCK_MAX	4096		/* PIPE_BUF on Linux */
+
 struct log_state {
 	const struct log_conf	*conf;
 	const char		*name;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 room;	/* pending has room, or is written */
+	char			 pending[BLOCK_MAX];
+	size_t			 len;	/* of pending; 0 unless writing */
+	bool			 writing;
 };
 
 static int
@@ -69,12 +88,81 @@ log_start(void **state, const void *conf, const struct sink_ctx *ctx,
     char **err)
 {
 	struct log_state *s = xcalloc(1, sizeof *s);
+	int e;
 
-	(void)err;
 	s->conf = conf;
 	s->name = ctx->name;
+	if ((e = pthread_mutex_init(&s->lock, NULL)) != 0) {
+		*err = xasprintf("log sink %s: mutex: %s", ctx->name,
+		    strerror(e));
+		goto fail;
+	}
+	if ((e = pthread_cond_init(&s->room, NULL)) != 0) {
+		*err = xasprintf("log sink %s: condition variable: %s",
+		    ctx->name, strerror(e));
+		pthread_mutex_destroy(&s->lock);
+		goto fail;
+	}
 	*state = s;
 	return 0;
+fail:
+	free(s);
+	return -1;
+}
+
+/* Writes line (n bytes, whole lines) with those other workers add while
+ * a write is under way; see BLOCK_MAX. */
+static void
+emit(struct log_state *s, const char *line, size_t n)
+{
+	char out[BLOCK_MAX];
+	size_t len;
+
+	if (n > BLOCK_MAX) {
+		log_write_lines(line, n);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	/* Full: the writer empties pending at its next turn. */
+	while (s->len + n > BLOCK_MAX)
+		pthread_cond_wait(&s->room, &s->lock);
+	memcpy(s->pending + s->len, line, n);
+	s->len += n;
+	if (s->writing) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	s->writing = true;
+	while ((len = s->len) > 0) {
+		memcpy(out, s->pending, len);
+		s->len = 0;
+		pthread_cond_broadcast(&s->room);
+		pthread_mutex_unlock(&s->lock);
+		log_write_lines(out, len);
+		pthread_mutex_lock(&s->lock);
+	}
+	s->writing = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A text line: gathered when it goes to stderr, else as log_ctx has it. */
+static void
+emit_text(struct log_state *s, const struct log_ctx *ctx, const char *msg)
+{
+	char buf[LOG_LINE_MAX];
+	int n;
+
+	switch (log_dest(LOG_INFO)) {
+	case LOG_DEST_NONE:
+		return;
+	case LOG_DEST_JOURNAL:
+		log_ctx(LOG_INFO, ctx, "%s", msg);
+		return;
+	case LOG_DEST_STDERR:
+		break;
+	}
+	if ((n = log_format(buf, sizeof buf, LOG_INFO, ctx, msg)) > 0)
+		emit(s, buf, (size_t)n);
 }
 
 /* " key=123" when the id is set. */
@@ -143,7 +231,7 @@ log_text(struct log_state *s, const struct ld_event *ev,
 	put_str(f, "content", ev->message.content,
 	    (size_t)s->conf->max_content, true);
 	if (fclose(f) == 0)
-		log_ctx(LOG_INFO, ctx, "%s", line);
+		emit_text(s, ctx, line);
 	free(line);
 	free(name);
 }
@@ -153,9 +241,10 @@ log_text(struct log_state *s, const struct ld_event *ev,
 static void
 log_json(struct log_state *s, const struct ld_event *ev)
 {
-	char when[40];
+	char when[40], buf[BLOCK_MAX];
 	json_t *o;
 	char *line;
+	size_t len;
 
 	ld_time_format(ev->received_usec, when, sizeof when);
 	o = json_pack("{s:s, s:s, s:s}", "time", when, "event", ev->name,
@@ -187,7 +276,15 @@ log_json(struct log_state *s, const struct ld_event *ev)
 	json_decref(o);
 	if (line == NULL)
 		return;
-	log_raw(LOG_INFO, line);
+	if (log_dest(LOG_INFO) != LOG_DEST_STDERR ||
+	    (len = strlen(line)) >= BLOCK_MAX) {
+		log_raw(LOG_INFO, line);
+		free(line);
+		return;
+	}
+	memcpy(buf, line, len);
+	buf[len++] = '\n';
+	emit(s, buf, len);
 	free(line);
 }
 
@@ -215,7 +312,11 @@ log_reopen(void *state)
 static void
 log_stop(void *state)
 {
-	free(state);
+	struct log_state *s = state;
+
+	pthread_cond_destroy(&s->room);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }
 
 const struct sink_ops sink_log_ops = {

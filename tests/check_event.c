@@ -1724,6 +1724,200 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
+/* The changes of an event parsed on one thread, checked and freed on
+ * another after other parses have reused the first thread's arena. */
+static void
+assert_mixed_changes(const struct ld_event *ev)
+{
+	const struct ld_change *ch = ev->changes;
+
+	ck_assert_uint_eq(ev->n_changes, 5);
+	assert_change(&ch[0], "status", "open", "resolved");
+	assert_change(&ch[1], "priority", NULL, "high");
+	ck_assert(json_is_null(ch[1].previous));
+	ck_assert_int_eq(json_integer_value(ch[2].previous), 3);
+	ck_assert_int_eq(json_integer_value(ch[3].current), AGENT_ID);
+}
+
+/* jansson allocates through the parser's functions once it has parsed:
+ * the per-thread arena (before it, malloc and free for every node). */
+START_TEST(test_arena_installed)
+{
+	json_malloc_t m;
+	json_free_t f;
+	struct ld_event *ev = parse_fixture("message_created.json");
+	json_t *v;
+
+	json_get_alloc_funcs(&m, &f);
+	ck_assert_msg(m != malloc && f != free,
+	    "jansson allocates with malloc: no arena");
+	/* Outside a parse the functions are malloc's: a tree made here
+	 * outlives the next parses. */
+	v = json_pack("{s:s}", "k", "outside");
+	ck_assert_ptr_nonnull(v);
+	ld_event_unref(ev);
+	ev = parse_fixture("changed_attributes_mixed.json");
+	ck_assert_str_eq(json_string_value(json_object_get(v, "k")),
+	    "outside");
+	json_decref(v);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* The values an event keeps from changed_attributes are its own, not the
+ * arena's, which the next parse on the thread overwrites. */
+START_TEST(test_arena_changes_kept)
+{
+	struct ld_event *ev = parse_fixture("changed_attributes_mixed.json");
+	struct ld_event *other;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		other = parse_fixture("message_created.json");
+		ld_event_unref(other);
+	}
+	assert_mixed_changes(ev);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* ld_event_json_load's tree is the caller's (codec_archive keeps it over
+ * an ld_event_parse): no parse on the thread may drop it. */
+START_TEST(test_arena_json_load_kept)
+{
+	struct ld_event_error err;
+	static const char line[] = "{\"payload\":{\"event\":\"x\"},"
+	    "\"delivery_id\":\"d-1\"}";
+	struct ld_event *ev;
+	json_t *o = ld_event_json_load(line, sizeof line - 1, &err);
+
+	ck_assert_ptr_nonnull(o);
+	ev = parse_fixture("message_created.json");
+	ld_event_unref(ev);
+	ev = parse_fixture("changed_attributes_mixed.json");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "delivery_id")),
+	    "d-1");
+	ck_assert_str_eq(json_string_value(json_object_get(
+	    json_object_get(o, "payload"), "event")), "x");
+	json_decref(o);
+	ld_event_unref(ev);
+}
+END_TEST
+
+/* A body whose tree outgrows the arena (5000 empty objects in 15 KB) and
+ * one too long for it: parsed alike, the nodes from malloc freed. */
+START_TEST(test_arena_full)
+{
+	struct ld_event_error err;
+	struct ld_event *ev;
+	size_t n = 0, cap = 64 * 1024, i;
+	char *b = malloc(cap);
+
+	ck_assert_ptr_nonnull(b);
+	n += (size_t)snprintf(b, cap, "{\"event\":\"message_created\","
+	    "\"id\":7,\"x\":[");
+	for (i = 0; i < 5000; i++)
+		n += (size_t)snprintf(b + n, cap - n, "%s{}", i ? "," : "");
+	b[n++] = ']';
+	b[n] = '}';
+	ev = ld_event_parse(b, n + 1, DEPTH, &err);
+	ck_assert_msg(ev != NULL, "%d %s", err.status, err.text);
+	ID_EQ(ev->message.id, 7);
+	ld_event_unref(ev);
+	/* Now a 40 KB content: past the arena's bound on bodies. */
+	n += (size_t)snprintf(b + n, cap - n, ",\"content\":\"");
+	for (i = 0; i < 40000; i++)
+		b[n++] = 'a' + (char)(i % 26);
+	n += (size_t)snprintf(b + n, cap - n, "\"}");
+	ck_assert_uint_lt(n, cap);
+	ev = ld_event_parse(b, n, DEPTH, &err);
+	ck_assert_msg(ev != NULL, "%d %s", err.status, err.text);
+	ID_EQ(ev->message.id, 7);
+	ck_assert_uint_eq(strlen(ev->message.content), 40000);
+	ck_assert_int_eq(ev->message.content[39999], 'a' + 39999 % 26);
+	ld_event_unref(ev);
+	/* And a small one again, from the arena. */
+	ev = parse_fixture("changed_attributes_mixed.json");
+	assert_mixed_changes(ev);
+	ld_event_unref(ev);
+	free(b);
+}
+END_TEST
+
+#define ARENA_THREADS	4
+#define ARENA_EVENTS	200
+
+/* Parses ARENA_EVENTS events on its own thread (its own arena) and
+ * leaves them to the main thread, as an HTTP thread leaves them to a
+ * worker; the thread's arena goes when it exits. */
+static void *
+parse_many(void *arg)
+{
+	struct ld_event **evs = arg;
+	struct ld_event_error err;
+	size_t len;
+	char *body = tu_fixture("changed_attributes_mixed.json", &len);
+	int i;
+
+	for (i = 0; i < ARENA_EVENTS; i++)
+		evs[i] = ld_event_parse(body, len, DEPTH, &err);
+	free(body);
+	return NULL;
+}
+
+START_TEST(test_arena_threads)
+{
+	static struct ld_event *evs[ARENA_THREADS][ARENA_EVENTS];
+	pthread_t t[ARENA_THREADS];
+	int i, j;
+
+	for (i = 0; i < ARENA_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, parse_many,
+		    evs[i]), 0);
+	for (i = 0; i < ARENA_THREADS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	for (i = 0; i < ARENA_THREADS; i++)
+		for (j = 0; j < ARENA_EVENTS; j++) {
+			ck_assert_ptr_nonnull(evs[i][j]);
+			assert_mixed_changes(evs[i][j]);
+			ld_event_unref(evs[i][j]);
+		}
+}
+END_TEST
+
+/* Running out of memory while copying the changes' values is a 500, and
+ * leaves nothing behind (ASan and valgrind watch). jansson itself drops
+ * an object member it has no memory for in places, so an event may come
+ * back before every allocation has been made to fail: the loop ends when
+ * none did. */
+START_TEST(test_out_of_memory_changes)
+{
+	struct ld_event_error err;
+	struct ld_event *ev = NULL;
+	size_t len;
+	char *body = tu_fixture("changed_attributes_mixed.json", &len);
+	long n;
+
+	for (n = 0;; n++) {
+		fail_countdown = n;
+		json_set_alloc_funcs(failing_malloc, free);
+		ev = ld_event_parse(body, len, DEPTH, &err);
+		json_set_alloc_funcs(malloc, free);
+		if (ev == NULL)
+			ck_assert_msg(err.status == 500, "failure %ld: %d %s",
+			    n, err.status, err.text);
+		else if (fail_countdown >= 0)
+			break;
+		ld_event_unref(ev);
+		ck_assert_int_lt(n, 100000);
+	}
+	ck_assert_int_gt(n, 10);
+	assert_mixed_changes(ev);
+	ld_event_unref(ev);
+	free(body);
+}
+END_TEST
+
 START_TEST(test_refcount)
 {
 	struct ld_event *ev = parse_fixture("message_created.json");
@@ -1845,6 +2039,7 @@ event_suite(void)
 	TCase *fields = tcase_create("fields");
 	TCase *errors = tcase_create("errors");
 	TCase *life = tcase_create("lifetime");
+	TCase *arena = tcase_create("arena");
 
 	tcase_add_test(fx, test_conversation_created);
 	tcase_add_test(fx, test_message_created);
@@ -1909,7 +2104,15 @@ event_suite(void)
 	tcase_add_test(errors, test_error_empty);
 	tcase_add_test(errors, test_body_length);
 	tcase_add_test(errors, test_out_of_memory);
+	tcase_add_test(errors, test_out_of_memory_changes);
 	suite_add_tcase(s, errors);
+
+	tcase_add_test(arena, test_arena_installed);
+	tcase_add_test(arena, test_arena_changes_kept);
+	tcase_add_test(arena, test_arena_json_load_kept);
+	tcase_add_test(arena, test_arena_full);
+	tcase_add_test(arena, test_arena_threads);
+	suite_add_tcase(s, arena);
 
 	tcase_add_test(life, test_refcount);
 	tcase_add_test(life, test_refcount_threads);

@@ -223,6 +223,14 @@ struct ld_event_error {
 };
 
 /*
+ * Gives jansson the parser's allocation functions (a per-thread arena for
+ * the tree ld_event_parse drops before it returns; malloc for everything
+ * else), unless other ones were set already. The first ld_event_parse
+ * does it; a program with other threads using jansson calls it first,
+ * before they start, since json_set_alloc_funcs is process-wide.
+ */
+void		 ld_event_init(void);
+/*
  * Parses a body into a new event with one reference. Copies the raw bytes.
  * max_depth limits JSON nesting (0: jansson's own limit). Returns NULL and
  * fills err on failure.
