@@ -86,7 +86,7 @@ START_TEST(test_lines_gathered)
 	pthread_t t[WORKERS];
 	void *conf = NULL;
 	char *err = NULL, rec[65536];
-	struct sink_ctx ctx = { "log", NULL };
+	struct sink_ctx ctx = { .name = "log" };
 	int sv[2], fl, i, records = 0, saved;
 	size_t len, lines = 0, fillers = 0;
 	ssize_t n;
@@ -159,7 +159,7 @@ START_TEST(test_line_alone)
 	const struct sink_ops *ops = sink_find("log");
 	void *conf = NULL, *state = NULL;
 	char *err = NULL, rec[65536];
-	struct sink_ctx ctx = { "log", NULL };
+	struct sink_ctx ctx = { .name = "log" };
 	struct sink_result r;
 	struct ld_event_error perr;
 	struct ld_event *ev;
