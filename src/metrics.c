@@ -18,7 +18,7 @@ static const char *const drop_names[DROP_MAX] = {
 	"invalid_json", "no_event", "too_large", "media_type",
 	"unauthorized", "forbidden", "queue_full", "spool_error", "stopping",
 	"duplicate", "bad_request", "unsupported", "too_many_connections",
-	"busy", "body_memory",
+	"busy", "body_memory", "spool_full",
 };
 
 void
