@@ -389,12 +389,28 @@ runtime_status(struct runtime *rt, char *buf, size_t len)
 
 	runtime_stats(rt, g, &ds);
 	runtime_release(g);
+	struct spool_status ss;
+	char *err = NULL;
+	int n;
+
 	for (i = 0; i < ds.n_sinks; i++)
 		failed += ds.sinks[i].dead;
-	snprintf(buf, len, "%llu events accepted, %zu queued, %llu failed "
+	n = snprintf(buf, len, "%llu events accepted, %zu queued, %llu failed "
 	    "deliveries", (unsigned long long)atomic_load(
 	    &rt->metrics.accepted), ds.queued, (unsigned long long)failed);
 	free(ds.sinks);
+	/* The backlog, when there is one: what a person watches. */
+	if (rt->spool != NULL && n > 0 && (size_t)n < len &&
+	    spool_status(rt->spool, NULL, &ss, &err) == 0 && ss.pending > 0) {
+		int64_t now = util_now_usec();
+
+		snprintf(buf + n, len - (size_t)n, "; backlog %zu events, "
+		    "%llu bytes, oldest %llds", ss.pending,
+		    (unsigned long long)ss.backlog_bytes, (long long)(
+		    ss.oldest_usec > 0 && now > ss.oldest_usec ?
+		    (now - ss.oldest_usec) / 1000000 : 0));
+	}
+	free(err);
 }
 
 void
