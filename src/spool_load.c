@@ -33,6 +33,9 @@ struct hand {
 	struct ld_event	*ev;
 	const char	*done[64];	/* sinks done with ev, in prog */
 	size_t		 n_done;
+	/* The cursor when the batch was entered: records before it went
+	 * direct, into the window, and are not the loader's. */
+	uint64_t	 from;
 };
 
 void
@@ -71,6 +74,7 @@ hand_open(struct spool *s, struct hand *h)
 {
 	char *p = spool_path(s, "new", h->b->name, ".batch");
 
+	h->from = s->cursor;
 	pthread_mutex_unlock(&s->lock);
 	h->f = fopen(p, "re");
 	if (h->f == NULL)
@@ -123,7 +127,8 @@ hand_read(struct spool *s, struct hand *h)
 	while ((rc = spool_record_next(h->f, &r, true)) == 1) {
 		snprintf(key, sizeof key, "%" PRIu64, r.seq);
 		a = json_object_get(h->prog, key);
-		if (a != NULL && spool_progress_has(a, "*")) {
+		if (r.seq < h->from ||
+		    (a != NULL && spool_progress_has(a, "*"))) {
 			free(r.raw);
 			continue;
 		}
