@@ -145,7 +145,7 @@ backlog_levels(struct spool *s)
 	if (s->spool_max == 0)
 		return;
 	for (i = 0; i < nitems(marks); i++)
-		if (s->backlog_bytes * 10 >= s->spool_max * (uint64_t)marks[i])
+		if (s->backlog_bytes >= s->spool_max / 10 * (uint64_t)marks[i])
 			level = marks[i];
 	if (level > s->level) {
 		log_warn("spool: the backlog is past %d%% of spool_max: %zu "
