@@ -89,6 +89,12 @@ const struct config_key config_server_keys[] = {
 	{ .name = "spool_dir", .type = CONFIG_KEY_STR, .off = OFF(spool_dir) },
 	{ .name = "durable", .type = CONFIG_KEY_BOOL, .off = OFF(durable),
 	  .def = "yes" },
+	/* The spool is the queue: these bound it, not queue_size. */
+	{ .name = "spool_max", .type = CONFIG_KEY_SIZE, .off = OFF(spool_max),
+	  .min = 1 << 20, .max = 1LL << 50, .def = "1G" },
+	{ .name = "spool_min_free", .type = CONFIG_KEY_SIZE,
+	  .off = OFF(spool_min_free), .min = 0, .max = 1LL << 50,
+	  .def = "256M" },
 	{ .name = NULL },
 };
 #undef OFF

@@ -72,6 +72,8 @@ struct config {
 	/* Nothing lost (spool.c). */
 	char			*spool_dir;
 	bool			 durable;
+	uint64_t		 spool_max;	/* backlog bytes on disk */
+	uint64_t		 spool_min_free;	/* free space to leave */
 
 	struct config_source	 source;
 

@@ -512,6 +512,9 @@ finish_job(struct dispatch *d, struct job *job)
 	size_t bytes = job->ev->raw_len;
 	bool cancelled = job->cancelled;
 
+	/* Its room goes back before the owner hears: the spool's loader,
+	 * woken by event_done, must find it free. */
+	bound_give(d->bound, 1, bytes);
 	if (d->hooks.event_done != NULL && !cancelled)
 		d->hooks.event_done(d->hooks.arg, job->ev);
 	ld_event_unref(job->ev);
@@ -519,7 +522,6 @@ finish_job(struct dispatch *d, struct job *job)
 	pthread_mutex_lock(&d->lock);
 	d->queued--;
 	d->queued_bytes -= bytes;
-	bound_give(d->bound, 1, bytes);
 	d->abandoned += cancelled;
 	pthread_cond_broadcast(&d->idle);
 	pthread_mutex_unlock(&d->lock);

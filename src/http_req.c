@@ -559,7 +559,7 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 	struct auth_refusal no;
 	struct auth_request ar;
 	struct netaddr client;
-	const char *ct, *cl, *token;
+	const char *ct, *cl, *token, *full = NULL;
 	struct req *r = xcalloc(1, sizeof *r);
 	bool client_ok, get, chunked = false;
 	uint64_t first;
@@ -625,12 +625,13 @@ first_call(struct http *h, struct MHD_Connection *c, const char *url,
 	/* A full queue is answered before the body is read and parsed:
 	 * under a flood the CPU goes to the sinks, not to refusals. */
 	if (runtime_stopping(h->rt) ||
-	    !runtime_has_room(g, (size_t)r->expect)) {
+	    (full = runtime_no_room(g, (size_t)r->expect)) != NULL) {
 		bool stopping = runtime_stopping(h->rt);
 
 		ret = refuse(h, c, r->client, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    stopping ? DROP_STOPPING : DROP_QUEUE_FULL, stopping ?
-		    "shutting down" : "queue full, retry later",
+		    stopping ? DROP_STOPPING : runtime_spool(h->rt) ?
+		    DROP_SPOOL_FULL : DROP_QUEUE_FULL, stopping ?
+		    "shutting down" : full,
 		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
 		goto answered;
 	}

@@ -18,7 +18,7 @@ static const char *const drop_names[DROP_MAX] = {
 	"invalid_json", "no_event", "too_large", "media_type",
 	"unauthorized", "forbidden", "queue_full", "spool_error", "stopping",
 	"duplicate", "bad_request", "unsupported", "too_many_connections",
-	"busy", "body_memory",
+	"busy", "body_memory", "spool_full",
 };
 
 void
@@ -200,6 +200,25 @@ render_spool(FILE *f, const struct spool_status *ss, size_t retrying)
 	fprintf(f, "# HELP livedesk_spool_dead Dead letters in the spool's "
 	    "failed/ directory.\n# TYPE livedesk_spool_dead gauge\n"
 	    "livedesk_spool_dead %zu\n", ss->dead);
+	{
+		int64_t now = util_now_usec();
+		double age = ss->oldest_usec > 0 && now > ss->oldest_usec ?
+		    (double)(now - ss->oldest_usec) / 1e6 : 0;
+
+		fprintf(f, "# HELP livedesk_backlog_events Events accepted "
+		    "and not yet finished by every sink (on disk, in the "
+		    "window or not).\n# TYPE livedesk_backlog_events gauge\n"
+		    "livedesk_backlog_events %zu\n", ss->pending);
+		fprintf(f, "# HELP livedesk_backlog_bytes Bytes of the spool's "
+		    "live batch files (what spool_max bounds).\n"
+		    "# TYPE livedesk_backlog_bytes gauge\n"
+		    "livedesk_backlog_bytes %llu\n",
+		    (unsigned long long)ss->backlog_bytes);
+		fprintf(f, "# HELP livedesk_backlog_oldest_seconds Age of the "
+		    "oldest unfinished event (of the oldest live batch).\n"
+		    "# TYPE livedesk_backlog_oldest_seconds gauge\n"
+		    "livedesk_backlog_oldest_seconds %.3f\n", age);
+	}
 	fprintf(f, "# HELP livedesk_spool_write_errors_total Commits that "
 	    "could not be written (answered 503).\n"
 	    "# TYPE livedesk_spool_write_errors_total counter\n"

@@ -29,6 +29,7 @@ enum metrics_drop {
 	DROP_TOO_MANY,		/* 429: past max_per_ip */
 	DROP_BUSY,		/* 503: max_connections, every one busy */
 	DROP_BODY_MEMORY,	/* 503: past max_body_total */
+	DROP_SPOOL_FULL,	/* 503: spool_max or spool_min_free */
 	DROP_MAX
 };
 

@@ -15,6 +15,7 @@
 #include "util.h"
 
 struct gen {
+	struct runtime	*rt;
 	struct config	*cfg;
 	struct dispatch	*disp;
 	atomic_int	 refs;
@@ -69,6 +70,7 @@ gen_new(struct runtime *rt, struct config *cfg, char **err)
 	struct gen *g = xcalloc(1, sizeof *g);
 	bool hooked = rt->input || rt->spool != NULL;
 
+	g->rt = rt;
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
 	/* One bound for every generation: a retired one keeps taking the
@@ -81,17 +83,33 @@ gen_new(struct runtime *rt, struct config *cfg, char **err)
 	return g;
 }
 
-/* Recovery: what the spool gives back goes first, before any new event,
- * so each conversation keeps its order across the restart. */
+/* The spool's window: room in the current generation's dispatcher (the
+ * bound is every generation's), taken under the spool's lock. */
+static bool
+window_reserve(void *arg, struct ld_event *ev)
+{
+	struct runtime *rt = arg;
+	struct gen *g = runtime_acquire(rt);
+	bool ok = dispatch_reserve(g->disp, ev->raw_len);
+
+	runtime_release(g);
+	return ok;
+}
+
+static int submit(struct runtime *, struct gen *, struct ld_event *,
+    const char *const *, size_t, int);
+
+/* An event the spool loaded from disk, its room reserved: to the
+ * generation that holds its conversation, skipping the sinks done. */
 static void
-recovered(void *arg, struct ld_event *ev, const char *const *done,
+window_submit(void *arg, struct ld_event *ev, const char *const *done,
     size_t n_done)
 {
-	struct gen *g = arg;
+	struct runtime *rt = arg;
+	struct gen *g = runtime_acquire(rt);
 
-	/* FORCE: the queue bound is for new requests, not for what was
-	 * already acknowledged. */
-	(void)dispatch_submit(g->disp, ev, done, n_done, DISPATCH_FORCE);
+	(void)submit(rt, g, ev, done, n_done, DISPATCH_RESERVED);
+	runtime_release(g);
 }
 
 struct runtime *
@@ -118,6 +136,8 @@ runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
 			log_warn("spool: durable = no: events are acknowledged "
 			    "before they are on disk, and a crash loses what "
 			    "was not yet written");
+		spool_set_limits(rt->spool, cfg->spool_max,
+		    cfg->spool_min_free);
 		rt->hooks.sink_done = spool_sink_done;
 		rt->hooks.event_done = spool_event_done;
 		rt->hooks.arg = rt->spool;
@@ -126,11 +146,16 @@ runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
 		goto fail;
 	/* Recovered events queue up but start only in runtime_start, once
 	 * the daemon is sure it can serve: a port in use must not run (and
-	 * then kill) scripts at every restart. */
+	 * then kill) scripts at every restart. The loader streams them from
+	 * disk as the window frees: never all of them in memory at once. */
 	dispatch_hold(rt->cur->disp, true);
-	if (rt->spool != NULL &&
-	    spool_recover(rt->spool, recovered, rt->cur, err) == -1)
-		goto fail;
+	if (rt->spool != NULL) {
+		struct spool_window w = { window_reserve, window_submit, rt };
+
+		if (spool_recover(rt->spool, err) == -1 ||
+		    spool_load_start(rt->spool, &w, err) == -1)
+			goto fail;
+	}
 	return rt;
 fail:
 	runtime_free(rt);
@@ -168,10 +193,28 @@ runtime_config(const struct gen *g)
 	return g->cfg;
 }
 
+const char *
+runtime_no_room(struct gen *g, size_t len)
+{
+	/* With a spool the disk is the queue: only its limits refuse. */
+	if (g->rt->spool != NULL) {
+		switch (spool_room(g->rt->spool, len)) {
+		case SPOOL_ROOM:
+			return NULL;
+		case SPOOL_FULL_MAX:
+			return "spool full (spool_max), retry later";
+		case SPOOL_FULL_DISK:
+			return "disk nearly full (spool_min_free), retry later";
+		}
+	}
+	return dispatch_has_room(g->disp, len) ? NULL :
+	    "queue full, retry later";
+}
+
 bool
 runtime_has_room(struct gen *g, size_t len)
 {
-	return dispatch_has_room(g->disp, len);
+	return runtime_no_room(g, len) == NULL;
 }
 
 struct metrics *
@@ -218,6 +261,9 @@ runtime_reload(struct runtime *rt, struct config *cfg, char **err)
 	/* The new queue_size and queue_bytes, for what every generation
 	 * holds together. */
 	dispatch_bound_set(rt->bound, cfg);
+	if (rt->spool != NULL)
+		spool_set_limits(rt->spool, cfg->spool_max,
+		    cfg->spool_min_free);
 	/* The old dispatcher takes nothing new and finishes what it has. */
 	runtime_reap(rt);
 	return 0;
@@ -343,12 +389,28 @@ runtime_status(struct runtime *rt, char *buf, size_t len)
 
 	runtime_stats(rt, g, &ds);
 	runtime_release(g);
+	struct spool_status ss;
+	char *err = NULL;
+	int n;
+
 	for (i = 0; i < ds.n_sinks; i++)
 		failed += ds.sinks[i].dead;
-	snprintf(buf, len, "%llu events accepted, %zu queued, %llu failed "
+	n = snprintf(buf, len, "%llu events accepted, %zu queued, %llu failed "
 	    "deliveries", (unsigned long long)atomic_load(
 	    &rt->metrics.accepted), ds.queued, (unsigned long long)failed);
 	free(ds.sinks);
+	/* The backlog, when there is one: what a person watches. */
+	if (rt->spool != NULL && n > 0 && (size_t)n < len &&
+	    spool_status(rt->spool, NULL, &ss, &err) == 0 && ss.pending > 0) {
+		int64_t now = util_now_usec();
+
+		snprintf(buf + n, len - (size_t)n, "; backlog %zu events, "
+		    "%llu bytes, oldest %llds", ss.pending,
+		    (unsigned long long)ss.backlog_bytes, (long long)(
+		    ss.oldest_usec > 0 && now > ss.oldest_usec ?
+		    (now - ss.oldest_usec) / 1000000 : 0));
+	}
+	free(err);
 }
 
 void
@@ -384,10 +446,11 @@ route(struct runtime *rt, struct gen *g, const struct ld_event *ev)
 
 /* Submits ev to its generation (see route). */
 static int
-submit(struct runtime *rt, struct gen *g, struct ld_event *ev, int flags)
+submit(struct runtime *rt, struct gen *g, struct ld_event *ev,
+    const char *const *skip, size_t n_skip, int flags)
 {
 	struct gen *to = route(rt, g, ev);
-	int rc = dispatch_submit(to->disp, ev, NULL, 0, flags);
+	int rc = dispatch_submit(to->disp, ev, skip, n_skip, flags);
 
 	if (to != g)
 		runtime_release(to);
@@ -408,7 +471,7 @@ runtime_submit(struct runtime *rt, struct ld_event *ev)
 
 	/* FORCE: the input kept the bound before it read (runtime_room);
 	 * an event read is an event taken. */
-	if ((rc = submit(rt, g, ev, DISPATCH_FORCE)) == 0)
+	if ((rc = submit(rt, g, ev, NULL, 0, DISPATCH_FORCE)) == 0)
 		metrics_event(&rt->metrics, ev->kind);
 	runtime_release(g);
 	return rc;
@@ -430,18 +493,22 @@ struct ingest {
 
 /* On the spool's thread: the commit holding ev is on disk, or failed. */
 static void
-committed(void *arg, struct ld_event *ev, bool ok)
+committed(void *arg, struct ld_event *ev, bool ok, bool direct)
 {
 	struct ingest *in = arg;
 	struct runtime *rt = in->rt;
 
+	/* A deferred event waits on disk for the loader: nothing to do. */
 	if (ok) {
 		/* On disk means accepted: should the dispatcher be closing,
 		 * the event waits in the spool for the next start. */
-		(void)submit(rt, in->gen, ev, DISPATCH_RESERVED);
+		if (direct)
+			(void)submit(rt, in->gen, ev, NULL, 0,
+			    DISPATCH_RESERVED);
 		metrics_event(&rt->metrics, ev->kind);
 	} else {
-		dispatch_unreserve(in->gen->disp, ev->raw_len);
+		if (direct)
+			dispatch_unreserve(in->gen->disp, ev->raw_len);
 		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
 	}
 	if (in->fn != NULL)
@@ -465,17 +532,17 @@ runtime_ingest(struct runtime *rt, struct gen *g, struct ld_event *ev,
 		metrics_drop(&rt->metrics, DROP_STOPPING);
 		status = 503;
 	} else if (rt->spool == NULL) {
-		if (submit(rt, g, ev, 0) == -1) {
+		if (submit(rt, g, ev, NULL, 0, 0) == -1) {
 			metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
 			status = 503;
 		} else {
 			metrics_event(&rt->metrics, ev->kind);
 			status = 200;
 		}
-	} else if (!dispatch_reserve(g->disp, ev->raw_len)) {
-		/* Reserved before the write, so that requests waiting for
-		 * the same commit cannot together go past the bound. */
-		metrics_drop(&rt->metrics, DROP_QUEUE_FULL);
+	} else if (spool_room(rt->spool, ev->raw_len) != SPOOL_ROOM) {
+		/* The disk is the queue: only its limits refuse. The
+		 * window is the spool's to fill (spool_append). */
+		metrics_drop(&rt->metrics, DROP_SPOOL_FULL);
 		status = 503;
 	} else {
 		in = xcalloc(1, sizeof *in);
@@ -509,9 +576,12 @@ runtime_shutdown(struct runtime *rt)
 	size_t left;
 
 	runtime_refuse(rt);
-	/* Requests waiting for a commit get their answer first. */
-	if (rt->spool != NULL)
+	/* Requests waiting for a commit get their answer first; the loader
+	 * stops: what it has not loaded stays on disk. */
+	if (rt->spool != NULL) {
 		spool_flush(rt->spool);
+		spool_load_stop(rt->spool);
+	}
 	/* One deadline for every generation: systemd's stop timeout is
 	 * shutdown_grace plus a margin, not a multiple of it. */
 	left = dispatch_drain(rt->cur->disp, end - util_mono_msec());
@@ -533,7 +603,10 @@ runtime_free(struct runtime *rt)
 
 	if (rt == NULL)
 		return;
-	/* Dispatchers first: their workers call into the spool. */
+	/* The loader first: it hands events to the dispatchers; then the
+	 * dispatchers: their workers call into the spool. */
+	if (rt->spool != NULL)
+		spool_load_stop(rt->spool);
 	gen_free(rt->cur);
 	for (g = rt->retired; g != NULL; g = next) {
 		next = g->next;

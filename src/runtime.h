@@ -52,6 +52,9 @@ void		 runtime_release(struct gen *);
  * len bytes would fit in the queue bound now. */
 const struct config *runtime_config(const struct gen *);
 bool		 runtime_has_room(struct gen *, size_t len);
+/* The same, with why not: NULL when it fits, else the refusal's text.
+ * With a spool, only spool_max and spool_min_free refuse. */
+const char	*runtime_no_room(struct gen *, size_t len);
 
 /* The counters (for /metrics and the status line). */
 struct metrics	*runtime_metrics(struct runtime *);

@@ -26,6 +26,7 @@
  * spool_replay.c's.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -131,6 +133,33 @@ out:
 	return rc;
 }
 
+/* The log says when the backlog crosses a tenth, a half and nine tenths
+ * of spool_max, and when it has drained. Under lock. */
+static void
+backlog_levels(struct spool *s)
+{
+	static const int marks[] = { 1, 5, 9 };
+	int level = 0;
+	size_t i;
+
+	if (s->spool_max == 0)
+		return;
+	for (i = 0; i < nitems(marks); i++)
+		if (s->backlog_bytes >= s->spool_max / 10 * (uint64_t)marks[i])
+			level = marks[i];
+	if (level > s->level) {
+		log_warn("spool: the backlog is past %d%% of spool_max: %zu "
+		    "event%s, %" PRIu64 " of %" PRIu64 " bytes in %s",
+		    level * 10, s->backlog_events,
+		    s->backlog_events == 1 ? "" : "s", s->backlog_bytes,
+		    s->spool_max, s->dir);
+		s->level = level;
+	} else if (s->level > 0 && s->backlog_events == 0) {
+		log_notice("spool: the backlog has drained");
+		s->level = 0;
+	}
+}
+
 static void
 commit(struct spool *s, struct spool_queue *list)
 {
@@ -139,10 +168,13 @@ commit(struct spool *s, struct spool_queue *list)
 	uint64_t first = 0;
 	size_t len, n;
 	char *buf = batch_bytes(list, &first, &len, &n);
-	bool ok;
+	bool ok, passed = true, gone = false;
 
 	snprintf(b->name, sizeof b->name, "%016" PRIx64, first);
+	b->first = first;
 	b->n = n;
+	b->bytes = len;
+	b->first_usec = STAILQ_FIRST(list)->ev->received_usec;
 	b->done_fd = -1;
 	ok = commit_file(s, b->name, buf, len) == 0;
 	if (!ok) {
@@ -156,24 +188,49 @@ commit(struct spool *s, struct spool_queue *list)
 	}
 	free(buf);
 	pthread_mutex_lock(&s->lock);
-	if (ok)
-		spool_batch_add(s, b);
 	STAILQ_FOREACH(p, list, link) {
-		if (ok) {
-			p->ev->spool->batch = b;
+		struct spool_entry *e = p->ev->spool;
+
+		p->direct = e->direct;
+		if (!e->direct) {
+			s->uncommitted--;
+			passed = false;
+		}
+		if (ok && e->direct) {
+			e->batch = b;
+			b->in_lane++;
 		} else {
-			spool_entry_remove(s, p->ev->spool);
-			free(p->ev->spool);
+			/* Deferred: on disk only, until the loader. */
+			spool_entry_remove(s, e);
+			free(e);
 			p->ev->spool = NULL;
 		}
+	}
+	if (ok) {
+		/* Not ready for the loader before its direct events are
+		 * submitted: they come first in their conversations. */
+		b->passed = passed;
+		spool_batch_add(s, b);
+		s->backlog_events += n;
+		s->backlog_bytes += len;
 	}
 	pthread_mutex_unlock(&s->lock);
 	for (p = STAILQ_FIRST(list); p != NULL; p = next) {
 		next = STAILQ_NEXT(p, link);
-		p->fn(p->arg, p->ev, ok);
+		p->fn(p->arg, p->ev, ok, p->direct);
 		ld_event_unref(p->ev);
 		free(p);
 	}
+	pthread_mutex_lock(&s->lock);
+	if (ok) {
+		b->ready = true;
+		gone = spool_batch_unlink_if_done(s, b);
+		backlog_levels(s);
+	}
+	spool_load_wake(s);
+	pthread_mutex_unlock(&s->lock);
+	if (gone)
+		spool_batch_finished(s, b);
 }
 
 static void *
@@ -215,6 +272,19 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	ev->spool = xcalloc(1, sizeof *ev->spool);
 	pthread_mutex_lock(&s->lock);
 	ev->spool->seq = s->next_seq++;
+	/* Decided here, under the lock, in seq order: once one event waits
+	 * on disk, every later one does too, until the loader catches up,
+	 * so that no conversation's event overtakes an earlier one. */
+	if (!s->deferred && s->window_set &&
+	    s->window.reserve(s->window.arg, ev))
+		ev->spool->direct = true;
+	else {
+		if (!s->deferred) {
+			s->deferred = true;
+			s->cursor = ev->spool->seq;
+		}
+		s->uncommitted++;
+	}
 	spool_entry_add(s, ev->spool);
 	STAILQ_INSERT_TAIL(&s->queue, p, link);
 	pthread_cond_broadcast(&s->cond);
@@ -284,11 +354,20 @@ spool_open(const char *dir, bool durable, char **err)
 	s->durable = durable;
 	s->new_fd = s->failed_fd = -1;
 	STAILQ_INIT(&s->queue);
-	LIST_INIT(&s->batches);
+	TAILQ_INIT(&s->batches);
 	LIST_INIT(&s->entries);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->dead_lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->load_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	s->spool_max = UINT64_MAX;
 	if (make_dir(dir, NULL, err) == -1 || make_dir(dir, "tmp", err) == -1 ||
 	    make_dir(dir, "new", err) == -1 ||
 	    make_dir(dir, "failed", err) == -1)
@@ -335,6 +414,7 @@ spool_free(struct spool *s)
 {
 	if (s == NULL)
 		return;
+	spool_load_stop(s);
 	if (s->writer_started) {
 		pthread_mutex_lock(&s->lock);
 		s->quit = true;
@@ -342,8 +422,8 @@ spool_free(struct spool *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->writer, NULL);
 	}
-	while (!LIST_EMPTY(&s->batches)) {
-		struct spool_batch *b = LIST_FIRST(&s->batches);
+	while (!TAILQ_EMPTY(&s->batches)) {
+		struct spool_batch *b = TAILQ_FIRST(&s->batches);
 
 		spool_batch_remove(s, b);
 		spool_progress_close(s, b);
@@ -361,6 +441,7 @@ spool_free(struct spool *s)
 	if (s->failed_fd != -1)
 		close(s->failed_fd);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->load_cond);
 	pthread_mutex_destroy(&s->dead_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
@@ -370,15 +451,26 @@ spool_free(struct spool *s)
 void
 spool_batch_add(struct spool *s, struct spool_batch *b)
 {
-	LIST_INSERT_HEAD(&s->batches, b, link);
+	TAILQ_INSERT_TAIL(&s->batches, b, link);
 	s->n_batches++;
 }
 
 void
 spool_batch_remove(struct spool *s, struct spool_batch *b)
 {
-	LIST_REMOVE(b, link);
+	TAILQ_REMOVE(&s->batches, b, link);
 	s->n_batches--;
+}
+
+bool
+spool_batch_unlink_if_done(struct spool *s, struct spool_batch *b)
+{
+	if (!b->ready || !b->passed || b->in_lane > 0 || b->keep)
+		return false;
+	spool_batch_remove(s, b);
+	spool_progress_close(s, b);
+	s->backlog_bytes -= b->bytes;
+	return true;
 }
 
 void
@@ -427,11 +519,8 @@ spool_batch_finished(struct spool *s, struct spool_batch *b)
 {
 	char *p;
 
-	pthread_mutex_lock(&s->lock);
-	spool_batch_remove(s, b);
-	spool_progress_close(s, b);
-	pthread_mutex_unlock(&s->lock);
-	/* The batch file goes first: a crash between the two leaves a
+	/* Out of the live ones already (spool_batch_unlink_if_done). The
+	 * batch file goes first: a crash between the two leaves a
 	 * progress file alone, which recovery removes. A damaged one is
 	 * kept for a person to look at. */
 	p = spool_path(s, "new", b->name, ".batch");
@@ -459,25 +548,32 @@ spool_event_done(void *arg, struct ld_event *ev)
 	struct spool *s = arg;
 	struct spool_entry *e = ev->spool;
 	struct spool_batch *b;
-	bool last = false;
+	bool gone;
 
 	if (e == NULL || e->batch == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);
 	b = e->batch;
-	if (e->keep)
+	if (e->keep) {
 		log_err("spool: %s stays in the spool for the next start: its "
 		    "dead letter could not be written", ev->delivery_id);
-	else {
+		b->keep = true;
+	} else {
 		spool_progress_add(s, b, e->seq, "*");
-		last = ++b->finished == b->n;
+		s->backlog_events--;
 	}
+	b->in_lane--;
 	json_decref(e->failures);
 	spool_entry_remove(s, e);
 	free(e);
 	ev->spool = NULL;
+	gone = spool_batch_unlink_if_done(s, b);
+	if (s->backlog_events == 0)
+		backlog_levels(s);
+	/* Room in the window: the loader may go on. */
+	spool_load_wake(s);
 	pthread_mutex_unlock(&s->lock);
-	if (last)
+	if (gone)
 		spool_batch_finished(s, b);
 }
 
@@ -531,11 +627,79 @@ spool_status(struct spool *running, const char *dir, struct spool_status *st,
 		/* A running spool knows without reading the disk. */
 		pthread_mutex_lock(&s->lock);
 		st->write_errors = s->write_errors;
-		st->pending = s->n_entries;
 		st->batches = s->n_batches;
 		st->dead = s->n_dead;
+		st->pending = s->backlog_events;
+		st->backlog_bytes = s->backlog_bytes;
+		st->deferred = s->deferred;
+		if (!TAILQ_EMPTY(&s->batches) && s->backlog_events > 0)
+			st->oldest_usec = TAILQ_FIRST(&s->batches)->first_usec;
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
 	return spool_recover_count(dir, st, err);
+}
+
+void
+spool_set_limits(struct spool *s, uint64_t max, uint64_t min_free)
+{
+	pthread_mutex_lock(&s->lock);
+	s->spool_max = max;
+	s->min_free = min_free;
+	s->free_checked = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Free space for the spool on its filesystem, read at most every 100 ms:
+ * a statvfs per request would cost more than the request. Under lock. */
+static uint64_t
+free_space(struct spool *s)
+{
+	struct statvfs sv;
+	int64_t now = util_mono_msec();
+
+	if (s->free_checked != 0 && now - s->free_checked < 100)
+		return s->free_bytes;
+	s->free_checked = now;
+	if (statvfs(s->dir, &sv) == -1) {
+		log_err("spool: statvfs %s: %s", s->dir, strerror(errno));
+		s->free_bytes = UINT64_MAX;
+	} else
+		s->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return s->free_bytes;
+}
+
+enum spool_full
+spool_room(struct spool *s, size_t len)
+{
+	enum spool_full why = SPOOL_ROOM;
+	uint64_t avail, over = 0;
+	int64_t now;
+
+	pthread_mutex_lock(&s->lock);
+	avail = free_space(s);
+	if (s->backlog_bytes + len > s->spool_max) {
+		why = SPOOL_FULL_MAX;
+		over = s->backlog_bytes + len - s->spool_max;
+	} else if (s->min_free > 0 && avail < s->min_free + len) {
+		why = SPOOL_FULL_DISK;
+		over = s->min_free + len - avail;
+	}
+	now = util_mono_msec();
+	if (why != SPOOL_ROOM && (s->limit_logged == 0 ||
+	    now - s->limit_logged >= 60000)) {
+		s->limit_logged = now;
+		if (why == SPOOL_FULL_MAX)
+			log_err("spool: refusing events with 503: the backlog "
+			    "in %s (%" PRIu64 " bytes) would pass spool_max "
+			    "(%" PRIu64 ") by %" PRIu64 " bytes", s->dir,
+			    s->backlog_bytes, s->spool_max, over);
+		else
+			log_err("spool: refusing events with 503: free space "
+			    "on the filesystem of %s (%" PRIu64 " bytes) would "
+			    "fall under spool_min_free (%" PRIu64 ") by %"
+			    PRIu64 " bytes", s->dir, avail, s->min_free, over);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return why;
 }

@@ -16,23 +16,53 @@
 struct spool;
 
 /* Called on the spool's thread once ev is on disk (ok) or could not be
- * written (!ok: answer 503). */
-typedef void (*spool_commit_fn)(void *arg, struct ld_event *, bool ok);
-/* Called by spool_recover for each unfinished event, oldest first, with
- * the sinks that had already finished it. */
+ * written (!ok: answer 503). direct: ev took room in the window at
+ * append (spool_window_fn) and is for the caller to submit, with that
+ * room; else it waits on disk for the loader. */
+typedef void (*spool_commit_fn)(void *arg, struct ld_event *, bool ok,
+		    bool direct);
+/* Called by spool_replay_read for each event, with the sinks that had
+ * already finished it. */
 typedef void (*spool_recover_fn)(void *arg, struct ld_event *,
 		    const char *const *done, size_t n_done);
+/*
+ * The dispatcher's window, as the spool fills it: reserve takes room for
+ * ev (false when there is none), submit hands over an event loaded from
+ * disk with its room reserved, skipping the sinks in done.
+ */
+struct spool_window {
+	bool	(*reserve)(void *arg, struct ld_event *);
+	void	(*submit)(void *arg, struct ld_event *, const char *const *done,
+		    size_t n_done);
+	void	 *arg;
+};
+
+/* Why the spool takes no more events now (spool_room). */
+enum spool_full {
+	SPOOL_ROOM,		/* it does */
+	SPOOL_FULL_MAX,		/* the backlog is at spool_max */
+	SPOOL_FULL_DISK,	/* the filesystem is at spool_min_free */
+};
 
 struct spool_status {
 	size_t	 pending;	/* accepted, not finished by every sink */
 	size_t	 dead;		/* dead letters in failed/ */
 	size_t	 batches;	/* files in the spool */
 	uint64_t write_errors;	/* since start (running daemon only) */
+	uint64_t backlog_bytes;	/* the live batch files' sizes */
+	int64_t	 oldest_usec;	/* received time of the oldest; 0: none */
+	bool	 deferred;	/* events wait on disk for the window */
 };
 
 /* Creates dir, dir/tmp, dir/new, dir/failed as needed. durable = no skips
  * the fsyncs. Returns NULL with *err. */
 struct spool	*spool_open(const char *dir, bool durable, char **err);
+/* spool_max and spool_min_free, in bytes (at start and on reload). */
+void		 spool_set_limits(struct spool *, uint64_t max,
+		    uint64_t min_free);
+/* Whether an event of len bytes may be accepted now; past a limit, the
+ * log says which and by how much, once a minute at most. */
+enum spool_full	 spool_room(struct spool *, size_t len);
 /* Stops the writer (after writing what is queued) and frees. */
 void		 spool_free(struct spool *);	/* NULL is a no-op */
 bool		 spool_durable(const struct spool *);
@@ -41,6 +71,9 @@ bool		 spool_durable(const struct spool *);
  * Queues ev to be written with the next group commit; fn runs when it is
  * done. Takes a reference. Each commit is one file, fsync'd, renamed into
  * new/ and the directory fsync'd: concurrent requests share one fsync.
+ * ev goes direct (into the window, reserved here, in seq order) when
+ * nothing waits on disk and the window has room; else it is deferred and
+ * the loader brings it in later, in order.
  */
 void		 spool_append(struct spool *, struct ld_event *,
 		    spool_commit_fn fn, void *arg);
@@ -55,12 +88,18 @@ void		 spool_sink_done(void *spool, struct ld_event *,
 void		 spool_event_done(void *spool, struct ld_event *);
 
 /*
- * Gives back every unfinished event in the spool, oldest first, and
- * discards half-written files (never acknowledged) with a log line. Call
- * once, before new events arrive.
+ * Takes the spool's files back after a restart: counts the unfinished
+ * events (without keeping them: the loader streams them into the window
+ * once started) and discards half-written files (never acknowledged) with
+ * a log line. Call once, before spool_load_start.
  */
-int		 spool_recover(struct spool *, spool_recover_fn, void *arg,
+int		 spool_recover(struct spool *, char **err);
+/* Starts the loader, which fills w's window from disk as it frees, oldest
+ * first; returns -1 with *err. spool_load_stop stops it (before the
+ * window's dispatchers go); spool_free does too. */
+int		 spool_load_start(struct spool *, const struct spool_window *w,
 		    char **err);
+void		 spool_load_stop(struct spool *);
 
 /* Counts for --spool-status and /metrics; s may be a running spool or
  * NULL with dir given. */

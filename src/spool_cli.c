@@ -93,6 +93,16 @@ spool_cli_status(struct config *cfg)
 		goto fail;
 	printf("spool %s\npending %zu\ndead %zu\nfiles %zu\n",
 	    cfg->spool_dir, st.pending, st.dead, st.batches);
+	/* The same as /metrics' livedesk_backlog_*, from the directory. */
+	{
+		int64_t now = util_now_usec();
+
+		printf("backlog_events %zu\nbacklog_bytes %llu\n"
+		    "backlog_oldest_seconds %lld\n", st.pending,
+		    (unsigned long long)st.backlog_bytes, (long long)(
+		    st.oldest_usec > 0 && now > st.oldest_usec ?
+		    (now - st.oldest_usec) / 1000000 : 0));
+	}
 	if (st.dead > 0)
 		printf("# dead letters are in %s/failed/; re-deliver them with "
 		    "--replay %s/failed\n", cfg->spool_dir, cfg->spool_dir);

@@ -12,8 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
+
+#include "spool.h"
 
 struct ld_event;
 struct sink_result;
@@ -28,12 +31,25 @@ struct spool_status;
  */
 #define SPOOL_OPEN_DONE	4
 
+/*
+ * A live batch: a file in new/ not yet deleted. Small and fixed in size,
+ * whatever the number of events in the file: the events themselves are
+ * in memory only while they are in the dispatcher's window (an entry
+ * each). A batch goes once the loader is past it (passed) and no entry
+ * of it is left (in_lane == 0).
+ */
 struct spool_batch {
-	LIST_ENTRY(spool_batch) link;	/* every live batch */
+	TAILQ_ENTRY(spool_batch) link;	/* every live batch, in seq order */
 	char		 name[32];
 	int		 done_fd;	/* new/NAME.done while in the cache */
+	uint64_t	 first;		/* its first seq */
 	size_t		 n;		/* events in the batch */
-	size_t		 finished;
+	size_t		 in_lane;	/* entries of it in the window */
+	uint64_t	 bytes;		/* the file's size */
+	int64_t		 first_usec;	/* received time of its first event */
+	bool		 ready;		/* its direct events are submitted */
+	bool		 passed;	/* nothing of it left for the loader */
+	bool		 keep;		/* a dead letter could not be written */
 	bool		 damaged;	/* kept in failed/ when finished */
 };
 
@@ -45,6 +61,8 @@ struct spool_entry {
 	bool		 dead_written;	/* its payload is in failed/ */
 	bool		 keep;		/* a dead letter could not be written:
 					 * not done, runs again at next start */
+	bool		 direct;	/* into the window at commit, not
+					 * through the loader */
 };
 
 /* An event waiting for the next group commit; fn is its spool_commit_fn
@@ -52,9 +70,11 @@ struct spool_entry {
 struct spool_pending {
 	STAILQ_ENTRY(spool_pending) link;
 	struct ld_event	*ev;
-	void		(*fn)(void *arg, struct ld_event *, bool ok);
+	spool_commit_fn	 fn;
+	bool		 direct;	/* set at commit, from the entry */
 	void		*arg;
 };
+
 
 STAILQ_HEAD(spool_queue, spool_pending);
 
@@ -73,7 +93,7 @@ struct spool {
 	struct spool_queue queue;	/* for the next commit */
 	/* The live batches and entries, under lock, so that spool_free can
 	 * free what shutdown left unfinished. */
-	LIST_HEAD(, spool_batch) batches;
+	TAILQ_HEAD(, spool_batch) batches;
 	LIST_HEAD(, spool_entry) entries;
 	/* The batches whose progress file is open, oldest first. */
 	struct spool_batch *open_done[SPOOL_OPEN_DONE];
@@ -83,6 +103,28 @@ struct spool {
 	size_t		 n_entries;	/* events not yet finished */
 	size_t		 n_batches;
 	size_t		 n_dead;		/* dead letters in failed/ */
+
+	/* The backlog: while deferred, every new event goes through the
+	 * disk, and the loader hands the events from cursor on to the
+	 * window as it frees, in seq order (spool_load.c). */
+	bool		 deferred;
+	uint64_t	 cursor;	/* the first seq not yet loaded */
+	size_t		 uncommitted;	/* deferred events in the queue */
+	struct spool_window window;
+	bool		 window_set;
+	pthread_t	 loader;
+	bool		 loader_started;
+	bool		 load_quit;
+	pthread_cond_t	 load_cond;	/* room freed, a commit, quit */
+	/* Counts for /metrics, --spool-status and the limits. */
+	size_t		 backlog_events;	/* committed, not all done */
+	uint64_t	 backlog_bytes;		/* live batch files */
+	uint64_t	 spool_max;
+	uint64_t	 min_free;
+	int64_t		 free_checked;		/* mono ms */
+	uint64_t	 free_bytes;
+	int		 level;		/* tenths of spool_max warned about */
+	int64_t		 limit_logged;	/* mono ms */
 };
 
 /* spool.c: "DIR/SUB/NAMEEXT", malloc'd. */
@@ -102,6 +144,9 @@ void	 spool_entry_remove(struct spool *, struct spool_entry *);
 /* Every event of b is done: b's files go (a damaged one is kept in
  * failed/), and b is freed. Takes the lock itself. */
 void	 spool_batch_finished(struct spool *, struct spool_batch *);
+/* Whether b may go now (passed, nothing in the window, not kept); if so
+ * takes it out of the live ones for spool_batch_finished. Under lock. */
+bool	 spool_batch_unlink_if_done(struct spool *, struct spool_batch *);
 
 /* spool_progress.c: the progress files, under lock. Appends "SEQ WHAT\n"
  * to b's (WHAT: a sink, or "*" for the whole event). */
@@ -123,5 +168,26 @@ int	 spool_dead_add(struct spool *, struct ld_event *, const char *sink,
 /* spool_recover.c: the counts of a spool on disk, no daemon running. */
 int	 spool_recover_count(const char *dir, struct spool_status *,
 	    char **err);
+/* Scans batch file NAME's headers without keeping them: its event count,
+ * its last seq and its first event's received time; the events marked
+ * done in its progress file. -1 when it cannot be read. */
+int	 spool_batch_scan(struct spool *, const char *name, size_t *n,
+	    uint64_t *last, int64_t *first_usec, size_t *n_done);
+
+/* One record of a batch file, read back. */
+struct spool_record {
+	uint64_t	 seq;
+	int64_t		 usec;
+	char		 id[40];
+	size_t		 len;
+	char		*raw;	/* malloc'd, NUL-terminated, when asked */
+};
+/* Reads f's next record (its payload into r->raw when raw, else skipped):
+ * 1, 0 at the end, -1 when damaged (what follows cannot be framed). */
+int	 spool_record_next(FILE *f, struct spool_record *r, bool raw);
+
+/* spool_load.c: the loader's thread; wakes it (under lock). */
+void	*spool_loader(void *spool);
+void	 spool_load_wake(struct spool *);
 
 #endif

@@ -1,5 +1,8 @@
-/* The spool read back from disk: the unfinished events given back after a
- * restart or a crash, and the counts of a spool no daemon runs on. */
+/* The spool read back from disk: its batch files record by record, the
+ * live batches taken back after a restart or a crash (their events are
+ * the loader's to stream), and the counts of a spool no daemon runs on. */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,87 +17,104 @@
 #include "spool_int.h"
 #include "util.h"
 
-/* One record of a batch file read back. */
-struct record {
-	struct ld_event	*ev;
-	json_t		*done;	/* borrowed from the progress object */
-};
-
-/*
- * Parses the records of one batch file into events. Returns -1 when the
- * file cannot be read (it is left alone for the next start), 1 when a
- * damaged record stops the parse (with the fsync before the rename that
- * takes a damaged disk; what follows cannot be framed), 0 otherwise.
- */
-static int
-read_batch(struct spool *s, const char *name, json_t *prog,
-    struct record **recs, size_t *n, uint64_t *max_seq)
+int
+spool_record_next(FILE *f, struct spool_record *r, bool raw)
 {
-	char *p = spool_path(s, "new", name, ".batch"), *buf;
-	size_t len = 0, off = 0;
-	int rc = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	json_t *h = NULL;
+	json_int_t seq, rlen, usec;
+	const char *id;
+	int rc = -1;
 
-	*recs = NULL;
-	*n = 0;
-	if ((buf = util_read_file(p, &len)) == NULL) {
-		log_err("spool: read %s: %s; left for the next start", p,
-		    strerror(errno));
+	r->raw = NULL;
+	if ((n = getline(&line, &cap, f)) <= 0) {
+		free(line);
+		return feof(f) ? 0 : -1;
+	}
+	if (line[n - 1] != '\n' ||
+	    (h = json_loadb(line, (size_t)n - 1, 0, NULL)) == NULL ||
+	    json_unpack(h, "{s:I, s:s, s:I, s:I}", "seq", &seq, "delivery_id",
+	    &id, "received_usec", &usec, "len", &rlen) == -1 || seq < 0 ||
+	    rlen < 0 || rlen > (json_int_t)1 << 32)
+		goto out;
+	r->seq = (uint64_t)seq;
+	r->usec = usec;
+	r->len = (size_t)rlen;
+	snprintf(r->id, sizeof r->id, "%s", id);
+	if (raw) {
+		r->raw = xmalloc(r->len + 1);
+		if (fread(r->raw, 1, r->len, f) != r->len)
+			goto out;
+		r->raw[r->len] = '\0';
+	} else if (fseeko(f, (off_t)r->len, SEEK_CUR) == -1)
+		goto out;
+	if (fgetc(f) != '\n')
+		goto out;
+	rc = 1;
+out:
+	if (rc != 1) {
+		free(r->raw);
+		r->raw = NULL;
+	}
+	json_decref(h);
+	free(line);
+	return rc;
+}
+
+/* The events marked done by every sink in NAME's progress file. */
+static size_t
+count_done(struct spool *s, const char *name)
+{
+	char *p = spool_path(s, "new", name, ".done"), *line = NULL;
+	FILE *f = fopen(p, "re");
+	size_t cap = 0, n = 0;
+	ssize_t len;
+
+	free(p);
+	if (f == NULL)
+		return 0;
+	while ((len = getline(&line, &cap, f)) > 0)
+		if (len >= 3 && strcmp(line + len - 3, " *\n") == 0)
+			n++;
+	free(line);
+	fclose(f);
+	return n;
+}
+
+int
+spool_batch_scan(struct spool *s, const char *name, size_t *n,
+    uint64_t *last, int64_t *first_usec, size_t *n_done)
+{
+	char *p = spool_path(s, "new", name, ".batch");
+	FILE *f = fopen(p, "re");
+	struct spool_record r;
+	int rc;
+
+	*n = *n_done = 0;
+	*last = 0;
+	*first_usec = 0;
+	if (f == NULL) {
+		log_err("spool: open %s: %s", p, strerror(errno));
 		free(p);
 		return -1;
 	}
-	while (off < len) {
-		char *nl = memchr(buf + off, '\n', len - off);
-		json_t *h;
-		json_int_t seq, rlen, usec;
-		const char *id;
-		struct ld_event_error perr;
-		struct ld_event *ev;
-		char key[32];
-
-		if (nl == NULL ||
-		    (h = json_loadb(buf + off, (size_t)(nl - buf - off), 0,
-		    NULL)) == NULL)
-			goto damaged;
-		if (json_unpack(h, "{s:I, s:s, s:I, s:I}", "seq", &seq,
-		    "delivery_id", &id, "received_usec", &usec, "len", &rlen)
-		    == -1 || seq < 0 || rlen < 0 ||
-		    (size_t)rlen > len - (size_t)(nl - buf) - 1 ||
-		    nl[1 + rlen] != '\n') {
-			json_decref(h);
-			goto damaged;
-		}
-		ev = ld_event_parse(nl + 1, (size_t)rlen, 0, &perr);
-		if (ev == NULL) {
-			/* It parsed when it came in: only a damaged disk. */
-			log_err("spool: %s: record %" PRId64 " no longer "
-			    "parses (%s); skipped", p, (int64_t)seq, perr.text);
-			rc = 1;
-		} else {
-			snprintf(ev->delivery_id, sizeof ev->delivery_id, "%s",
-			    id);
-			ev->received_usec = usec;
-			ev->spool = xcalloc(1, sizeof *ev->spool);
-			ev->spool->seq = (uint64_t)seq;
-			snprintf(key, sizeof key, "%" PRId64, (int64_t)seq);
-			*recs = xreallocarray(*recs, *n + 1, sizeof **recs);
-			(*recs)[*n].ev = ev;
-			(*recs)[*n].done = json_object_get(prog, key);
-			(*n)++;
-		}
-		if ((uint64_t)seq > *max_seq)
-			*max_seq = (uint64_t)seq;
-		json_decref(h);
-		off = (size_t)(nl - buf) + 1 + (size_t)rlen + 1;
+	while ((rc = spool_record_next(f, &r, false)) == 1) {
+		if (*n == 0)
+			*first_usec = r.usec;
+		(*n)++;
+		*last = r.seq;
 	}
-	goto out;
-damaged:
-	log_err("spool: %s is damaged at byte %zu; what follows is lost, the "
-	    "file is kept", p, off);
-	rc = 1;
-out:
-	free(buf);
+	fclose(f);
+	if (rc == -1)
+		log_err("spool: %s is damaged after record %zu; what follows "
+		    "is lost, the file is kept", p, *n);
 	free(p);
-	return rc;
+	*n_done = count_done(s, name);
+	if (*n_done > *n)
+		*n_done = *n;
+	return rc == -1 ? 1 : 0;
 }
 
 /* Removes tmp/ leftovers: written by a commit that a crash interrupted,
@@ -121,82 +141,67 @@ discard_tmp(struct spool *s)
 	util_strv_free(names, n);
 }
 
-/* Hands one batch's unfinished events to fn, in order. */
+/* Takes one batch file back as a live batch, its events left on disk. */
 static void
-recover_batch(struct spool *s, const char *file, spool_recover_fn fn,
-    void *arg, uint64_t *max_seq, size_t *given)
+recover_batch(struct spool *s, const char *file)
 {
-	char name[32];
-	json_t *prog, *v;
-	struct record *recs;
-	struct spool_batch *b;
-	size_t n, i, j, nd;
-	const char *done[64];
+	struct spool_batch *b = xcalloc(1, sizeof *b);
+	struct stat sb;
+	char *p;
+	size_t n, n_done;
+	uint64_t last;
+	int64_t usec;
 	int rc;
 
-	snprintf(name, sizeof name, "%.*s", (int)(strlen(file) - 6), file);
-	prog = spool_progress_read(s, name);
-	if ((rc = read_batch(s, name, prog, &recs, &n, max_seq)) == -1) {
-		json_decref(prog);
-		return;
-	}
-	b = xcalloc(1, sizeof *b);
-	snprintf(b->name, sizeof b->name, "%s", name);
+	snprintf(b->name, sizeof b->name, "%.*s", (int)(strlen(file) - 6),
+	    file);
 	b->done_fd = -1;
+	b->first = strtoull(b->name, NULL, 16);
+	rc = spool_batch_scan(s, b->name, &n, &last, &usec, &n_done);
+	p = spool_path(s, "new", b->name, ".batch");
+	if (stat(p, &sb) == 0)
+		b->bytes = (uint64_t)sb.st_size;
+	free(p);
 	b->n = n;
+	b->first_usec = usec;
+	b->ready = true;
 	b->damaged = rc == 1;
+	/* Unreadable: left for the next start, whatever happens now. */
+	b->keep = rc == -1;
+	b->passed = rc == -1 || n_done == n;
 	pthread_mutex_lock(&s->lock);
 	spool_batch_add(s, b);
-	for (i = 0; i < n; i++) {
-		recs[i].ev->spool->batch = b;
-		spool_entry_add(s, recs[i].ev->spool);
-		if (recs[i].done && spool_progress_has(recs[i].done, "*"))
-			b->finished++;
+	s->backlog_bytes += b->bytes;
+	if (!b->passed) {
+		s->backlog_events += n - n_done;
+		if (!s->deferred) {
+			s->deferred = true;
+			s->cursor = b->first;
+		}
+	}
+	if (n > 0 && last + 1 > s->next_seq)
+		s->next_seq = last + 1;
+	if (b->first + 1 > s->next_seq)
+		s->next_seq = b->first + 1;
+	if (spool_batch_unlink_if_done(s, b)) {
+		pthread_mutex_unlock(&s->lock);
+		spool_batch_finished(s, b);
+		return;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (b->finished == b->n)
-		spool_batch_finished(s, b);
-	for (i = 0; i < n; i++) {
-		struct ld_event *ev = recs[i].ev;
-
-		if (recs[i].done && spool_progress_has(recs[i].done, "*")) {
-			pthread_mutex_lock(&s->lock);
-			spool_entry_remove(s, ev->spool);
-			pthread_mutex_unlock(&s->lock);
-			free(ev->spool);
-			ev->spool = NULL;
-		} else {
-			nd = 0;
-			json_array_foreach(recs[i].done, j, v)
-				if (nd < nitems(done))
-					done[nd++] = json_string_value(v);
-			fn(arg, ev, done, nd);
-			(*given)++;
-		}
-		ld_event_unref(ev);
-	}
-	free(recs);
-	json_decref(prog);
 }
 
 int
-spool_recover(struct spool *s, spool_recover_fn fn, void *arg, char **err)
+spool_recover(struct spool *s, char **err)
 {
 	char **names, **dones, *p;
-	uint64_t max_seq = 0;
-	size_t n, nd, i, given = 0;
+	size_t n, nd, i, given;
 
 	discard_tmp(s);
 	if ((names = spool_list_dir(s->dir, "new", ".batch", &n, err)) == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
-		recover_batch(s, names[i], fn, arg, &max_seq, &given);
-	if (n > 0) {
-		pthread_mutex_lock(&s->lock);
-		if (max_seq + 1 > s->next_seq)
-			s->next_seq = max_seq + 1;
-		pthread_mutex_unlock(&s->lock);
-	}
+		recover_batch(s, names[i]);
 	util_strv_free(names, n);
 	/* A progress file whose batch is gone: the batch finished and a
 	 * crash came before the progress file was removed. */
@@ -213,55 +218,46 @@ spool_recover(struct spool *s, spool_recover_fn fn, void *arg, char **err)
 		free(p);
 	}
 	util_strv_free(dones, nd);
+	pthread_mutex_lock(&s->lock);
+	given = s->backlog_events;
+	pthread_mutex_unlock(&s->lock);
 	if (given > 0)
-		log_notice("spool: recovered %zu unfinished event%s from %s",
-		    given, given == 1 ? "" : "s", s->dir);
+		log_notice("spool: recovered %zu unfinished event%s from %s; "
+		    "they are loaded from disk as the window frees", given,
+		    given == 1 ? "" : "s", s->dir);
 	return 0;
-}
-
-/* Counts the records of a batch file that are not marked done. */
-static size_t
-count_pending(struct spool *s, const char *file)
-{
-	char name[32];
-	json_t *prog;
-	struct record *recs;
-	uint64_t max = 0;
-	size_t n, i, pending = 0;
-
-	snprintf(name, sizeof name, "%.*s", (int)(strlen(file) - 6), file);
-	prog = spool_progress_read(s, name);
-	(void)read_batch(s, name, prog, &recs, &n, &max);
-	for (i = 0; i < n; i++) {
-		if (!(recs[i].done && spool_progress_has(recs[i].done, "*")))
-			pending++;
-		free(recs[i].ev->spool);
-		recs[i].ev->spool = NULL;
-		ld_event_unref(recs[i].ev);
-	}
-	free(recs);
-	json_decref(prog);
-	return pending;
 }
 
 int
 spool_recover_count(const char *dir, struct spool_status *st, char **err)
 {
 	struct spool tmp;
-	struct spool *s;
-	char **names;
-	size_t n, i;
+	struct stat sb;
+	char **names, *p, name[32];
+	size_t n, i, ne, nd;
+	uint64_t last;
+	int64_t usec;
 
 	memset(&tmp, 0, sizeof tmp);
 	tmp.dir = (char *)dir;
-	s = &tmp;
-	if ((names = spool_list_dir(s->dir, "new", ".batch", &n, err)) == NULL)
+	if ((names = spool_list_dir(dir, "new", ".batch", &n, err)) == NULL)
 		return -1;
 	st->batches = n;
-	for (i = 0; i < n; i++)
-		st->pending += count_pending(s, names[i]);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "%.*s",
+		    (int)(strlen(names[i]) - 6), names[i]);
+		if (spool_batch_scan(&tmp, name, &ne, &last, &usec, &nd) == -1)
+			continue;
+		st->pending += ne - nd;
+		if (ne > nd && st->oldest_usec == 0)
+			st->oldest_usec = usec;
+		p = spool_path(&tmp, "new", name, ".batch");
+		if (stat(p, &sb) == 0)
+			st->backlog_bytes += (uint64_t)sb.st_size;
+		free(p);
+	}
 	util_strv_free(names, n);
-	if ((names = spool_list_dir(s->dir, "failed", ".reason.json", &n,
+	if ((names = spool_list_dir(dir, "failed", ".reason.json", &n,
 	    err)) == NULL)
 		return -1;
 	st->dead = n;
