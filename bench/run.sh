@@ -7,9 +7,14 @@
 #
 # Environment: BUILD (build), BENCH_SECONDS per run (5), BENCH_REPEAT runs
 # per row (3; the table shows the median), BENCH_CONNS (32), BENCH_ONLY (the
-# parts to run, default "1 2 3 4 5 parse ready py"), BENCH_DAEMON (another
-# build of the daemon, to measure a change), BENCH_KEEP=1 to keep the work
+# parts to run, default "1 2 3 4 5 drain parse ready py"), BENCH_DAEMON
+# (another build of the daemon, to measure a change), BENCH_DRAIN_MAX (the
+# longest the drain row waits, 60 s), BENCH_KEEP=1 to keep the work
 # directory.
+#
+# Scenarios 2 and 3 run with a spool: it is the queue (issue 14), so a flood
+# is answered 200 and waits on disk; each run starts on an empty one, and
+# the backlog it reached is scraped from /metrics when wrk ends.
 #
 # Every server is started fresh for each run, so that its peak RSS is that
 # run's. Server CPU is utime+stime from /proc/PID/stat, from just before wrk
@@ -18,7 +23,8 @@
 set -eu
 
 BUILD=${BUILD:-build}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 parse ready py}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 drain parse ready py}
+DRAIN_MAX=${BENCH_DRAIN_MAX:-60}
 # scenario py: events to the Python handler in spawn and persistent mode
 PY_SPAWN=${BENCH_PY_SPAWN:-200}
 PY_PERSISTENT=${BENCH_PY_PERSISTENT:-2000}
@@ -115,10 +121,12 @@ metric() {
 	    awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF }
 	    END { print s + 0 }'
 }
-# Waits up to 10 s for the daemon's queue to empty.
+# Waits up to 10 s for the daemon's queue, and its backlog on disk, to
+# empty (a metric the daemon does not have reads 0).
 drain() {
 	i=0
-	while [ "$(metric livedesk_queue_depth)" != 0 ] && [ $i -lt 100 ]; do
+	while { [ "$(metric livedesk_queue_depth)" != 0 ] ||
+	    [ "$(metric livedesk_backlog_events)" != 0 ]; } && [ $i -lt 100 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -173,10 +181,13 @@ run_plain() {
 }
 
 # One run of the daemon with CONF; executions are its delivery count when
-# wrk ends and once the queue is empty (unless NODRAIN).
+# wrk ends and once the queue is empty (unless NODRAIN). The queue spool
+# ($work/spool-q, in the scenarios' configurations) starts empty: what one
+# run leaves there is not the next one's work.
 # run_daemon ROW REP LABEL CONF CONNS [PACE_MS [NODRAIN]]
 run_daemon() {
 	row=$1 rep=$2 label=$3 conf=$4 conns=$5 pace=${6:-0}
+	rm -rf "$work/spool-q"
 	pick_port
 	start "$row" "$daemon" -c "$conf" -l "127.0.0.1:$PORT"
 	c0=$(cpu_ticks)
@@ -189,6 +200,8 @@ run_daemon() {
 	mid=$(cat "$work/mid.rss" 2>/dev/null || echo 0)
 	end=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SPID/status")
 	ex_end=$(metric livedesk_sink_deliveries_total)
+	bl_events=$(metric livedesk_backlog_events)
+	bl_bytes=$(metric livedesk_backlog_bytes)
 	ex_after=-
 	if [ -z "${7:-}" ]; then
 		drain
@@ -201,8 +214,49 @@ run_daemon() {
 	stop
 	record "$row" "$rep" "$((c1 - c0))" "$hwm" "$n200" "$ex_end" \
 	    "$ex_after" "$label"
-	printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$rep" "$n503" "$mid" "$end" \
-	    >>"$work/503.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$row" "$rep" "$n503" \
+	    "$mid" "$end" "$bl_events" "$bl_bytes" >>"$work/503.tsv"
+}
+
+# A large backlog drained after a restart: wrk floods a daemon whose script
+# never finishes (everything waits in the spool), SIGTERM, then the same
+# spool with exec /bin/true: the time until its backlog is empty (at most
+# DRAIN_MAX s). Its row's exec/s is the drain rate, to compare with
+# scenario 2's; RSS is the restarted daemon's peak while it drains.
+# run_drain ROW LABEL
+run_drain() {
+	row=$1 label=$2
+	rm -rf "$work/spool-d"
+	pick_port
+	start "$row-fill" "$daemon" -c "$work/drain-fill.conf" \
+	    -l "127.0.0.1:$PORT"
+	drive "http://127.0.0.1:$PORT/webhook" "$CONNS"
+	n200=$(metric 'livedesk_http_requests_total{code="200"}')
+	n503=$(metric 'livedesk_http_requests_total{code="503"}')
+	backlog=$(metric livedesk_backlog_events)
+	bl_bytes=$(metric livedesk_backlog_bytes)
+	stop
+	pick_port
+	t0=$(date +%s.%N)
+	start "$row" "$daemon" -c "$work/drain.conf" -l "127.0.0.1:$PORT"
+	c0=$(cpu_ticks)
+	i=0
+	left=$(metric livedesk_backlog_events)
+	while [ "$left" != 0 ] && [ $i -lt $((DRAIN_MAX * 5)) ]; do
+		sleep 0.2
+		i=$((i + 1))
+		left=$(metric livedesk_backlog_events)
+	done
+	ran=$(metric livedesk_sink_deliveries_total)
+	t1=$(date +%s.%N)
+	c1=$(cpu_ticks)
+	hwm=$(hwm_kb)
+	stop
+	# The row's figures: wrk's for the fill, the restart's for the rest.
+	W_seconds=$(printf '%s %s\n' "$t0" "$t1" | awk '{ printf "%.3f", $2 - $1 }')
+	record "$row" 1 "$((c1 - c0))" "$hwm" "$n200" "$ran" "$ran" "$label"
+	printf '%s\t1\t%s\t-\t-\t%s\t%s\t%s\n' "$row" "$n503" "$backlog" \
+	    "$bl_bytes" "$left" >>"$work/503.tsv"
 }
 
 # adnanh/webhook not waiting for its command, which appends a byte to a
@@ -242,12 +296,20 @@ for d in yes no; do
 	printf '%s\nspool_dir = %s\ndurable = %s\n[sink log]\ntype = log\n' \
 	    "$server" "$work/spool" "$d" >"$work/spool-$d.conf"
 done
-printf '%s\n[sink run]\ntype = exec\ncommand = /bin/true\nconcurrency = %s\n' \
-    "$server" "$EXEC_CONCURRENCY" >"$work/exec.conf"
+# Scenarios 2 and 3 with a spool, the queue since issue 14.
+printf '%s\nspool_dir = %s\n[sink run]\ntype = exec\ncommand = /bin/true\nconcurrency = %s\n' \
+    "$server" "$work/spool-q" "$EXEC_CONCURRENCY" >"$work/exec.conf"
 # Cancelled at once on SIGTERM: the queue holds minutes of sleeps.
-printf '%s\n[sink run]\ntype = exec\ncommand = /bin/sleep 2\nconcurrency = %s\n' \
-    "$server" "$SLOW_CONCURRENCY" |
+printf '%s\nspool_dir = %s\n[sink run]\ntype = exec\ncommand = /bin/sleep 2\nconcurrency = %s\n' \
+    "$server" "$work/spool-q" "$SLOW_CONCURRENCY" |
     sed 's/^shutdown_grace = 1s$/shutdown_grace = 0s/' >"$work/slow.conf"
+# The drain row: filled behind a script that never finishes, drained by
+# scenario 2's.
+printf '%s\nspool_dir = %s\n[sink run]\ntype = exec\ncommand = /bin/sleep 600\nconcurrency = %s\n' \
+    "$server" "$work/spool-d" "$EXEC_CONCURRENCY" |
+    sed 's/^shutdown_grace = 1s$/shutdown_grace = 0s/' >"$work/drain-fill.conf"
+printf '%s\nspool_dir = %s\n[sink run]\ntype = exec\ncommand = /bin/true\nconcurrency = %s\n' \
+    "$server" "$work/spool-d" "$EXEC_CONCURRENCY" >"$work/drain.conf"
 cat >"$work/hooks-wait.json" <<EOF
 [{"id": "webhook", "execute-command": "/bin/true",
   "include-command-output-in-response": true}]
@@ -321,6 +383,11 @@ if want 3; then
 	    "$work/slow.conf" "$CONNS" 0 nodrain
 fi
 
+if want drain; then
+	say "drain: a large backlog after a restart, exec /bin/true (one run)"
+	run_drain sd-ld "livedesk-webhookd, backlog drain, restart"
+fi
+
 if want 4; then
 	say "4. durable spool on and off ($CONNS connections)"
 	# The spool exists before the runs: created by a first start.
@@ -388,7 +455,7 @@ out=$results/$stamp.txt
 	echo "idle:     $idle0% of the CPUs' time idle over the 2 s before the runs (anything else running shares them)"
 	echo "software: libmicrohttpd $(pkg-config --modversion libmicrohttpd), jansson $(pkg-config --modversion jansson), $(webhook -version 2>&1 | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 	echo "code:     $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)${BENCH_DAEMON:+; the daemon measured: $BENCH_DAEMON}"
-	echo "runs:     $SECS s each, median of $REPEAT (rows 2 no-wait, 2 one conversation and 3: one run); wrk -t2 on the same CPUs; requests over $CONVERSATIONS conversations; $elapsed s in all"
+	echo "runs:     $SECS s each, median of $REPEAT (rows 2 no-wait, 2 one conversation, 3 and drain: one run); wrk -t2 on the same CPUs; requests over $CONVERSATIONS conversations; $elapsed s in all"
 	echo
 	awk -v parse="$work/parse.txt" -v ready="$work/ready.txt" \
 	    -v floor_idle="$floor_idle" -v s503="$work/503.tsv" \
@@ -399,10 +466,11 @@ out=$results/$stamp.txt
 	echo
 	cat "$runs"
 	echo
-	echo "The daemon's own count of 503 answers, and its RSS in kB half-way"
-	echo "through wrk's run and when it ended:"
+	echo "The daemon's own count of 503 answers, its RSS in kB half-way"
+	echo "through wrk's run and when it ended, its backlog (events, bytes)"
+	echo "when wrk ended and, in the drain row, the events left when it ended:"
 	echo
-	printf 'row\trep\tn503\trss_mid_kb\trss_end_kb\n'
+	printf 'row\trep\tn503\trss_mid_kb\trss_end_kb\tbacklog_events\tbacklog_bytes\tleft_events\n'
 	cat "$work/503.tsv"
 	if [ -s "$work/py.txt" ]; then
 		echo
