@@ -9,63 +9,33 @@
 #include <jansson.h>
 
 #include "codec_archive.h"
+#include "codec_line.h"
 #include "util.h"
 
 /* How a line starts: its first key, as head() writes it. */
 #define LINE_START	"{\"received_at\""
-/* The payload's stand-in while jansson dumps the head. */
-#define STAND_IN	"null}"
 
-/*
- * The line up to the payload's bytes, {"received_at":...,"payload":
- * (length in *len): jansson dumps the fields with null for the payload,
- * and the null and closing brace are cut off. The encoder writes it and
- * the decoder compares a line with it, so the two cannot drift apart.
- * NULL when jansson cannot (not UTF-8, out of memory).
- */
+/* The line up to the payload's bytes, {"received_at":...,"payload":
+ * (codec_line_head). NULL when jansson cannot (not UTF-8, out of memory). */
 static char *
 head(const char *received_at, const char *delivery_id, const char *event,
     size_t *len)
 {
-	size_t n, cut = strlen(STAND_IN);
-	json_t *o;
-	char *text;
-
-	o = json_pack("{s:s, s:s, s:s, s:n}", "received_at", received_at,
-	    "delivery_id", delivery_id, "event", event, "payload");
-	if (o == NULL)
-		return NULL;
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL)
-		return NULL;
-	n = strlen(text);
-	if (n < cut || strcmp(text + n - cut, STAND_IN) != 0) {
-		free(text);
-		return NULL;
-	}
-	*len = n - cut;
-	text[*len] = '\0';
-	return text;
+	return codec_line_head(json_pack("{s:s, s:s, s:s, s:n}", "received_at",
+	    received_at, "delivery_id", delivery_id, "event", event,
+	    "payload"), len);
 }
 
 char *
 codec_archive_encode(const struct ld_event *ev, size_t *len)
 {
-	char when[40], *line, *p;
-	size_t hl, i;
+	char when[40], *line;
+	size_t hl;
 
 	ld_time_format(ev->received_usec, when, sizeof when);
 	if ((line = head(when, ev->delivery_id, ev->name, &hl)) == NULL)
 		return NULL;
-	*len = hl + ev->raw_len + 2;
-	line = xrealloc(line, *len + 1);
-	p = line + hl;
-	for (i = 0; i < ev->raw_len; i++)
-		p[i] = ev->raw[i] == '\n' || ev->raw[i] == '\r' ? ' ' :
-		    ev->raw[i];
-	memcpy(p + ev->raw_len, "}\n", 3);
-	return line;
+	return codec_line_finish(line, hl, ev->raw, ev->raw_len, len);
 }
 
 /*

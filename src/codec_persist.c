@@ -3,11 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_line.h"
 #include "codec_persist.h"
 #include "util.h"
 
-/* The payload's stand-in while jansson dumps the head. */
-#define STAND_IN	"null}"
 #define ENV_PREFIX	"LIVEDESK_"
 
 /* The env object of a NULL-ended "KEY=VALUE" array: its LIVEDESK_* ones.
@@ -38,38 +37,15 @@ env_object(char *const *env)
 	return o;
 }
 
-/*
- * The line up to the payload's bytes, {"delivery_id":...,"payload":
- * (length in *len): jansson dumps the fields with null for the payload,
- * and the null and closing brace are cut off. The encoder writes it and
- * the decoder compares a line with it, so the two cannot drift apart.
- * Takes env's reference. NULL when jansson cannot.
- */
+/* The line up to the payload's bytes, {"delivery_id":...,"payload":
+ * (codec_line_head). Takes env's reference. NULL when jansson cannot. */
 static char *
 head(const char *delivery_id, const char *event, json_t *env, size_t *len)
 {
-	size_t n, cut = strlen(STAND_IN);
-	json_t *o;
-	char *text;
-
 	if (env == NULL)
 		return NULL;
-	o = json_pack("{s:s, s:s, s:o, s:n}", "delivery_id", delivery_id,
-	    "event", event, "env", env, "payload");
-	if (o == NULL)
-		return NULL;
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL)
-		return NULL;
-	n = strlen(text);
-	if (n < cut || strcmp(text + n - cut, STAND_IN) != 0) {
-		free(text);
-		return NULL;
-	}
-	*len = n - cut;
-	text[*len] = '\0';
-	return text;
+	return codec_line_head(json_pack("{s:s, s:s, s:o, s:n}", "delivery_id",
+	    delivery_id, "event", event, "env", env, "payload"), len);
 }
 
 char *
@@ -77,21 +53,13 @@ codec_persist_encode(const struct ld_event *ev, char *const *env,
     size_t *len)
 {
 	const char *raw = ev->raw != NULL ? ev->raw : "null";
-	size_t rl = ev->raw != NULL ? ev->raw_len : 4, hl, i;
-	char *line, *p;
+	size_t rl = ev->raw != NULL ? ev->raw_len : 4, hl;
+	char *line;
 
 	if ((line = head(ev->delivery_id, ev->name, env_object(env), &hl)) ==
 	    NULL)
 		return NULL;
-	*len = hl + rl + 2;
-	line = xrealloc(line, *len + 1);
-	p = line + hl;
-	/* In valid JSON a line break can only be whitespace between
-	 * tokens: a space does as well, and keeps the line one line. */
-	for (i = 0; i < rl; i++)
-		p[i] = raw[i] == '\n' || raw[i] == '\r' ? ' ' : raw[i];
-	memcpy(p + rl, "}\n", 3);
-	return line;
+	return codec_line_finish(line, hl, raw, rl, len);
 }
 
 struct ld_event *
