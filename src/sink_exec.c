@@ -471,47 +471,40 @@ describe_env(const struct exec_conf *c, const struct exec_env *env,
 /* Spawn mode: one process per event, the event's fields in its
  * environment, the payload on its stdin. */
 static void
-describe_spawn(const struct exec_conf *c, const char *name,
+describe_spawn(const struct exec_conf *c, const struct exec_env *env,
     const struct ld_event *ev, FILE *out)
 {
-	struct exec_env sink_env = { NULL, 0 }, env = { NULL, 0 };
 	const char *raw = ev->raw != NULL ? ev->raw : "";
 	size_t len = ev->raw != NULL ? ev->raw_len : 0;
 
-	exec_env_sink(&sink_env, c->env, c->n_env);
-	(void)exec_env_event(&env, &sink_env, name, ev);
 	fprintf(out, "  mode: spawn, a process per event\n"
 	    "  environment (%zu variables; control characters shown as \\n, "
 	    "\\t, \\xNN; PATH, LANG and CREDENTIALS_DIRECTORY are this "
-	    "shell's, the service's come from its unit):\n", env.n);
-	describe_env(c, &env, out);
+	    "shell's, the service's come from its unit):\n", env->n);
+	describe_env(c, env, out);
 	fprintf(out, "  stdin (%zu bytes, the payload as received):\n", len);
 	fwrite(raw, 1, len, out);
 	if (len == 0 || raw[len - 1] != '\n')
 		fputc('\n', out);
-	exec_env_free(&env);
-	exec_env_free(&sink_env);
 }
 
 /* Persistent mode: processes kept running with the sink's environment
  * alone; each event is one JSON line on the stdin of one of them, as
  * codec_persist writes it. */
 static void
-describe_persistent(const struct exec_conf *c, const char *name,
+describe_persistent(const struct exec_conf *c,
+    const struct exec_env *sink_env, const struct exec_env *env,
     const struct ld_event *ev, FILE *out)
 {
-	struct exec_env sink_env = { NULL, 0 }, env = { NULL, 0 };
 	size_t len;
 	char *line;
 
-	exec_env_sink(&sink_env, c->env, c->n_env);
-	(void)exec_env_event(&env, &sink_env, name, ev);
 	fprintf(out, "  mode: persistent, processes kept running\n"
 	    "  their environment (%zu variables; PATH, LANG and "
 	    "CREDENTIALS_DIRECTORY are this shell's, the service's come "
-	    "from its unit):\n", sink_env.n);
-	describe_env(c, &sink_env, out);
-	if ((line = codec_persist_encode(ev, env.v, &len)) == NULL)
+	    "from its unit):\n", sink_env->n);
+	describe_env(c, sink_env, out);
+	if ((line = codec_persist_encode(ev, env->v, &len)) == NULL)
 		fprintf(out, "  stdin line: cannot be written (out of "
 		    "memory)\n");
 	else {
@@ -519,8 +512,6 @@ describe_persistent(const struct exec_conf *c, const char *name,
 		fwrite(line, 1, len, out);
 	}
 	free(line);
-	exec_env_free(&env);
-	exec_env_free(&sink_env);
 }
 
 static void
@@ -529,6 +520,7 @@ exec_describe(const void *conf, const char *name, const struct ld_event *ev,
 {
 	const struct exec_conf *c = conf;
 	const char *path = exec_env_path(c->env, c->n_env);
+	struct exec_env sink_env = { NULL, 0 }, env = { NULL, 0 };
 	char *prog, *why;
 
 	fprintf(out, "  command: %s\n", c->command);
@@ -542,10 +534,14 @@ exec_describe(const void *conf, const char *name, const struct ld_event *ev,
 	free(prog);
 	fprintf(out, "  workdir: %s\n", c->workdir);
 	/* The one place a mode's input is described. */
+	exec_env_sink(&sink_env, c->env, c->n_env);
+	(void)exec_env_event(&env, &sink_env, name, ev);
 	if (c->mode == EXEC_MODE_PERSISTENT)
-		describe_persistent(c, name, ev, out);
+		describe_persistent(c, &sink_env, &env, ev, out);
 	else
-		describe_spawn(c, name, ev, out);
+		describe_spawn(c, &env, ev, out);
+	exec_env_free(&env);
+	exec_env_free(&sink_env);
 }
 
 const struct sink_ops sink_exec_ops = {
