@@ -56,7 +56,8 @@ DEPS_BUILD := $(DEPS_SEND) libmicrohttpd-dev libinih-dev libsystemd-dev \
 # The tests that put nginx and Caddy in front, render the man pages and
 # verify the units need these: they fail, never skip, without them.
 DEPS_CHECK := check libsubunit-dev curl valgrind systemd redis-server \
-              nginx-light caddy openssl groff-base python3
+              nginx-light caddy openssl groff-base python3 python3-yaml \
+              prometheus
 DEPS_BENCH := wrk webhook curl redis-server
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
