@@ -78,7 +78,7 @@ SEND     := $(BUILD)/livedesk-send
 .SECONDARY:
 
 .PHONY: all deps deps-send deps-check run check check-build test check-asan \
-        check-valgrind install uninstall bench fuzz clean
+        check-valgrind install uninstall bench fuzz clean deb check-deb
 
 # Plain make only builds; `make deps` installs what is missing (apt-get, as
 # root), and run, check, bench and fuzz call it first.
@@ -216,6 +216,32 @@ uninstall:
 		[ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \
 			echo "uninstall: keeping $$d: not empty"; \
 	done
+
+# Debian packages (debian/): livedesk-webhookd and livedesk-send, built
+# with dpkg-buildpackage into build/deb/. check-deb builds them, runs
+# lintian, installs them on this machine, checks and runs what they
+# installed, purges them (scripts/check-deb.sh; root, not part of check).
+DEPS_DEB := dpkg-dev debhelper devscripts lintian fakeroot
+DEB_OUT  := livedesk-webhookd_$(VERSION)_*.deb livedesk-send_$(VERSION)_*.deb \
+            livedesk-webhookd-dbgsym_$(VERSION)_*.deb \
+            livedesk-send-dbgsym_$(VERSION)_*.deb \
+            livedesk-webhookd_$(VERSION)_*.buildinfo \
+            livedesk-webhookd_$(VERSION)_*.changes
+
+deb:
+	@scripts/deps.sh $(DEPS_BUILD) $(DEPS_DEB)
+	@rm -rf build/deb
+	DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@mkdir -p build/deb
+	@# dpkg-buildpackage writes next to the source tree; the results move here.
+	@set -e; cd .. && for f in $(DEB_OUT); do \
+		[ ! -e "$$f" ] || mv -f "$$f" "$(CURDIR)/build/deb/"; \
+	done
+	@ls build/deb
+
+check-deb: deb
+	@scripts/deps.sh curl systemd
+	scripts/check-deb.sh build/deb
 
 # libFuzzer harnesses (fuzz/fuzz_NAME.c), built with clang against the
 # library sources instrumented for coverage, ASan and UBSan; each runs for
