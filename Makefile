@@ -152,6 +152,8 @@ PKGDATADIR := $(DATADIR)/livedesk-webhookd
 UNITS      := systemd/livedesk-webhookd.service systemd/livedesk-webhookd.socket
 EXAMPLES   := $(wildcard conf/examples/*)
 PROXIES    := conf/nginx/livedesk-webhookd.conf conf/caddy/Caddyfile
+# The monitoring kit: Prometheus alert rules, the Grafana dashboard.
+MONITORING := conf/prometheus/alerts.yml conf/grafana/livedesk-webhookd.json
 MANPAGES   := $(wildcard man/*.1 man/*.5 man/*.8)
 PATH_SED   := -e 's|/usr/local/sbin/livedesk-webhookd|$(SBINDIR)/livedesk-webhookd|g' \
               -e 's|/usr/local/share/livedesk-webhookd/|$(PKGDATADIR)/|g' \
@@ -160,7 +162,8 @@ PATH_SED   := -e 's|/usr/local/sbin/livedesk-webhookd|$(SBINDIR)/livedesk-webhoo
 install: $(DAEMON) $(if $(SEND_SRC),$(SEND))
 	$(INSTALL) -d "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(UNITDIR)" \
 		"$(DESTDIR)$(CONFDIR)" "$(DESTDIR)$(PKGDATADIR)/examples" \
-		"$(DESTDIR)$(PKGDATADIR)/nginx" "$(DESTDIR)$(PKGDATADIR)/caddy"
+		"$(DESTDIR)$(PKGDATADIR)/nginx" "$(DESTDIR)$(PKGDATADIR)/caddy" \
+		"$(DESTDIR)$(PKGDATADIR)/prometheus" "$(DESTDIR)$(PKGDATADIR)/grafana"
 	$(INSTALL) -d -m 0700 "$(DESTDIR)$(CONFDIR)/credentials"
 	$(INSTALL) -m 0755 $(DAEMON) "$(DESTDIR)$(SBINDIR)/livedesk-webhookd"
 ifneq ($(SEND_SRC),)
@@ -187,6 +190,8 @@ endif
 	done
 	$(INSTALL) -m 0644 conf/nginx/livedesk-webhookd.conf "$(DESTDIR)$(PKGDATADIR)/nginx/"
 	$(INSTALL) -m 0644 conf/caddy/Caddyfile "$(DESTDIR)$(PKGDATADIR)/caddy/"
+	$(INSTALL) -m 0644 conf/prometheus/alerts.yml "$(DESTDIR)$(PKGDATADIR)/prometheus/"
+	$(INSTALL) -m 0644 conf/grafana/livedesk-webhookd.json "$(DESTDIR)$(PKGDATADIR)/grafana/"
 	@set -e; for m in $(MANPAGES); do \
 		d="$(DESTDIR)$(MANDIR)/man$${m##*.}"; \
 		echo "$(INSTALL) -m 0644 $$m $$d/"; \
@@ -207,11 +212,12 @@ uninstall:
 		"$(DESTDIR)$(BINDIR)/livedesk-send" \
 		$(foreach u,$(UNITS),"$(DESTDIR)$(UNITDIR)/$(notdir $(u))") \
 		$(foreach e,$(EXAMPLES),"$(DESTDIR)$(PKGDATADIR)/examples/$(notdir $(e))") \
-		$(foreach p,$(PROXIES),"$(DESTDIR)$(PKGDATADIR)/$(p:conf/%=%)") \
+		$(foreach p,$(PROXIES) $(MONITORING),"$(DESTDIR)$(PKGDATADIR)/$(p:conf/%=%)") \
 		"$(DESTDIR)$(PKGDATADIR)/livedesk-webhookd.conf" \
 		$(foreach m,$(MANPAGES),"$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))")
 	@for d in "$(DESTDIR)$(PKGDATADIR)/examples" "$(DESTDIR)$(PKGDATADIR)/nginx" \
-	    "$(DESTDIR)$(PKGDATADIR)/caddy" "$(DESTDIR)$(PKGDATADIR)" \
+	    "$(DESTDIR)$(PKGDATADIR)/caddy" "$(DESTDIR)$(PKGDATADIR)/prometheus" \
+	    "$(DESTDIR)$(PKGDATADIR)/grafana" "$(DESTDIR)$(PKGDATADIR)" \
 	    "$(DESTDIR)$(CONFDIR)/credentials" "$(DESTDIR)$(CONFDIR)"; do \
 		[ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \
 			echo "uninstall: keeping $$d: not empty"; \

@@ -70,6 +70,8 @@ for f in /usr/sbin/livedesk-webhookd /usr/bin/livedesk-send "$conf" \
     /usr/share/man/man5/livedesk-webhookd.conf.5.gz \
     /usr/share/man/man1/livedesk-send.1.gz \
     /usr/share/doc/livedesk-webhookd/examples/auto-reply.sh \
+    /usr/share/doc/livedesk-webhookd/prometheus/alerts.yml \
+    /usr/share/doc/livedesk-webhookd/grafana/livedesk-webhookd.json \
     /usr/share/doc/livedesk-webhookd/copyright; do
 	[ -e "$f" ] || fail "$f was not installed"
 done
