@@ -56,7 +56,8 @@ DEPS_BUILD := $(DEPS_SEND) libmicrohttpd-dev libinih-dev libsystemd-dev \
 # The tests that put nginx and Caddy in front, render the man pages and
 # verify the units need these: they fail, never skip, without them.
 DEPS_CHECK := check libsubunit-dev curl valgrind systemd redis-server \
-              nginx-light caddy openssl groff-base python3
+              nginx-light caddy openssl groff-base python3 python3-yaml \
+              prometheus
 DEPS_BENCH := wrk webhook curl redis-server
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -77,7 +78,7 @@ SEND     := $(BUILD)/livedesk-send
 .SECONDARY:
 
 .PHONY: all deps deps-send deps-check run check check-build test check-asan \
-        check-valgrind install uninstall bench fuzz clean
+        check-valgrind install uninstall bench fuzz clean deb check-deb
 
 # Plain make only builds; `make deps` installs what is missing (apt-get, as
 # root), and run, check, bench and fuzz call it first.
@@ -151,6 +152,8 @@ PKGDATADIR := $(DATADIR)/livedesk-webhookd
 UNITS      := systemd/livedesk-webhookd.service systemd/livedesk-webhookd.socket
 EXAMPLES   := $(wildcard conf/examples/*)
 PROXIES    := conf/nginx/livedesk-webhookd.conf conf/caddy/Caddyfile
+# The monitoring kit: Prometheus alert rules, the Grafana dashboard.
+MONITORING := conf/prometheus/alerts.yml conf/grafana/livedesk-webhookd.json
 MANPAGES   := $(wildcard man/*.1 man/*.5 man/*.8)
 PATH_SED   := -e 's|/usr/local/sbin/livedesk-webhookd|$(SBINDIR)/livedesk-webhookd|g' \
               -e 's|/usr/local/share/livedesk-webhookd/|$(PKGDATADIR)/|g' \
@@ -159,7 +162,8 @@ PATH_SED   := -e 's|/usr/local/sbin/livedesk-webhookd|$(SBINDIR)/livedesk-webhoo
 install: $(DAEMON) $(if $(SEND_SRC),$(SEND))
 	$(INSTALL) -d "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(UNITDIR)" \
 		"$(DESTDIR)$(CONFDIR)" "$(DESTDIR)$(PKGDATADIR)/examples" \
-		"$(DESTDIR)$(PKGDATADIR)/nginx" "$(DESTDIR)$(PKGDATADIR)/caddy"
+		"$(DESTDIR)$(PKGDATADIR)/nginx" "$(DESTDIR)$(PKGDATADIR)/caddy" \
+		"$(DESTDIR)$(PKGDATADIR)/prometheus" "$(DESTDIR)$(PKGDATADIR)/grafana"
 	$(INSTALL) -d -m 0700 "$(DESTDIR)$(CONFDIR)/credentials"
 	$(INSTALL) -m 0755 $(DAEMON) "$(DESTDIR)$(SBINDIR)/livedesk-webhookd"
 ifneq ($(SEND_SRC),)
@@ -186,6 +190,8 @@ endif
 	done
 	$(INSTALL) -m 0644 conf/nginx/livedesk-webhookd.conf "$(DESTDIR)$(PKGDATADIR)/nginx/"
 	$(INSTALL) -m 0644 conf/caddy/Caddyfile "$(DESTDIR)$(PKGDATADIR)/caddy/"
+	$(INSTALL) -m 0644 conf/prometheus/alerts.yml "$(DESTDIR)$(PKGDATADIR)/prometheus/"
+	$(INSTALL) -m 0644 conf/grafana/livedesk-webhookd.json "$(DESTDIR)$(PKGDATADIR)/grafana/"
 	@set -e; for m in $(MANPAGES); do \
 		d="$(DESTDIR)$(MANDIR)/man$${m##*.}"; \
 		echo "$(INSTALL) -m 0644 $$m $$d/"; \
@@ -206,15 +212,42 @@ uninstall:
 		"$(DESTDIR)$(BINDIR)/livedesk-send" \
 		$(foreach u,$(UNITS),"$(DESTDIR)$(UNITDIR)/$(notdir $(u))") \
 		$(foreach e,$(EXAMPLES),"$(DESTDIR)$(PKGDATADIR)/examples/$(notdir $(e))") \
-		$(foreach p,$(PROXIES),"$(DESTDIR)$(PKGDATADIR)/$(p:conf/%=%)") \
+		$(foreach p,$(PROXIES) $(MONITORING),"$(DESTDIR)$(PKGDATADIR)/$(p:conf/%=%)") \
 		"$(DESTDIR)$(PKGDATADIR)/livedesk-webhookd.conf" \
 		$(foreach m,$(MANPAGES),"$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))")
 	@for d in "$(DESTDIR)$(PKGDATADIR)/examples" "$(DESTDIR)$(PKGDATADIR)/nginx" \
-	    "$(DESTDIR)$(PKGDATADIR)/caddy" "$(DESTDIR)$(PKGDATADIR)" \
+	    "$(DESTDIR)$(PKGDATADIR)/caddy" "$(DESTDIR)$(PKGDATADIR)/prometheus" \
+	    "$(DESTDIR)$(PKGDATADIR)/grafana" "$(DESTDIR)$(PKGDATADIR)" \
 	    "$(DESTDIR)$(CONFDIR)/credentials" "$(DESTDIR)$(CONFDIR)"; do \
 		[ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || \
 			echo "uninstall: keeping $$d: not empty"; \
 	done
+
+# Debian packages (debian/): livedesk-webhookd and livedesk-send, built
+# with dpkg-buildpackage into build/deb/. check-deb builds them, runs
+# lintian, installs them on this machine, checks and runs what they
+# installed, purges them (scripts/check-deb.sh; root, not part of check).
+DEPS_DEB := dpkg-dev debhelper devscripts lintian fakeroot
+DEB_OUT  := livedesk-webhookd_$(VERSION)_*.deb livedesk-send_$(VERSION)_*.deb \
+            livedesk-webhookd-dbgsym_$(VERSION)_*.deb \
+            livedesk-send-dbgsym_$(VERSION)_*.deb \
+            livedesk-webhookd_$(VERSION)_*.buildinfo \
+            livedesk-webhookd_$(VERSION)_*.changes
+
+deb:
+	@scripts/deps.sh $(DEPS_BUILD) $(DEPS_DEB)
+	@rm -rf build/deb
+	DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@mkdir -p build/deb
+	@# dpkg-buildpackage writes next to the source tree; the results move here.
+	@set -e; cd .. && for f in $(DEB_OUT); do \
+		[ ! -e "$$f" ] || mv -f "$$f" "$(CURDIR)/build/deb/"; \
+	done
+	@ls build/deb
+
+check-deb: deb
+	@scripts/deps.sh curl systemd
+	scripts/check-deb.sh build/deb
 
 # libFuzzer harnesses (fuzz/fuzz_NAME.c), built with clang against the
 # library sources instrumented for coverage, ASan and UBSan; each runs for

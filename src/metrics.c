@@ -1,8 +1,12 @@
 /* Counters for /metrics and the systemd status line (see metrics.h). */
+#include <sys/resource.h>
+
+#include <dirent.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dispatch.h"
 #include "metrics.h"
@@ -226,6 +230,119 @@ render_spool(FILE *f, const struct spool_status *ss, size_t retrying)
 	    (unsigned long long)ss->write_errors);
 }
 
+/* Fields 14 (utime), 15 (stime), 22 (starttime), 23 (vsize) and 24 (rss)
+ * of /proc/self/stat. The second field, the command, is in parentheses and
+ * may hold spaces: the scan starts after its last ')'. */
+struct proc_stat {
+	unsigned long long utime, stime, starttime, vsize;
+	long long	 rss;
+};
+
+static int
+read_proc_stat(struct proc_stat *ps)
+{
+	char buf[1024], *p;
+	size_t n;
+	FILE *f = fopen("/proc/self/stat", "re");
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* From field 3 (state) on: skip 3..13, read 14, 15, skip 16..21,
+	 * read 22, 23, 24. */
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+	    &ps->utime, &ps->stime, &ps->starttime, &ps->vsize,
+	    &ps->rss) != 5)
+		return -1;
+	return 0;
+}
+
+/* The boot time, btime of /proc/stat, in seconds since the epoch: a
+ * process's starttime counts clock ticks from it. */
+static long long
+read_boot_time(void)
+{
+	char line[256];
+	long long bt = -1;
+	FILE *f = fopen("/proc/stat", "re");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "btime %lld", &bt) == 1)
+			break;
+	fclose(f);
+	return bt;
+}
+
+static long
+count_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	long n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The process collector's metrics, with the names and meanings of the
+ * Prometheus client libraries (client_golang's process collector), so that
+ * the dashboards and alerts written for any Prometheus target work here.
+ * What cannot be read is left out rather than reported as zero. */
+static void
+render_process(FILE *f)
+{
+	struct proc_stat ps;
+	struct rlimit rl;
+	long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	long long bt;
+	long fds;
+
+	if (read_proc_stat(&ps) == 0 && tck > 0 && page > 0) {
+		fprintf(f, "# HELP process_cpu_seconds_total Total user and "
+		    "system CPU time spent in seconds.\n"
+		    "# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.2f\n",
+		    (double)(ps.utime + ps.stime) / (double)tck);
+		fprintf(f, "# HELP process_virtual_memory_bytes Virtual memory "
+		    "size in bytes.\n"
+		    "# TYPE process_virtual_memory_bytes gauge\n"
+		    "process_virtual_memory_bytes %llu\n", ps.vsize);
+		fprintf(f, "# HELP process_resident_memory_bytes Resident "
+		    "memory size in bytes.\n"
+		    "# TYPE process_resident_memory_bytes gauge\n"
+		    "process_resident_memory_bytes %lld\n",
+		    ps.rss * (long long)page);
+		if ((bt = read_boot_time()) >= 0)
+			fprintf(f, "# HELP process_start_time_seconds Start "
+			    "time of the process since unix epoch in "
+			    "seconds.\n"
+			    "# TYPE process_start_time_seconds gauge\n"
+			    "process_start_time_seconds %.2f\n", (double)bt +
+			    (double)ps.starttime / (double)tck);
+	}
+	if ((fds = count_open_fds()) >= 0)
+		fprintf(f, "# HELP process_open_fds Number of open file "
+		    "descriptors.\n# TYPE process_open_fds gauge\n"
+		    "process_open_fds %ld\n", fds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		fprintf(f, "# HELP process_max_fds Maximum number of open "
+		    "file descriptors.\n# TYPE process_max_fds gauge\n"
+		    "process_max_fds %llu\n", rl.rlim_cur == RLIM_INFINITY ?
+		    0ULL : (unsigned long long)rl.rlim_cur);
+}
+
 char *
 metrics_render(const struct metrics *m, const struct dispatch_stats *ds,
     const struct spool_status *ss)
@@ -246,6 +363,7 @@ metrics_render(const struct metrics *m, const struct dispatch_stats *ds,
 	    "# TYPE livedesk_process_start_time_seconds gauge\n"
 	    "livedesk_process_start_time_seconds %.3f\n",
 	    (double)m->start_usec / 1e6);
+	render_process(f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -5,6 +5,8 @@
  * labels and escapes as the format defines them, histograms cumulative.
  * Then the counters checked against the requests the test sent.
  */
+#include <sys/resource.h>
+
 #include <check.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -990,6 +992,68 @@ START_TEST(head_and_healthz)
 }
 END_TEST
 
+/* The process collector's families, as every Prometheus client library
+ * exports them, so that the usual memory and descriptor panels and the
+ * restart alert (changes(process_start_time_seconds)) work on this target:
+ * values from the daemon's /proc entry, checked against this test's view
+ * of the same process. */
+START_TEST(process_metrics)
+{
+	struct tu_daemon d;
+	struct scrape sc;
+	struct rlimit rl;
+	char *dir, path[64], line[256];
+	double start_s, rss, vsz, fds, max;
+	long long rss_kb = -1;
+	FILE *f;
+
+	start(&d, &dir);
+	scrape(&sc, d.url);
+	ck_assert_str_eq(family_type(&sc, "process_cpu_seconds_total"),
+	    "counter");
+	ck_assert_str_eq(family_type(&sc, "process_start_time_seconds"),
+	    "gauge");
+	ck_assert_str_eq(family_type(&sc, "process_resident_memory_bytes"),
+	    "gauge");
+	ck_assert_str_eq(family_type(&sc, "process_virtual_memory_bytes"),
+	    "gauge");
+	ck_assert_str_eq(family_type(&sc, "process_open_fds"), "gauge");
+	ck_assert_str_eq(family_type(&sc, "process_max_fds"), "gauge");
+	ck_assert(val(&sc, "process_cpu_seconds_total{}") >= 0);
+	/* Started a moment ago, by the wall clock. */
+	start_s = val(&sc, "process_start_time_seconds{}");
+	ck_assert_msg(start_s > (double)time(NULL) - 60 &&
+	    start_s < (double)time(NULL) + 2, "start time %f", start_s);
+	/* Resident memory: what /proc/PID/status says, within a margin for
+	 * what the scrape itself allocated in between. */
+	snprintf(path, sizeof path, "/proc/%d/status", (int)d.pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmRSS: %lld kB", &rss_kb) == 1)
+			break;
+	fclose(f);
+	ck_assert_int_gt(rss_kb, 0);
+	rss = val(&sc, "process_resident_memory_bytes{}");
+	vsz = val(&sc, "process_virtual_memory_bytes{}");
+	ck_assert_msg(rss > (double)rss_kb * 1024 / 2 &&
+	    rss < (double)rss_kb * 1024 * 2, "rss %f, VmRSS %lld kB", rss,
+	    rss_kb);
+	ck_assert(vsz >= rss);
+	/* At least the standard three, the listener and the spool; the
+	 * limit is the one the daemon inherited from this test. */
+	fds = val(&sc, "process_open_fds{}");
+	max = val(&sc, "process_max_fds{}");
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_msg(fds >= 4 && fds <= max, "open %f max %f", fds, max);
+	ck_assert(max == (double)rl.rlim_cur);
+	scrape_free(&sc);
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+	tu_daemon_free(&d);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -1008,6 +1072,7 @@ metrics_suite(void)
 	tcase_add_test(tc, sink_counters_survive_reloads);
 	tcase_add_test(tc, removed_sink_series);
 	tcase_add_test(tc, head_and_healthz);
+	tcase_add_test(tc, process_metrics);
 	suite_add_tcase(s, tc);
 	return s;
 }
