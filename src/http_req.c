@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +346,23 @@ scan_start(struct scan *s, struct MHD_Connection *c, const char *method,
 #endif
 }
 
+/* Whether key is an RFC 9110 token: a name with a blank before its colon
+ * ("Content-Length : 9") would be another header to us and the length to
+ * a proxy in front, and the body a second request. */
+static bool
+token(const char *key, size_t klen)
+{
+	size_t i;
+
+	if (klen == 0)
+		return false;
+	for (i = 0; i < klen; i++)
+		if (!isalnum((unsigned char)key[i]) &&
+		    strchr("!#$%&'*+-.^_`|~", key[i]) == NULL)
+			return false;
+	return true;
+}
+
 static enum MHD_Result
 scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
     size_t klen, const char *value, size_t vlen)
@@ -362,7 +380,7 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0 &&
 	    s->n_encoding++ == 0)
 		s->encoding = value;
-	if (value == NULL || memchr(key, '\r', klen) != NULL ||
+	if (value == NULL || !token(key, klen) ||
 	    memchr(value, '\r', vlen) != NULL)
 		goto bad;
 	if (s->eol == 0)
@@ -538,7 +556,8 @@ screen(struct http *h, struct MHD_Connection *c, const char *client,
 	    &s);
 	if (!scan_clean(&s))
 		return refuse_full(h, c, client, MHD_HTTP_BAD_REQUEST,
-		    DROP_BAD_REQUEST, "CR or NUL byte in a header, or a folded header", NULL,
+		    DROP_BAD_REQUEST, "CR or NUL byte in a header, a folded "
+		    "header, or a header name that is not a token", NULL,
 		    NULL, true);
 	if ((why = framing_refusal(&s, &status)) != NULL)
 		return refuse_full(h, c, client, status, status ==

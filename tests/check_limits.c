@@ -772,6 +772,12 @@ START_TEST(test_stray_bytes)
 		    "Content-Length: 34\r\n\r\n" EVENT),
 		BAD("a folded header", HEAD "X-A: a\r\n b\r\n"
 		    "Content-Length: 34\r\n\r\n" EVENT),
+		/* Another header to us, the length to a proxy: the body
+		 * would be a second request. */
+		BAD("a blank before the colon", HEAD "Content-Length : 34"
+		    "\r\n\r\n" RAW_POST),
+		BAD("a tab before the colon", HEAD "Content-Length\t: 34"
+		    "\r\n\r\n" RAW_POST),
 	};
 	static const struct {
 		const char	*what;
@@ -807,7 +813,7 @@ START_TEST(test_stray_bytes)
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: NUL byte "
 	    "in the request target", 4));
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: CR or NUL "
-	    "byte in a header", 6));
+	    "byte in a header", 8));
 	/* What is sound still gets in. */
 	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
 		int fd = raw_connect(NULL), n = 0;
