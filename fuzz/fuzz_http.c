@@ -34,6 +34,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
+#include "netaddr.h"
 #include "log.h"
 #include "runtime.h"
 #include "util.h"
@@ -156,7 +157,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((front.h = http_new(front.rt, cfg, 0, 0, &err)) == NULL)
 		die("http_new", err);
 	runtime_start(front.rt);
-	if (http_parse_listen(http_address(front.h), &front.addr,
+	if (netaddr_parse_listen(http_address(front.h), &front.addr,
 	    &front.addr_len, &err) == -1)
 		die("http_address", err);
 	if (atexit(front_stop) != 0)

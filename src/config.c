@@ -1,6 +1,8 @@
 /* The configuration: the INI file read with inih into the key tables of
  * its sections (config_key.h), with messages that name the file, the line
  * and the key; what the sections say together; printing. */
+#include <sys/socket.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -472,7 +474,9 @@ static void
 finish(struct load *l)
 {
 	struct config *cfg = l->cfg;
+	struct sockaddr_storage ss;
 	char *err = NULL;
+	unsigned sl;
 	size_t i;
 
 	for (i = 0; i < cfg->n_sinks; i++)
@@ -485,6 +489,11 @@ finish(struct load *l)
 	if (cfg->n_sinks == 0)
 		load_error(l, 0, "no [sink NAME] section: events would go "
 		    "nowhere");
+	if (netaddr_parse_listen(cfg->listen, &ss, &sl, &err) == -1) {
+		load_error(l, 0, "[server] %s", err);
+		free(err);
+		err = NULL;
+	}
 	if (cfg->max_body_total < cfg->max_body)
 		load_error(l, 0, "[server] max_body_total: %llu is less than "
 		    "max_body (%llu): no body that large could be received",

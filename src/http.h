@@ -18,9 +18,4 @@ struct http	*http_new(struct runtime *, const struct config *cfg,
 const char	*http_address(const struct http *);
 void		 http_free(struct http *);	/* NULL is a no-op */
 
-/* Parses "ADDR:PORT" or "[ADDR6]:PORT" (numeric). Returns -1 with *err. */
-struct sockaddr_storage;
-int		 http_parse_listen(const char *, struct sockaddr_storage *,
-		    unsigned *len, char **err);
-
 #endif

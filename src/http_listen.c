@@ -13,46 +13,8 @@
 
 #include "http.h"
 #include "http_int.h"
+#include "netaddr.h"
 #include "util.h"
-
-int
-http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *len,
-    char **err)
-{
-	struct addrinfo hints, *ai = NULL;
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	size_t hl;
-	int rc;
-
-	if (colon == NULL || colon == s || colon[1] == '\0')
-		goto bad;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (hl < 3 || s[hl - 1] != ']')
-			goto bad;
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof host)
-		goto bad;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
-		*err = xasprintf("listen '%s': %s", s, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-bad:
-	*err = xasprintf("listen '%s': expected ADDR:PORT or [ADDR6]:PORT", s);
-	return -1;
-}
 
 /* Binds listen_on and listens; the address bound (the port the kernel
  * chose for port 0) goes into address. Returns -1 with *err. */
@@ -65,7 +27,7 @@ bind_listen(const char *listen_on, char *address, size_t alen, char **err)
 	int fd, one = 1;
 	char host[INET6_ADDRSTRLEN];
 
-	if (http_parse_listen(listen_on, &ss, &len, err) == -1)
+	if (netaddr_parse_listen(listen_on, &ss, &len, err) == -1)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0);

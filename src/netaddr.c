@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include <stdio.h>
@@ -298,4 +299,47 @@ netaddr_list_match(const char *list, const struct netaddr *a)
 		if (mask_parse(&m, s, len) == NULL && mask_match(&m, a))
 			return true;
 	return false;
+}
+
+/* ADDR:PORT or [ADDR6]:PORT, numeric, the port from 0 to 65535. */
+int
+netaddr_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *len,
+    char **err)
+{
+	struct addrinfo hints, *ai = NULL;
+	const char *colon = strrchr(s, ':');
+	char host[64];
+	long long port;
+	size_t hl;
+	int rc;
+
+	if (colon == NULL || colon == s || colon[1] == '\0')
+		goto bad;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (hl < 3 || s[hl - 1] != ']')
+			goto bad;
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host ||
+	    util_parse_int(colon + 1, 0, 65535, &port) == -1)
+		goto bad;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
+		*err = xasprintf("listen '%s': %s", s, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+bad:
+	*err = xasprintf("listen '%s': expected ADDR:PORT or [ADDR6]:PORT, "
+	    "the port from 0 to 65535", s);
+	return -1;
 }

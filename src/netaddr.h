@@ -50,4 +50,10 @@ void	 netaddr_list_free(struct netaddr_list *);	/* NULL is a no-op */
 int	 netaddr_list_check(const char *list, char **err);
 bool	 netaddr_list_match(const char *list, const struct netaddr *a);
 
+/* Parses a listen address, "ADDR:PORT" or "[ADDR6]:PORT" (numeric, the
+ * port from 0 to 65535). Returns -1 with *err. */
+struct sockaddr_storage;
+int	 netaddr_parse_listen(const char *, struct sockaddr_storage *,
+	    unsigned *len, char **err);
+
 #endif

@@ -166,6 +166,26 @@ START_TEST(every_error_at_once)
 }
 END_TEST
 
+/* listen is checked at load: a port past 65535 (which getaddrinfo
+ * would take modulo 65536) or none at all is an error, not a surprise at
+ * start. */
+START_TEST(listen_checked_at_load)
+{
+	static const char *const bad[] = {
+		"127.0.0.1:99999", "127.0.0.1", "[::1", "127.0.0.1:-1",
+		"127.0.0.1:http",
+	};
+	char text[200];
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "[server]\nlisten = %s\n"
+		    "[sink a]\ntype = log\n", bad[i]);
+		load_fails(text, " [server] listen '");
+	}
+}
+END_TEST
+
 START_TEST(missing_file)
 {
 	char *err = NULL;
@@ -1019,6 +1039,7 @@ config_suite(void)
 	tcase_add_test(tc, full_file);
 	tcase_add_test(tc, errors_name_file_line_key);
 	tcase_add_test(tc, every_error_at_once);
+	tcase_add_test(tc, listen_checked_at_load);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, secret_from_file_never_printed);
 	tcase_add_test(tc, check_config_option);
