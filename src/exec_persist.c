@@ -168,8 +168,28 @@ proc_kill(struct exec_persist *pool, struct proc *p, struct exec_output *out)
 	(void)proc_reap(p, true);
 }
 
-/* p is gone, or to be stopped (kill): its descriptors closed, its start
- * again put off by the backoff. */
+/*
+ * What a handler that exited left running in its process group (a child
+ * it forked and did not wait for): SIGTERM, SIGKILL kill_after later if
+ * any is still there, as for a handler that is stopped. The group's id
+ * is the handler's pid, which the kernel does not hand out again while
+ * the group has members.
+ */
+static void
+group_end(struct exec_persist *pool, pid_t pgid)
+{
+	int64_t kill_at;
+
+	if (killpg(pgid, SIGTERM) == -1)
+		return;
+	kill_at = util_mono_msec() + pool->spec.kill_after_ms;
+	while (killpg(pgid, 0) == 0 && util_mono_msec() < kill_at)
+		(void)poll(NULL, 0, 10);
+	(void)killpg(pgid, SIGKILL);
+}
+
+/* p is gone, or to be stopped (kill): its descriptors closed, what it
+ * left in its group ended, its start again put off by the backoff. */
 static void
 proc_lose(struct exec_persist *pool, struct proc *p, bool kill,
     struct exec_output *out)
@@ -179,8 +199,10 @@ proc_lose(struct exec_persist *pool, struct proc *p, bool kill,
 	fd_close(&p->in_fd);
 	if (kill)
 		proc_kill(pool, p, out);
-	else
+	else {
 		(void)proc_reap(p, true);
+		group_end(pool, p->pid);
+	}
 	stderr_drain(p, out);
 	if (out != NULL)
 		exec_output_flush(out, EXEC_OUTPUT_STDERR);

@@ -414,6 +414,65 @@ START_TEST(exits_without_answer)
 }
 END_TEST
 
+/* A process's state letter from /proc (R, S, Z, ...), or 0. */
+static char
+proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+/* A handler that exits leaves nothing behind: what it forked and did not
+ * wait for goes with it (its process group), before the next starts. */
+START_TEST(exit_ends_its_group)
+{
+	char *h = python("h.py",
+	    "    if n == 1 and not os.path.exists(D + '/once'):\n"
+	    "        open(D + '/once', 'w').close()\n"
+	    "        import subprocess\n"
+	    "        c = subprocess.Popen(['sleep', '3600'])\n"
+	    "        with open(D + '/child', 'w') as f: f.write(str(c.pid))\n"
+	    "        sys.exit(3)\n"
+	    "    answer({'ok': True})");
+	char *c = cmd(h), *child_file, *text;
+	const char *kv[] = { "command", c, "mode", "persistent",
+	    "kill_after", "500ms", NULL };
+	void *conf = conf_of(kv), *st = start(conf, 1);
+	struct ld_event *ev = event_fixture("message_created_incoming.json");
+	struct sink_result r;
+	pid_t child;
+
+	deliver(st, ev, &r);
+	ck_assert(!r.ok);
+	child_file = xasprintf("%s/child", dir);
+	text = tu_read_file(child_file, NULL);
+	child = (pid_t)atol(text);
+	ck_assert_int_gt(child, 0);
+	deliver(st, ev, &r);
+	ck_assert_msg(r.ok, "%s", r.detail);
+	/* Gone (or a zombie whose parent, init, reaps it). */
+	ck_assert_msg(kill(child, 0) == -1 || proc_state(child) == 'Z',
+	    "the handler's child %ld outlived it", (long)child);
+	ops->stop(st);
+	ld_event_unref(ev);
+	ops->conf_free(conf);
+	free(text);
+	free(child_file);
+	free(c);
+	free(h);
+}
+END_TEST
+
 /* Stop with processes running: those that exit at the end of their stdin
  * go at once; those that do not, and what they started, are killed after
  * the grace. None is left. */
@@ -502,6 +561,7 @@ persist_suite(void)
 	tcase_add_test(tc, never_reads_stdin);
 	tcase_add_test(tc, stderr_50mb);
 	tcase_add_test(tc, exits_without_answer);
+	tcase_add_test(tc, exit_ends_its_group);
 	tcase_add_test(tc, stop_with_processes_running);
 	suite_add_tcase(s, tc);
 	return s;
