@@ -86,6 +86,10 @@ const struct config_key config_server_keys[] = {
 	  .off = OFF(allow_from) },
 	{ .name = "trusted_proxies", .type = CONFIG_KEY_STR,
 	  .off = OFF(trusted_proxies) },
+	{ .name = "admin_listen", .type = CONFIG_KEY_STR,
+	  .off = OFF(admin_listen) },
+	{ .name = "admin_token", .type = CONFIG_KEY_SECRET,
+	  .off = OFF(admin_token) },
 	{ .name = "spool_dir", .type = CONFIG_KEY_STR, .off = OFF(spool_dir) },
 	{ .name = "durable", .type = CONFIG_KEY_BOOL, .off = OFF(durable),
 	  .def = "yes" },
@@ -491,6 +495,13 @@ finish(struct load *l)
 		    (unsigned long long)cfg->max_body_total,
 		    (unsigned long long)cfg->max_body);
 	credentials(l);
+	/* The admin page shows every payload: over TCP only with a token
+	 * (a Unix socket is guarded by its file mode). */
+	if (cfg->admin_listen != NULL && cfg->admin_listen[0] != '/' &&
+	    cfg->admin_token == NULL)
+		load_error(l, 0, "[server] admin_listen: %s is an address; it "
+		    "needs admin_token (or admin_token_file, or the credential "
+		    "admin_token)", cfg->admin_listen);
 	decode(l);
 }
 
@@ -564,6 +575,14 @@ config_restart_keys(const struct config *a, const struct config *b)
 } while (0)
 	if (strcmp(a->listen, b->listen) != 0)
 		list = xstrdup("listen");
+	if ((a->admin_listen == NULL) != (b->admin_listen == NULL) ||
+	    (a->admin_listen != NULL && strcmp(a->admin_listen,
+	    b->admin_listen) != 0)) {
+		tmp = xasprintf("%s%sadmin_listen", list ? list : "",
+		    list ? ", " : "");
+		free(list);
+		list = tmp;
+	}
 	DIFF(http_threads, "http_threads");
 	DIFF(max_connections, "max_connections");
 	DIFF(max_connections_per_ip, "max_connections_per_ip");
