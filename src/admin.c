@@ -997,6 +997,14 @@ admin_new(struct runtime *rt, const struct config *cfg, char **err)
 	*err = NULL;
 	if (cfg->admin_listen == NULL)
 		return NULL;
+	/* The page shows every payload: over TCP only with a token (a Unix
+	 * socket is guarded by its file mode). */
+	if (cfg->admin_listen[0] != '/' && cfg->admin_token == NULL) {
+		*err = xasprintf("[server] admin_listen: %s is an address; it "
+		    "needs admin_token (or admin_token_file, or the credential "
+		    "admin_token)", cfg->admin_listen);
+		return NULL;
+	}
 	a = xcalloc(1, sizeof *a);
 	a->rt = rt;
 	pthread_mutex_init(&a->lock, NULL);

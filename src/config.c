@@ -495,13 +495,6 @@ finish(struct load *l)
 		    (unsigned long long)cfg->max_body_total,
 		    (unsigned long long)cfg->max_body);
 	credentials(l);
-	/* The admin page shows every payload: over TCP only with a token
-	 * (a Unix socket is guarded by its file mode). */
-	if (cfg->admin_listen != NULL && cfg->admin_listen[0] != '/' &&
-	    cfg->admin_token == NULL)
-		load_error(l, 0, "[server] admin_listen: %s is an address; it "
-		    "needs admin_token (or admin_token_file, or the credential "
-		    "admin_token)", cfg->admin_listen);
 	decode(l);
 }
 

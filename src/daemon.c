@@ -379,14 +379,15 @@ daemon_run(const struct daemon_input *ops, struct config *cfg,
 	if ((d.rt = runtime_new(cfg, ops->hooks != NULL ? ops->hooks(d.in) :
 	    NULL, &err)) == NULL)
 		goto fail;
-	if (ops->start(d.in, d.rt, cfg, &err) == -1)
-		goto fail;
-	runtime_start(d.rt);
-	/* The page after the runtime, and gone before it stops. */
+	/* The page after the runtime, and gone before it stops; up before
+	 * the input, so that whoever sees the daemon ready finds it. */
 	if ((d.admin = admin_new(d.rt, cfg, &err)) == NULL && err != NULL)
 		goto fail;
 	if (d.admin != NULL)
 		log_notice("admin page on %s", admin_address(d.admin));
+	if (ops->start(d.in, d.rt, cfg, &err) == -1)
+		goto fail;
+	runtime_start(d.rt);
 	service_notify("READY=1");
 	daemon_loop(&d, &set);
 	admin_free(d.admin);
