@@ -218,14 +218,12 @@ dead_read(const char *dir, const char *id, struct admin_dead *dl)
 	dl->failed_at = jstr(o, "failed_at");
 	json_array_foreach(json_object_get(o, "failures"), i, f) {
 		const char *d = json_string_value(json_object_get(f, "detail"));
-		json_t *st = json_object_get(f, "exit_status");
 
+		/* The detail says how the script ended (its exit status or
+		 * signal) and the tail of its stderr. */
 		abuf_printf(&why, "%s%s: ", i > 0 ? "\n" : "",
 		    json_string_value(json_object_get(f, "sink")) ?
 		    json_string_value(json_object_get(f, "sink")) : "?");
-		if (json_is_integer(st))
-			abuf_printf(&why, "exit status %lld, ",
-			    (long long)json_integer_value(st));
 		abuf_puts(&why, d != NULL ? d : "");
 	}
 	dl->reason = why.s != NULL ? why.s : xstrdup("");

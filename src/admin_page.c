@@ -66,14 +66,16 @@ status(struct abuf *b, const struct admin_view *v)
 			max = v->chart[i];
 	abuf_printf(b, "<svg width=\"360\" height=\"60\" viewBox=\"0 0 360 "
 	    "60\" role=\"img\" aria-label=\"backlog per minute, peak %zu\">"
-	    "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"2\" "
-	    "points=\"", max);
+	    "<line x1=\"0\" y1=\"59\" x2=\"360\" y2=\"59\" stroke=\"#bbb\"/>",
+	    max);
+	/* A bar a minute, the newest on the right. */
 	for (i = 0; i < v->n_chart; i++)
-		abuf_printf(b, "%s%zu,%zu", i ? " " : "",
+		abuf_printf(b, "<rect x=\"%zu\" y=\"%zu\" width=\"5\" "
+		    "height=\"%zu\" fill=\"#36c\"/>",
 		    (ADMIN_CHART - v->n_chart + i) * 6,
-		    58 - v->chart[i] * 56 / max);
-	abuf_printf(b, "\"/></svg> <span class=\"muted\">peak %zu</span>"
-	    "</td></tr></table>", max);
+		    58 - v->chart[i] * 56 / max, 1 + v->chart[i] * 56 / max);
+	abuf_printf(b, "</svg> <span class=\"muted\">peak %zu, a bar a "
+	    "minute</span></td></tr></table>", max);
 }
 
 static void
@@ -166,8 +168,12 @@ deliveries(struct abuf *b, const struct admin_view *v)
 		ld_time_format(d->received_usec, when, sizeof when);
 		abuf_printf(b, "<tr class=\"delivery\"><td><a href=\"/?open=");
 		admin_esc_url(b, d->id);
-		abuf_puts(b, "#detail\">");
+		abuf_puts(b, "#detail\" title=\"");
 		admin_esc_html(b, when);
+		abuf_puts(b, "\">");
+		/* The time of day; the date is in the title. */
+		admin_esc_html(b, strchr(when, 'T') ? strchr(when, 'T') + 1 :
+		    when);
 		abuf_puts(b, "</a></td><td>");
 		admin_esc_html(b, d->event);
 		abuf_puts(b, "</td><td>");
