@@ -342,6 +342,7 @@ view_build(struct admin *a, struct admin_view *v,
 
 	g = runtime_acquire(a->rt);
 	runtime_stats(a->rt, g, &ds);
+	v->retrying = ds.retrying;
 	v->n_sinks = ds.n_sinks;
 	v->sinks = xcalloc(ds.n_sinks + 1, sizeof *v->sinks);
 	for (i = 0; i < ds.n_sinks; i++) {

@@ -76,6 +76,8 @@ admin_api_status(const struct admin_view *v)
 	    "csrf", v->csrf);
 	if (o == NULL)
 		return NULL;
+	json_object_set_new(o, "retrying", json_integer((json_int_t)
+	    v->retrying));
 	if (v->reload_usec > 0) {
 		ld_time_format(v->reload_usec, when, sizeof when);
 		json_object_set_new(o, "last_reload", json_string(when));

@@ -42,6 +42,7 @@ struct admin_view {
 	size_t		 backlog_events;
 	uint64_t	 backlog_bytes;
 	int64_t		 backlog_oldest_s;
+	size_t		 retrying;	/* deliveries waiting for a retry */
 	size_t		 chart[ADMIN_CHART];	/* oldest first */
 	size_t		 n_chart;
 	struct admin_sink *sinks;

@@ -57,9 +57,10 @@ status(struct abuf *b, const struct admin_view *v)
 	} else
 		abuf_puts(b, "<span class=\"muted\">none since start</span>");
 	abuf_printf(b, "</td></tr><tr><th>backlog</th><td id=\"backlog\">"
-	    "%zu events, %" PRIu64 " bytes, oldest %" PRId64 " s</td></tr>"
-	    "<tr><th>backlog, last hour</th><td>", v->backlog_events,
-	    v->backlog_bytes, v->backlog_oldest_s);
+	    "%zu events, %" PRIu64 " bytes, oldest %" PRId64 " s; %zu "
+	    "deliver%s waiting for a retry</td></tr><tr><th>backlog, last "
+	    "hour</th><td>", v->backlog_events, v->backlog_bytes,
+	    v->backlog_oldest_s, v->retrying, v->retrying == 1 ? "y" : "ies");
 	/* Inline SVG: one point a minute, the peak of that minute. */
 	for (i = 0; i < v->n_chart; i++)
 		if (v->chart[i] > max)
