@@ -370,7 +370,7 @@ if want 1; then
 		run_daemon s1-ld "$r" "livedesk-webhookd, log sink" \
 		    "$work/log.conf" "$CONNS"
 		run_polled s1-ldpage "$r" \
-		    "livedesk-webhookd, log sink, page polled 1/s"
+		    "log sink, page polled 1/s"
 	done
 fi
 
