@@ -187,7 +187,9 @@ dl_matches(const struct delivery *d, const struct admin_filter *f)
 		return false;
 	if (strcmp(f->outcome, "ok") == 0 && !d->ok)
 		return false;
-	if (strcmp(f->outcome, "failed") == 0 && d->ok)
+	if (strcmp(f->outcome, "failed") == 0 && (d->ok || d->filtered))
+		return false;
+	if (strcmp(f->outcome, "filtered") == 0 && !d->filtered)
 		return false;
 	return true;
 }
@@ -361,7 +363,8 @@ view_build(struct admin *a, struct admin_view *v,
 	all = deliveries_copy(runtime_deliveries(a->rt), &n);
 	/* Each sink's last error: its newest failure in the ring. */
 	for (j = 0; j < n; j++)
-		for (k = 0; !all[j].ok && k < v->n_sinks; k++)
+		for (k = 0; !all[j].ok && !all[j].filtered && k < v->n_sinks;
+		    k++)
 			if (v->sinks[k].last_error[0] == '\0' &&
 			    strcmp(all[j].sink, v->sinks[k].name) == 0)
 				memcpy(v->sinks[k].last_error, all[j].detail,
@@ -674,7 +677,7 @@ filter_from(struct MHD_Connection *c, struct admin_filter *f)
 	}
 	if ((s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
 	    "outcome")) != NULL && (strcmp(s, "ok") == 0 ||
-	    strcmp(s, "failed") == 0))
+	    strcmp(s, "failed") == 0 || strcmp(s, "filtered") == 0))
 		snprintf(f->outcome, sizeof f->outcome, "%s", s);
 }
 

@@ -37,6 +37,8 @@ delivery_json(const struct delivery *d)
 	json_object_set_new(o, "exit_status", d->exited ?
 	    json_integer(d->exit_status) : json_null());
 	json_object_set_new(o, "detail", json_string(d->detail));
+	json_object_set_new(o, "outcome", json_string(d->ok ? "ok" :
+	    d->filtered ? "filtered" : "failed"));
 	return o;
 }
 

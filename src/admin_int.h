@@ -30,7 +30,7 @@ struct admin_dead {
 struct admin_filter {
 	char		 event[40];
 	int64_t		 conversation;	/* -1: any */
-	char		 outcome[8];	/* "", "ok", "failed" */
+	char		 outcome[12];	/* "", "ok", "failed", "filtered" */
 };
 
 struct admin_view {

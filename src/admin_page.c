@@ -133,6 +133,12 @@ outcome(struct abuf *b, const struct delivery *d)
 		abuf_puts(b, "<span class=\"ok\">ok</span>");
 		return;
 	}
+	if (d->filtered) {
+		abuf_puts(b, "<span class=\"muted\">filtered out: ");
+		admin_esc_html(b, d->detail);
+		abuf_puts(b, "</span>");
+		return;
+	}
 	abuf_puts(b, "<span class=\"failed\">failed");
 	if (d->exited)
 		abuf_printf(b, " (exit status %d)", d->exit_status);
@@ -158,6 +164,8 @@ deliveries(struct abuf *b, const struct admin_view *v)
 	option(b, "", "any", f->outcome[0] == '\0');
 	option(b, "ok", "ok", strcmp(f->outcome, "ok") == 0);
 	option(b, "failed", "failed", strcmp(f->outcome, "failed") == 0);
+	option(b, "filtered", "filtered out", strcmp(f->outcome, "filtered") ==
+	    0);
 	abuf_puts(b, "</select></label> <button>Filter</button> "
 	    "<a href=\"/\">clear</a></form><table id=\"deliveries-table\">"
 	    "<tr><th>time</th><th>event</th><th>conversation</th><th>"

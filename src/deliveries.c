@@ -54,36 +54,62 @@ deliveries_excerpt(char *dst, size_t len, const char *s)
 	admin_esc_fix_utf8(dst);
 }
 
+/* The event's part of an entry, built outside the lock. */
+static void
+fill(struct delivery *e, const struct ld_event *ev, const char *sink)
+{
+	struct ld_id cid = ld_event_conversation_id(ev);
+	const char *sender = ev->message.sender.name != NULL ?
+	    ev->message.sender.name : ev->contact.name;
+
+	memset(e, 0, sizeof *e);
+	e->received_usec = ev->received_usec;
+	e->done_usec = util_now_usec();
+	snprintf(e->id, sizeof e->id, "%s", ev->delivery_id);
+	deliveries_excerpt(e->event, sizeof e->event, ev->name);
+	e->conversation = cid.set ? cid.v : -1;
+	e->message = ev->message.id.set ? ev->message.id.v : -1;
+	deliveries_excerpt(e->sender, sizeof e->sender, sender);
+	deliveries_excerpt(e->excerpt, sizeof e->excerpt, ev->message.content);
+	deliveries_excerpt(e->sink, sizeof e->sink, sink);
+}
+
+/* Only the copy in is under the lock. */
+static void
+put(struct deliveries *d, struct delivery *e)
+{
+	pthread_mutex_lock(&d->lock);
+	e->seq = ++d->seq;
+	d->ring[(e->seq - 1) % DELIVERIES_MAX] = *e;
+	pthread_mutex_unlock(&d->lock);
+}
+
 void
 deliveries_add(struct deliveries *d, const struct ld_event *ev,
     const char *sink, const struct sink_result *r, int attempts)
 {
 	struct delivery e;
-	struct ld_id cid = ld_event_conversation_id(ev);
-	const char *sender = ev->message.sender.name != NULL ?
-	    ev->message.sender.name : ev->contact.name;
 
-	/* Built outside the lock: only the copy in is under it. */
-	memset(&e, 0, sizeof e);
-	e.received_usec = ev->received_usec;
-	e.done_usec = util_now_usec();
-	snprintf(e.id, sizeof e.id, "%s", ev->delivery_id);
-	deliveries_excerpt(e.event, sizeof e.event, ev->name);
-	e.conversation = cid.set ? cid.v : -1;
-	e.message = ev->message.id.set ? ev->message.id.v : -1;
-	deliveries_excerpt(e.sender, sizeof e.sender, sender);
-	deliveries_excerpt(e.excerpt, sizeof e.excerpt, ev->message.content);
-	deliveries_excerpt(e.sink, sizeof e.sink, sink);
+	fill(&e, ev, sink);
 	e.ok = r->ok;
 	e.exited = r->exited;
 	e.exit_status = r->exit_status;
 	e.attempts = attempts;
 	e.duration_usec = r->duration_usec;
 	deliveries_excerpt(e.detail, sizeof e.detail, r->detail);
-	pthread_mutex_lock(&d->lock);
-	e.seq = ++d->seq;
-	d->ring[(e.seq - 1) % DELIVERIES_MAX] = e;
-	pthread_mutex_unlock(&d->lock);
+	put(d, &e);
+}
+
+void
+deliveries_filtered(struct deliveries *d, const struct ld_event *ev,
+    const char *sink, const char *why)
+{
+	struct delivery e;
+
+	fill(&e, ev, sink);
+	e.filtered = true;
+	deliveries_excerpt(e.detail, sizeof e.detail, why);
+	put(d, &e);
 }
 
 struct delivery *

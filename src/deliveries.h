@@ -29,6 +29,7 @@ struct delivery {
 	char		 excerpt[160];	/* of the message's content */
 	char		 sink[48];
 	bool		 ok;
+	bool		 filtered;	/* not delivered: detail says why */
 	bool		 exited;
 	int		 exit_status;
 	int		 attempts;
@@ -43,6 +44,10 @@ void		 deliveries_free(struct deliveries *);	/* NULL: no-op */
 /* One sink finished with ev (the dispatcher's sink_done). */
 void		 deliveries_add(struct deliveries *, const struct ld_event *,
 		    const char *sink, const struct sink_result *, int attempts);
+/* ev went to no sink called sink: its filter refused it, for why. */
+void		 deliveries_filtered(struct deliveries *,
+		    const struct ld_event *, const char *sink,
+		    const char *why);
 /* A copy of the ring, newest first: *n entries, caller frees. */
 struct delivery	*deliveries_copy(struct deliveries *, size_t *n);
 /* s cut to fit len bytes between UTF-8 sequences, "..." marking a cut. */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "deliveries.h"
 #include "dispatch.h"
+#include "filter.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -480,7 +481,20 @@ submit(struct runtime *rt, struct gen *g, struct ld_event *ev,
 {
 	struct gen *to = route(rt, g, ev);
 	int rc = dispatch_submit(to->disp, ev, skip, n_skip, flags);
+	const struct config_sink *cs;
+	char *why;
+	size_t i;
 
+	/* For the operator's page: the sinks whose filter kept ev out, and
+	 * why (not for a recovered event some of whose sinks are done: it
+	 * was seen before the restart). */
+	for (i = 0; rc == 0 && skip == NULL && i < to->cfg->n_sinks; i++) {
+		cs = &to->cfg->sinks[i];
+		if ((why = filter_why_not(&cs->filter, ev)) != NULL) {
+			deliveries_filtered(rt->deliveries, ev, cs->name, why);
+			free(why);
+		}
+	}
 	if (to != g)
 		runtime_release(to);
 	return rc;

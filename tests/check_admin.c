@@ -179,7 +179,8 @@ fx_start(struct admin_fx *fx, const char *listen_extra)
 	snprintf(fx->admin, sizeof fx->admin, "http://127.0.0.1:%d", port);
 	fx->conf = xasprintf("[server]\nadmin_listen = %s\n%s"
 	    "spool_dir = %s/spool\n[sink script]\ntype = exec\n"
-	    "command = %s\nretries = 0\nenv = SECRET_VALUE=hunter2\n",
+	    "command = %s\nretries = 0\nenv = SECRET_VALUE=hunter2\n"
+	    "[sink closed]\ntype = log\nevents = conversation_status_changed\n",
 	    listen_extra != NULL ? listen_extra : fx->admin + 7,
 	    listen_extra != NULL ? "" : "admin_token = t0ken\n", fx->dir,
 	    script);
@@ -369,6 +370,16 @@ START_TEST(payload_is_text)
 	tu_response_free(&r);
 	admin_get(&fx, &r, "/api/status", true);
 	ck_assert_ptr_null(strstr(r.body, "hunter2"));
+	tu_response_free(&r);
+	/* A sink whose filter kept it out says so, and why. */
+	admin_get(&fx, &r, "/api/deliveries?outcome=filtered", true);
+	ck_assert_msg(strstr(r.body, "\"sink\":\"closed\"") != NULL &&
+	    strstr(r.body, "\"outcome\":\"filtered\"") != NULL &&
+	    strstr(r.body, "events") != NULL, "%s", r.body);
+	ck_assert_ptr_null(strstr(r.body, "\"sink\":\"script\""));
+	tu_response_free(&r);
+	admin_get(&fx, &r, "/?outcome=filtered", true);
+	ck_assert_ptr_nonnull(strstr(r.body, "filtered out: "));
 	tu_response_free(&r);
 	fx_stop(&fx);
 }
