@@ -26,6 +26,7 @@
 
 #include "admin.h"
 #include "admin_int.h"
+#include "codec_archive.h"
 #include "config.h"
 #include "deliveries.h"
 #include "dispatch.h"
@@ -681,21 +682,100 @@ filter_from(struct MHD_Connection *c, struct admin_filter *f)
 		snprintf(f->outcome, sizeof f->outcome, "%s", s);
 }
 
-/* A delivery's payload, pretty-printed: its dead letter's if it has one;
- * NULL when it is no longer kept. */
+/* text's JSON, pretty-printed, or NULL. */
+static char *
+pretty(const char *text, size_t len)
+{
+	json_t *o = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+	char *out = o != NULL ? json_dumps(o, JSON_INDENT(2) |
+	    JSON_SORT_KEYS) : NULL;
+
+	json_decref(o);
+	return out;
+}
+
+/* How much of a file sink's archive is searched for a payload: its end,
+ * where recent deliveries are. */
+#define ARCHIVE_TAIL	(64ULL << 20)
+
+/* ev's payload from a file sink's archive at path, or NULL. */
+static char *
+archive_payload(const char *path, const char *id)
+{
+	char *needle = xasprintf("\"delivery_id\":\"%s\"", id), *line = NULL;
+	char *why = NULL, *out = NULL;
+	struct ld_event *ev;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	long size;
+
+	if ((f = fopen(path, "re")) == NULL)
+		goto out;
+	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 &&
+	    (unsigned long long)size > ARCHIVE_TAIL) {
+		/* Past the line the seek lands in. */
+		if (fseek(f, size - (long)ARCHIVE_TAIL, SEEK_SET) == 0)
+			(void)getline(&line, &cap, f);
+	} else
+		rewind(f);
+	while (out == NULL && (n = getline(&line, &cap, f)) > 0) {
+		if (strstr(line, needle) == NULL)
+			continue;
+		if ((ev = codec_archive_decode(line, (size_t)n, 0, &why)) ==
+		    NULL) {
+			free(why);
+			why = NULL;
+			continue;
+		}
+		if (strcmp(ev->delivery_id, id) == 0)
+			out = pretty(ev->raw, ev->raw_len);
+		ld_event_unref(ev);
+	}
+	fclose(f);
+out:
+	free(line);
+	free(needle);
+	return out;
+}
+
+/*
+ * A delivery's payload, pretty-printed: its dead letter's if it has one,
+ * else the line of a file sink's archive that holds it; NULL when it is
+ * no longer kept. Read when it is opened: the ring keeps excerpts only.
+ */
 static char *
 payload_of(struct admin *a, const char *id)
 {
-	char *path, *out = NULL;
-	json_t *o;
+	const struct config_key *k;
+	const struct config *cfg;
+	struct gen *g;
+	char *path, *out = NULL, *body, **file;
+	size_t len, i;
 
-	if (a->spool_dir == NULL || !valid_id(id))
+	if (!valid_id(id))
 		return NULL;
-	path = xasprintf("%s/failed/%s.json", a->spool_dir, id);
-	if ((o = json_load_file(path, JSON_DECODE_ANY, NULL)) != NULL)
-		out = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(o);
-	free(path);
+	if (a->spool_dir != NULL) {
+		path = xasprintf("%s/failed/%s.json", a->spool_dir, id);
+		if ((body = util_read_file(path, &len)) != NULL)
+			out = pretty(body, len);
+		free(body);
+		free(path);
+		if (out != NULL)
+			return out;
+	}
+	g = runtime_acquire(a->rt);
+	cfg = runtime_config(g);
+	for (i = 0; out == NULL && i < cfg->n_sinks; i++) {
+		if (strcmp(cfg->sinks[i].ops->type, "file") != 0 ||
+		    cfg->sinks[i].ops->keys == NULL || (k = config_key_find(
+		    cfg->sinks[i].ops->keys->keys, "path")) == NULL)
+			continue;
+		file = config_key_field(k, cfg->sinks[i].conf);
+		if (*file != NULL)
+			out = archive_payload(*file, id);
+	}
+	runtime_release(g);
 	return out;
 }
 

@@ -225,8 +225,9 @@ detail_of(struct abuf *b, const struct delivery *d, const char *payload)
 	}
 	abuf_puts(b, "<h3>Payload</h3>");
 	if (payload == NULL)
-		abuf_puts(b, "<p class=\"muted\">No longer kept: only a dead "
-		    "letter's payload stays on disk.</p><pre>");
+		abuf_puts(b, "<p class=\"muted\">The payload is no longer "
+		    "kept (neither a dead letter nor a file sink's archive "
+		    "holds it); its excerpt:</p><pre>");
 	else {
 		abuf_puts(b, "<pre id=\"payload\">");
 		admin_esc_html(b, payload);

@@ -180,10 +180,11 @@ fx_start(struct admin_fx *fx, const char *listen_extra)
 	fx->conf = xasprintf("[server]\nadmin_listen = %s\n%s"
 	    "spool_dir = %s/spool\n[sink script]\ntype = exec\n"
 	    "command = %s\nretries = 0\nenv = SECRET_VALUE=hunter2\n"
-	    "[sink closed]\ntype = log\nevents = conversation_status_changed\n",
+	    "[sink closed]\ntype = log\nevents = conversation_status_changed\n"
+	    "[sink archive]\ntype = file\npath = %s/archive.jsonl\n",
 	    listen_extra != NULL ? listen_extra : fx->admin + 7,
 	    listen_extra != NULL ? "" : "admin_token = t0ken\n", fx->dir,
-	    script);
+	    script, fx->dir);
 	free(script);
 	ck_assert(tu_daemon_start(&fx->d, fx->conf, NULL));
 }
@@ -381,6 +382,34 @@ START_TEST(payload_is_text)
 	admin_get(&fx, &r, "/?outcome=filtered", true);
 	ck_assert_ptr_nonnull(strstr(r.body, "filtered out: "));
 	tu_response_free(&r);
+	/* Opened, its payload is read from the file sink's archive (the
+	 * ring has only an excerpt), pretty-printed, as text. */
+	{
+		char *p, id[64], *path;
+
+		ck_assert(wait_body(&fx, "/api/deliveries",
+		    "\"sink\":\"archive\"", 5000));
+		admin_get(&fx, &r, "/api/deliveries?outcome=ok", true);
+		p = strstr(r.body, "\"id\":\"");
+		ck_assert_ptr_nonnull(p);
+		snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 6, "\""),
+		    p + 6);
+		tu_response_free(&r);
+		path = xasprintf("/api/deliveries/%s", id);
+		admin_get(&fx, &r, path, true);
+		ck_assert_msg(strstr(r.body, "\\n  \\\"conversation\\\": {") !=
+		    NULL, "%s", r.body);
+		tu_response_free(&r);
+		free(path);
+		path = xasprintf("/?open=%s", id);
+		admin_get(&fx, &r, path, true);
+		ck_assert_ptr_nonnull(strstr(r.body, "<pre id=\"payload\">"));
+		ck_assert_ptr_nonnull(strstr(r.body, "&lt;img src=x "
+		    "onerror=alert(1)&gt;"));
+		ck_assert_ptr_null(strstr(r.body, "<img src=x"));
+		tu_response_free(&r);
+		free(path);
+	}
 	fx_stop(&fx);
 }
 END_TEST
