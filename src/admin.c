@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "admin.h"
 #include "admin_int.h"
@@ -88,17 +89,18 @@ random_hex(char *out, size_t bytes)
 	out[2 * bytes] = '\0';
 }
 
-/* In constant time over the secret's length. */
+/* In constant time: the digests are compared, so that not even the
+ * secret's length shows in the time taken. */
 static bool
 same(const char *given, const char *secret)
 {
-	size_t gl, sl;
+	unsigned char g[SHA256_DIGEST_LENGTH], s[SHA256_DIGEST_LENGTH];
 
-	if (given == NULL || secret == NULL)
+	if (given == NULL || secret == NULL ||
+	    SHA256((const unsigned char *)given, strlen(given), g) == NULL ||
+	    SHA256((const unsigned char *)secret, strlen(secret), s) == NULL)
 		return false;
-	gl = strlen(given);
-	sl = strlen(secret);
-	return gl == sl && CRYPTO_memcmp(given, secret, sl) == 0;
+	return CRYPTO_memcmp(g, s, sizeof g) == 0;
 }
 
 /* --- gathering --- */

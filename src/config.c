@@ -576,6 +576,15 @@ config_restart_keys(const struct config *a, const struct config *b)
 		free(list);
 		list = tmp;
 	}
+	/* Only the key's name is said: it is a secret. */
+	if ((a->admin_token == NULL) != (b->admin_token == NULL) ||
+	    (a->admin_token != NULL && strcmp(a->admin_token,
+	    b->admin_token) != 0)) {
+		tmp = xasprintf("%s%sadmin_token", list ? list : "",
+		    list ? ", " : "");
+		free(list);
+		list = tmp;
+	}
 	DIFF(http_threads, "http_threads");
 	DIFF(max_connections, "max_connections");
 	DIFF(max_connections_per_ip, "max_connections_per_ip");
