@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,64 @@ START_TEST(replay_dead_letter)
 }
 END_TEST
 
+/* A refused reload shows with its error; a good one moves the
+ * generation on and clears it. */
+START_TEST(reload_status)
+{
+	struct admin_fx fx;
+	char *broken;
+
+	fx_start(&fx, NULL);
+	ck_assert(wait_body(&fx, "/api/status", "\"generation\":1,", 5000));
+	broken = xasprintf("%s[sink bad]\ntype = nosuch\n", fx.conf);
+	tu_write_file(fx.d.conf, broken, strlen(broken));
+	ck_assert_int_eq(kill(fx.d.pid, SIGHUP), 0);
+	ck_assert(wait_body(&fx, "/api/status", "nosuch", 10000));
+	ck_assert(wait_body(&fx, "/", "refused: ", 1000));
+	tu_write_file(fx.d.conf, fx.conf, strlen(fx.conf));
+	ck_assert_int_eq(kill(fx.d.pid, SIGHUP), 0);
+	ck_assert(wait_body(&fx, "/api/status", "\"generation\":2,", 10000));
+	ck_assert(wait_body(&fx, "/api/status", "\"last_reload_error\":null",
+	    1000));
+	free(broken);
+	fx_stop(&fx);
+}
+END_TEST
+
+/* Replay all: every dead letter, one POST from the page's form (the
+ * answer leads back to the page), gone once delivered. */
+START_TEST(replay_all_form)
+{
+	struct admin_fx fx;
+	struct tu_response r;
+	char *csrf, *body, *url;
+	const char *h[] = { "Authorization: Bearer t0ken", "Content-Type: "
+	    "application/x-www-form-urlencoded", NULL };
+
+	fx_start(&fx, NULL);
+	post_event(&fx, "one");
+	post_event(&fx, "two");
+	ck_assert(wait_body(&fx, "/api/status", "\"dead_letters\":2,",
+	    10000));
+	tu_write_file(fx.flag, "", 0);
+	csrf = csrf_of(&fx);
+	body = xasprintf("csrf=%s", csrf);
+	url = xasprintf("%s/api/dead-letters/replay", fx.admin);
+	tu_http(&r, "POST", url, h, body, strlen(body));
+	ck_assert_int_eq(r.status, 303);
+	tu_response_free(&r);
+	admin_get(&fx, &r, "/", true);
+	ck_assert_msg(strstr(r.body, "replayed 2 dead letters: 2 delivered, "
+	    "0 still failing") != NULL, "%s", r.body);
+	ck_assert_ptr_nonnull(strstr(r.body, "Dead letters (0)"));
+	tu_response_free(&r);
+	free(url);
+	free(body);
+	free(csrf);
+	fx_stop(&fx);
+}
+END_TEST
+
 /* A Unix socket needs no token; the page answers there. */
 START_TEST(unix_socket)
 {
@@ -531,6 +590,8 @@ admin_suite(void)
 	tcase_add_test(e2e, payload_is_text);
 	tcase_add_test(e2e, replay_dead_letter);
 	tcase_add_test(e2e, unix_socket);
+	tcase_add_test(e2e, reload_status);
+	tcase_add_test(e2e, replay_all_form);
 	suite_add_tcase(s, unit);
 	suite_add_tcase(s, e2e);
 	return s;
