@@ -54,10 +54,11 @@ DEPS_SEND  := gcc make libc6-dev pkg-config libjansson-dev libcurl4-openssl-dev
 DEPS_BUILD := $(DEPS_SEND) libmicrohttpd-dev libinih-dev libsystemd-dev \
               libssl-dev libhiredis-dev
 # The tests that put nginx and Caddy in front, render the man pages and
-# verify the units need these: they fail, never skip, without them.
+# verify the units need these: they fail, never skip, without them; the
+# operator page's browser test (check_admin_browser) needs chromium.
 DEPS_CHECK := check libsubunit-dev curl valgrind systemd redis-server \
               nginx-light caddy openssl groff-base python3 python3-yaml \
-              prometheus
+              prometheus chromium chromium-driver python3-selenium
 DEPS_BENCH := wrk webhook curl redis-server
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))

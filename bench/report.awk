@@ -217,6 +217,12 @@ END {
 		    m["s1-ld", "rss"]
 	} else
 		print "  (not run) 1."
+	if (("s1-ldpage", "rps") in m && ("s1-ld", "rps") in m) {
+		x = ratio(m["s1-ldpage", "rps"], m["s1-ld", "rps"])
+		printf "  %s 1. with the operator's page polled 1/s, req/s >= 0.95x without: %sx; p99 %.2f ms against %.2f ms\n", \
+		    verdict(x >= 0.95), x, m["s1-ldpage", "p99"], \
+		    m["s1-ld", "p99"]
+	}
 	if (("s2-ld", "eps") in m && ("s2-wh", "eps") in m) {
 		x = ratio(m["s2-ld", "eps"], m["s2-wh", "eps"])
 		rmax = m["s2-ld", "rss"]

@@ -218,6 +218,26 @@ run_daemon() {
 	    "$mid" "$end" "$bl_events" "$bl_bytes" >>"$work/503.tsv"
 }
 
+# run_daemon with the operator's page and its API fetched once a second
+# (as its refresh would) for the length of the run.
+# run_polled ROW REP LABEL
+run_polled() {
+	ADMIN_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	sed "s/@ADMIN_PORT@/$ADMIN_PORT/" "$work/log-admin.conf.in" \
+	    >"$work/log-admin.conf"
+	(while :; do
+		curl -s -o /dev/null -H 'Authorization: Bearer bench' \
+		    "http://127.0.0.1:$ADMIN_PORT/" || true
+		curl -s -o /dev/null -H 'Authorization: Bearer bench' \
+		    "http://127.0.0.1:$ADMIN_PORT/api/status" || true
+		sleep 1
+	done) &
+	poller=$!
+	run_daemon "$1" "$2" "$3" "$work/log-admin.conf" "$CONNS"
+	kill "$poller" 2>/dev/null || true
+	wait "$poller" 2>/dev/null || true
+}
+
 # A large backlog drained after a restart: wrk floods a daemon whose script
 # never finishes (everything waits in the spool), SIGTERM, then the same
 # spool with exec /bin/true: the time until its backlog is empty (at most
@@ -292,6 +312,11 @@ max_connections_per_ip = 0
 max_connections = 2048
 shutdown_grace = 1s"
 printf '%s\n[sink log]\ntype = log\n' "$server" >"$work/log.conf"
+# Scenario 1 again with the operator's page polled every second (issue 17):
+# intake must not notice it.
+ADMIN_PORT=
+printf '%s\nadmin_listen = 127.0.0.1:%s\nadmin_token = bench\n[sink log]\ntype = log\n' \
+    "$server" "@ADMIN_PORT@" >"$work/log-admin.conf.in"
 for d in yes no; do
 	printf '%s\nspool_dir = %s\ndurable = %s\n[sink log]\ntype = log\n' \
 	    "$server" "$work/spool" "$d" >"$work/spool-$d.conf"
@@ -344,6 +369,8 @@ if want 1; then
 		    no "$floor" -j "127.0.0.1:$PORT"
 		run_daemon s1-ld "$r" "livedesk-webhookd, log sink" \
 		    "$work/log.conf" "$CONNS"
+		run_polled s1-ldpage "$r" \
+		    "log sink, page polled 1/s"
 	done
 fi
 

@@ -88,6 +88,10 @@ const struct config_key config_server_keys[] = {
 	  .off = OFF(allow_from) },
 	{ .name = "trusted_proxies", .type = CONFIG_KEY_STR,
 	  .off = OFF(trusted_proxies) },
+	{ .name = "admin_listen", .type = CONFIG_KEY_STR,
+	  .off = OFF(admin_listen) },
+	{ .name = "admin_token", .type = CONFIG_KEY_SECRET,
+	  .off = OFF(admin_token) },
 	{ .name = "spool_dir", .type = CONFIG_KEY_STR, .off = OFF(spool_dir) },
 	{ .name = "durable", .type = CONFIG_KEY_BOOL, .off = OFF(durable),
 	  .def = "yes" },
@@ -573,6 +577,23 @@ config_restart_keys(const struct config *a, const struct config *b)
 } while (0)
 	if (strcmp(a->listen, b->listen) != 0)
 		list = xstrdup("listen");
+	if ((a->admin_listen == NULL) != (b->admin_listen == NULL) ||
+	    (a->admin_listen != NULL && strcmp(a->admin_listen,
+	    b->admin_listen) != 0)) {
+		tmp = xasprintf("%s%sadmin_listen", list ? list : "",
+		    list ? ", " : "");
+		free(list);
+		list = tmp;
+	}
+	/* Only the key's name is said: it is a secret. */
+	if ((a->admin_token == NULL) != (b->admin_token == NULL) ||
+	    (a->admin_token != NULL && strcmp(a->admin_token,
+	    b->admin_token) != 0)) {
+		tmp = xasprintf("%s%sadmin_token", list ? list : "",
+		    list ? ", " : "");
+		free(list);
+		list = tmp;
+	}
 	DIFF(http_threads, "http_threads");
 	DIFF(max_connections, "max_connections");
 	DIFF(max_connections_per_ip, "max_connections_per_ip");

@@ -69,6 +69,10 @@ struct config {
 	struct netaddr_list	*allow_nets;
 	struct netaddr_list	*proxy_nets;
 	struct secret_key	*webhooks_key;		/* of the secret */
+	/* The operator's page (admin.c): a Unix socket path or ADDR:PORT,
+	 * NULL: none; its token, a secret as token is. */
+	char			*admin_listen;
+	char			*admin_token;
 	/* Nothing lost (spool.c). */
 	char			*spool_dir;
 	bool			 durable;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "config.h"
 #include "daemon.h"
 #include "dispatch.h"
@@ -52,6 +53,7 @@ struct daemon {
 	const struct daemon_args *args;
 	void		*in;
 	struct runtime	*rt;
+	struct admin	*admin;		/* the operator's page, or NULL */
 	char		 status[256];	/* the STATUS= sent last */
 };
 
@@ -242,14 +244,17 @@ daemon_reload(struct daemon *d)
 	} else if ((cfg = a->load(a->load_arg, &err)) == NULL) {
 		log_err("reload failed, keeping the running configuration:\n%s",
 		    err);
+		admin_reloaded(d->admin, err);
 		free(err);
 		runtime_reopen(d->rt);
 	} else if (reload_to(d, cfg, &err) == -1) {
 		log_err("reload failed, keeping the running configuration: %s",
 		    err);
+		admin_reloaded(d->admin, err);
 		free(err);
 		runtime_reopen(d->rt);
-	}
+	} else
+		admin_reloaded(d->admin, NULL);
 	service_notify("READY=1");
 }
 
@@ -307,6 +312,7 @@ daemon_loop(struct daemon *d, const sigset_t *set)
 			last_wd = now;
 		}
 		runtime_reap(d->rt);
+		admin_tick(d->admin);
 		daemon_status(d);
 	}
 }
@@ -373,11 +379,19 @@ daemon_run(const struct daemon_input *ops, struct config *cfg,
 	if ((d.rt = runtime_new(cfg, ops->hooks != NULL ? ops->hooks(d.in) :
 	    NULL, &err)) == NULL)
 		goto fail;
+	/* The page after the runtime, and gone before it stops; up before
+	 * the input, so that whoever sees the daemon ready finds it. */
+	if ((d.admin = admin_new(d.rt, cfg, &err)) == NULL && err != NULL)
+		goto fail;
+	if (d.admin != NULL)
+		log_notice("admin page on %s", admin_address(d.admin));
 	if (ops->start(d.in, d.rt, cfg, &err) == -1)
 		goto fail;
 	runtime_start(d.rt);
 	service_notify("READY=1");
 	daemon_loop(&d, &set);
+	admin_free(d.admin);
+	d.admin = NULL;
 	daemon_stop(&d);
 	rc = 0;
 	goto out;
@@ -385,6 +399,7 @@ fail:
 	log_err("%s", err);
 	free(err);
 out:
+	admin_free(d.admin);
 	/* The input before the runtime: requests hold generations. */
 	if (d.in != NULL)
 		ops->free(d.in);

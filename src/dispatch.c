@@ -563,6 +563,7 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 		    "retrying", attempts, l->cs->retries + 1, r.detail);
 	/* Recorded before the conversation's next event may start, so that
 	 * after a crash nothing runs again behind a later event. */
+	r.duration_usec = util_mono_usec() - t0;
 	if (final && !cut && d->hooks.sink_done != NULL)
 		d->hooks.sink_done(d->hooks.arg, ev, l->cs->name, &r,
 		    attempts);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "deliveries.h"
 #include "dispatch.h"
+#include "filter.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -36,6 +38,10 @@ struct runtime {
 	 * spool) or the spool's; none without either. */
 	struct dispatch_hooks hooks;
 	bool		 input;
+	/* What every dispatcher calls: the deliveries ring for the
+	 * operator's page, then hooks. */
+	struct dispatch_hooks outer;
+	struct deliveries *deliveries;
 	/* queue_size and queue_bytes over the events of every live
 	 * generation; guarded by its own lock (see dispatch.c). */
 	struct dispatch_bound *bound;
@@ -68,14 +74,12 @@ static struct gen *
 gen_new(struct runtime *rt, struct config *cfg, char **err)
 {
 	struct gen *g = xcalloc(1, sizeof *g);
-	bool hooked = rt->input || rt->spool != NULL;
-
 	g->rt = rt;
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
 	/* One bound for every generation: a retired one keeps taking the
 	 * events of its busy conversations after a reload. */
-	if ((g->disp = dispatch_new_shared(cfg, hooked ? &rt->hooks : NULL,
+	if ((g->disp = dispatch_new_shared(cfg, &rt->outer,
 	    rt->bound, err)) == NULL) {
 		gen_free(g);
 		return NULL;
@@ -112,6 +116,28 @@ window_submit(void *arg, struct ld_event *ev, const char *const *done,
 	runtime_release(g);
 }
 
+/* The dispatcher's hooks: the ring of recent deliveries, then the
+ * input's or the spool's. */
+static void
+outer_sink_done(void *arg, struct ld_event *ev, const char *sink,
+    const struct sink_result *r, int attempts)
+{
+	struct runtime *rt = arg;
+
+	deliveries_add(rt->deliveries, ev, sink, r, attempts);
+	if (rt->hooks.sink_done != NULL)
+		rt->hooks.sink_done(rt->hooks.arg, ev, sink, r, attempts);
+}
+
+static void
+outer_event_done(void *arg, struct ld_event *ev)
+{
+	struct runtime *rt = arg;
+
+	if (rt->hooks.event_done != NULL)
+		rt->hooks.event_done(rt->hooks.arg, ev);
+}
+
 struct runtime *
 runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
     char **err)
@@ -123,6 +149,10 @@ runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_rwlock_init(&rt->ingest_lock, NULL);
 	rt->bound = dispatch_bound_new(cfg);
+	rt->deliveries = deliveries_new();
+	rt->outer.sink_done = outer_sink_done;
+	rt->outer.event_done = outer_event_done;
+	rt->outer.arg = rt;
 	if (hooks != NULL) {
 		rt->hooks = *hooks;
 		rt->input = true;
@@ -451,7 +481,20 @@ submit(struct runtime *rt, struct gen *g, struct ld_event *ev,
 {
 	struct gen *to = route(rt, g, ev);
 	int rc = dispatch_submit(to->disp, ev, skip, n_skip, flags);
+	const struct config_sink *cs;
+	char *why;
+	size_t i;
 
+	/* For the operator's page: the sinks whose filter kept ev out, and
+	 * why (not for a recovered event some of whose sinks are done: it
+	 * was seen before the restart). */
+	for (i = 0; rc == 0 && skip == NULL && i < to->cfg->n_sinks; i++) {
+		cs = &to->cfg->sinks[i];
+		if ((why = filter_why_not(&cs->filter, ev)) != NULL) {
+			deliveries_filtered(rt->deliveries, ev, cs->name, why);
+			free(why);
+		}
+	}
 	if (to != g)
 		runtime_release(to);
 	return rc;
@@ -614,10 +657,17 @@ runtime_free(struct runtime *rt)
 	}
 	spool_free(rt->spool);
 	dispatch_bound_free(rt->bound);
+	deliveries_free(rt->deliveries);
 	for (i = 0; i < rt->n_gone; i++)
 		free(rt->gone[i].name);
 	free(rt->gone);
 	pthread_rwlock_destroy(&rt->ingest_lock);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
+}
+
+struct deliveries *
+runtime_deliveries(struct runtime *rt)
+{
+	return rt->deliveries;
 }

@@ -60,6 +60,8 @@ const char	*runtime_no_room(struct gen *, size_t len);
 struct metrics	*runtime_metrics(struct runtime *);
 /* The spool, NULL without spool_dir. */
 struct spool	*runtime_spool(struct runtime *);
+/* The ring of recent deliveries (the operator's page). */
+struct deliveries *runtime_deliveries(struct runtime *);
 /* Whether the daemon stops (answer 503, /healthz not ready). */
 bool		 runtime_stopping(const struct runtime *);
 

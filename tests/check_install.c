@@ -637,6 +637,8 @@ START_TEST(every_key_documented)
 	ck_assert(example_has(example, "env"));
 	ck_assert(example_has(example, "password_file"));
 	ck_assert(example_has(example, "consumer"));
+	ck_assert(man_has(page, "admin_token"));
+	ck_assert(example_has(example, "admin_token_file"));
 	free(example);
 	free(page);
 }
@@ -721,6 +723,7 @@ START_TEST(example_with_everything_uncommented)
 		{ "standard_webhooks_secret",
 		    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
 		{ "redis", "r3dis" },
+		{ "admin_token", "adm1n" },
 	};
 	size_t i;
 	int st;

@@ -29,6 +29,8 @@ struct sink_result {
 	 * (exited, timed out, broke the protocol) during this delivery, each
 	 * to be started again; counted in /metrics. */
 	unsigned restarts;
+	/* Set by the dispatcher: how long this (the last) attempt took. */
+	int64_t	 duration_usec;
 };
 
 /* What a running sink instance knows about itself. */
