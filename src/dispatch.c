@@ -365,10 +365,14 @@ dispatch_sink_names(struct dispatch *d, const struct ld_event *ev,
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < d->n_lanes && n < max; i++)
-		if (ev == NULL || filter_match(&d->lanes[i].cs->filter, ev))
-			snprintf(names[n++], sizeof names[0], "%s",
+	for (i = 0; i < d->n_lanes; i++) {
+		if (ev != NULL && !filter_match(&d->lanes[i].cs->filter, ev))
+			continue;
+		if (n < max)
+			snprintf(names[n], sizeof names[0], "%s",
 			    d->lanes[i].cs->name);
+		n++;
+	}
 	return n;
 }
 

@@ -122,7 +122,7 @@ bool		 dispatch_reserve_sink(struct dispatch *, const char *sink,
 void		 dispatch_unreserve_sink(struct dispatch *, const char *sink,
 		    size_t len);
 /* The names (up to max) of the sinks ev goes to, or of every sink when ev
- * is NULL. Returns the count. */
+ * is NULL. Returns their count, which may be more than max. */
 size_t		 dispatch_sink_names(struct dispatch *,
 		    const struct ld_event *ev, char (*names)[65], size_t max);
 /* How many sinks ev would go to. */

@@ -215,7 +215,7 @@ commit(struct spool *s, struct spool_queue *list)
 	}
 	pthread_mutex_unlock(&s->lock);
 	for (p = STAILQ_FIRST(list); p != NULL; p = next) {
-		const char *to[SPOOL_MAX_SINKS];
+		const char **to = xcalloc(p->n_to + 1, sizeof *to);
 
 		next = STAILQ_NEXT(p, link);
 		for (i = 0; i < p->n_to; i++)
@@ -231,6 +231,7 @@ commit(struct spool *s, struct spool_queue *list)
 				    to[i]);
 		p->fn(p->arg, p->ev, ok, p->direct);
 		ld_event_unref(p->ev);
+		free(to);
 		free(p->to);
 		free(p->later);
 		free(p);
@@ -279,7 +280,7 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
     void *arg)
 {
 	struct spool_pending *p = xcalloc(1, sizeof *p);
-	char names[SPOOL_MAX_SINKS][SPOOL_SINK_NAME];
+	char (*names)[SPOOL_SINK_NAME] = NULL;
 	struct spool_lane *l;
 	size_t i, n;
 
@@ -296,8 +297,7 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	 * no conversation's event overtakes an earlier one at any sink.
 	 * Without a window (stopped), it waits on disk for every sink.
 	 */
-	n = s->window_set ? s->window.sinks(s->window.arg, ev, names,
-	    SPOOL_MAX_SINKS) : 0;
+	n = s->window_set ? spool_window_sinks(s, ev, &names) : 0;
 	p->to = xcalloc(n > 0 ? n : 1, sizeof *p->to);
 	p->later = xcalloc(s->n_lanes + n + 1, sizeof *p->later);
 	for (i = 0; i < n; i++) {
@@ -329,6 +329,7 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	 * is finished at once). */
 	ev->spool->direct = s->window_set && (p->n_to > 0 || p->n_later == 0);
 	ev->spool->whole = p->n_later == 0;
+	free(names);
 	spool_entry_add(s, ev->spool);
 	STAILQ_INSERT_TAIL(&s->queue, p, link);
 	pthread_cond_broadcast(&s->cond);

@@ -27,13 +27,11 @@ typedef void (*spool_recover_fn)(void *arg, struct ld_event *,
 		    const char *const *done, size_t n_done);
 /* A sink's name, NUL included (config: 1 to 64 bytes). */
 #define SPOOL_SINK_NAME	65
-/* Sinks an event is sent to at most, for the spool's lists. */
-#define SPOOL_MAX_SINKS	64
-
 /*
  * The dispatcher's window, as the spool fills it, one per sink: a sink
  * that is behind holds back only its own deliveries. sinks names the
- * sinks ev goes to (every sink when ev is NULL) and returns their count;
+ * sinks ev goes to (every sink when ev is NULL), max at most, and returns
+ * their count (which may be more than max);
  * reserve takes room for ev in sink's window (false when there is none),
  * unreserve gives it back (the commit failed); submit hands ev over to
  * the sinks in only[0..n), each with its room reserved (given back once

@@ -229,6 +229,10 @@ void	*spool_loader(void *spool);
 void	 spool_load_wake(struct spool *);
 /* The lane of sink name, made (not deferred) on first sight. Under lock. */
 struct spool_lane *spool_lane_get(struct spool *, const char *name);
+/* The window's sinks for ev (every sink for NULL), malloc'd, in *names;
+ * returns their count. */
+size_t	 spool_window_sinks(struct spool *, const struct ld_event *,
+	    char (**names)[SPOOL_SINK_NAME]);
 /* Whether every sink's cursor is past b. Under lock. */
 bool	 spool_lanes_past(struct spool *, const struct spool_batch *);
 /* Deletes the batches every sink is past and no lane holds. Under lock

@@ -59,6 +59,20 @@ spool_lane_get(struct spool *s, const char *name)
 	return l;
 }
 
+size_t
+spool_window_sinks(struct spool *s, const struct ld_event *ev,
+    char (**names)[SPOOL_SINK_NAME])
+{
+	const struct spool_window *w = &s->window;
+	size_t n = w->sinks(w->arg, ev, NULL, 0), got;
+
+	/* However many sinks: a reload in between may change the count,
+	 * so the second answer is bounded by the first's room. */
+	*names = xcalloc(n > 0 ? n : 1, sizeof **names);
+	got = w->sinks(w->arg, ev, *names, n);
+	return got < n ? got : n;
+}
+
 bool
 spool_lanes_past(struct spool *s, const struct spool_batch *b)
 {
@@ -154,14 +168,14 @@ hand_close(struct spool *s, struct spool_lane *l, bool damaged)
 static bool
 wanted(struct spool *s, const struct ld_event *ev, const char *sink)
 {
-	char names[SPOOL_MAX_SINKS][SPOOL_SINK_NAME];
-	size_t i, n = s->window.sinks(s->window.arg, ev, names,
-	    SPOOL_MAX_SINKS);
+	char (*names)[SPOOL_SINK_NAME];
+	size_t i, n = spool_window_sinks(s, ev, &names);
+	bool found = false;
 
-	for (i = 0; i < n; i++)
-		if (strcmp(names[i], sink) == 0)
-			return true;
-	return false;
+	for (i = 0; i < n && !found; i++)
+		found = strcmp(names[i], sink) == 0;
+	free(names);
+	return found;
 }
 
 /*
@@ -322,7 +336,7 @@ spool_load_start(struct spool *s, const struct spool_window *w, char **err)
 {
 	int rc;
 
-	char names[SPOOL_MAX_SINKS][SPOOL_SINK_NAME];
+	char (*names)[SPOOL_SINK_NAME];
 	struct spool_lane *l;
 	size_t i, n;
 
@@ -332,7 +346,7 @@ spool_load_start(struct spool *s, const struct spool_window *w, char **err)
 	s->load_quit = false;
 	/* After a restart every sink starts at the oldest unfinished
 	 * batch. */
-	n = w->sinks(w->arg, NULL, names, SPOOL_MAX_SINKS);
+	n = spool_window_sinks(s, NULL, &names);
 	for (i = 0; i < n; i++) {
 		l = spool_lane_get(s, names[i]);
 		if (s->recovering && !l->deferred) {
@@ -340,6 +354,7 @@ spool_load_start(struct spool *s, const struct spool_window *w, char **err)
 			l->cursor = s->recover_from;
 		}
 	}
+	free(names);
 	s->recovering = false;
 	s->lanes_known = true;
 	/* What recovery could not yet tell may go now. */

@@ -74,7 +74,7 @@ w_sinks(void *arg, const struct ld_event *ev, char (*names)[SPOOL_SINK_NAME],
 	pthread_mutex_unlock(&w.lock);
 	for (k = 0; k < n && k < max; k++)
 		snprintf(names[k], SPOOL_SINK_NAME, "%s", sink_name[k]);
-	return k;
+	return n;
 }
 
 static bool
