@@ -40,6 +40,8 @@ struct job {
 	struct ld_event	*ev;
 	int		 pending;	/* sinks not yet finished */
 	bool		 cancelled;	/* a sink gave up at shutdown */
+	bool		 lanes;		/* counted per sink (DISPATCH_LANES),
+					 * not against queue_size overall */
 };
 
 /* One (event, sink) delivery. */
@@ -83,6 +85,15 @@ struct dispatch_bound {
 	uint64_t	 max_bytes;
 	size_t		 events;
 	uint64_t	 bytes;
+	/* The spool's window: the same limits, per sink name, so that a
+	 * sink that is behind fills only its own (DISPATCH_LANES). Names
+	 * stay once seen: a handful, whatever the reloads. */
+	struct bound_sink {
+		char	 name[65];
+		size_t	 events;
+		uint64_t bytes;
+	}		*sinks;
+	size_t		 n_sinks;
 };
 
 struct dispatch {
@@ -99,6 +110,8 @@ struct dispatch {
 	size_t			 n_threads;
 	size_t			 queued;	/* this dispatcher's share */
 	size_t			 queued_bytes;
+	size_t			 queued_lanes;	/* of which DISPATCH_LANES */
+	size_t			 queued_lanes_bytes;
 	size_t			 abandoned;	/* cut short at shutdown */
 	int64_t			 next_private_key;
 	uint64_t		 rng;
@@ -203,7 +216,58 @@ dispatch_bound_free(struct dispatch_bound *b)
 	if (b == NULL)
 		return;
 	pthread_mutex_destroy(&b->lock);
+	free(b->sinks);
 	free(b);
+}
+
+/* The counts of the sink called name, made on first sight. With b's lock
+ * held. */
+static struct bound_sink *
+bound_sink(struct dispatch_bound *b, const char *name)
+{
+	struct bound_sink *bs;
+	size_t i;
+
+	for (i = 0; i < b->n_sinks; i++)
+		if (strcmp(b->sinks[i].name, name) == 0)
+			return &b->sinks[i];
+	b->sinks = xreallocarray(b->sinks, b->n_sinks + 1, sizeof *b->sinks);
+	bs = &b->sinks[b->n_sinks++];
+	memset(bs, 0, sizeof *bs);
+	snprintf(bs->name, sizeof bs->name, "%s", name);
+	return bs;
+}
+
+/* Counts a delivery of len bytes to sink name if its window has room (or
+ * regardless, when forced). */
+static bool
+bound_sink_take(struct dispatch_bound *b, const char *name, size_t len,
+    bool force)
+{
+	struct bound_sink *bs;
+	bool ok;
+
+	pthread_mutex_lock(&b->lock);
+	bs = bound_sink(b, name);
+	if ((ok = force || (bs->events < b->max_events &&
+	    bs->bytes + len <= b->max_bytes))) {
+		bs->events++;
+		bs->bytes += len;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static void
+bound_sink_give(struct dispatch_bound *b, const char *name, size_t len)
+{
+	struct bound_sink *bs;
+
+	pthread_mutex_lock(&b->lock);
+	bs = bound_sink(b, name);
+	bs->events--;
+	bs->bytes -= len;
+	pthread_mutex_unlock(&b->lock);
 }
 
 /* Whether an event of len bytes fits; with b's lock held. */
@@ -267,6 +331,23 @@ dispatch_unreserve(struct dispatch *d, size_t len)
 	bound_give(d->bound, 1, len);
 }
 
+bool
+dispatch_reserve_sink(struct dispatch *d, const char *sink, size_t len)
+{
+	bool ok;
+
+	pthread_mutex_lock(&d->lock);
+	ok = !d->closed && bound_sink_take(d->bound, sink, len, false);
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+void
+dispatch_unreserve_sink(struct dispatch *d, const char *sink, size_t len)
+{
+	bound_sink_give(d->bound, sink, len);
+}
+
 static bool
 skipped(const char *name, const char *const *skip, size_t n_skip)
 {
@@ -276,6 +357,23 @@ skipped(const char *name, const char *const *skip, size_t n_skip)
 		if (strcmp(skip[i], name) == 0)
 			return true;
 	return false;
+}
+
+size_t
+dispatch_sink_names(struct dispatch *d, const struct ld_event *ev,
+    char (*names)[65], size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->n_lanes; i++) {
+		if (ev != NULL && !filter_match(&d->lanes[i].cs->filter, ev))
+			continue;
+		if (n < max)
+			snprintf(names[n], sizeof names[0], "%s",
+			    d->lanes[i].cs->name);
+		n++;
+	}
+	return n;
 }
 
 size_t
@@ -289,11 +387,17 @@ dispatch_match_count(struct dispatch *d, const struct ld_event *ev)
 	return n;
 }
 
-int
-dispatch_submit(struct dispatch *d, struct ld_event *ev,
-    const char *const *skip, size_t n_skip, int flags)
+/*
+ * Queues ev for the matching sinks: those not in skip, or with only set,
+ * those in only[0..n_only). See dispatch_submit and dispatch_submit_only.
+ */
+static int
+submit(struct dispatch *d, struct ld_event *ev, const char *const *skip,
+    size_t n_skip, const char *const *only, size_t n_only, bool use_only,
+    int flags)
 {
 	bool stack[32], *match = stack;
+	bool lanes = flags & DISPATCH_LANES;
 	struct job *job;
 	size_t i, n = 0, ready;
 	int64_t key;
@@ -304,14 +408,15 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 	/* Filters are pure and the lanes never change: match unlocked. */
 	for (i = 0; i < d->n_lanes; i++) {
 		match[i] = filter_match(&d->lanes[i].cs->filter, ev) &&
-		    !skipped(d->lanes[i].cs->name, skip, n_skip);
+		    !skipped(d->lanes[i].cs->name, skip, n_skip) &&
+		    (!use_only || skipped(d->lanes[i].cs->name, only, n_only));
 		n += match[i];
 	}
 	pthread_mutex_lock(&d->lock);
-	if (d->closed || (!(flags & DISPATCH_RESERVED) &&
+	if (d->closed || (!lanes && !(flags & DISPATCH_RESERVED) &&
 	    !bound_take(d->bound, ev->raw_len, flags & DISPATCH_FORCE))) {
 		pthread_mutex_unlock(&d->lock);
-		if (flags & DISPATCH_RESERVED)
+		if (!lanes && (flags & DISPATCH_RESERVED))
 			bound_give(d->bound, 1, ev->raw_len);
 		if (match != stack)
 			free(match);
@@ -320,7 +425,8 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 	if (n == 0) {
 		pthread_mutex_unlock(&d->lock);
 		/* Finished at once: its place is free again. */
-		bound_give(d->bound, 1, ev->raw_len);
+		if (!lanes)
+			bound_give(d->bound, 1, ev->raw_len);
 		if (match != stack)
 			free(match);
 		if (d->hooks.event_done != NULL)
@@ -330,13 +436,26 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 	job = xcalloc(1, sizeof *job);
 	job->ev = ld_event_ref(ev);
 	job->pending = (int)n;
+	job->lanes = lanes;
 	key = lane_key(ev, d);
 	ready = 0;
-	for (i = 0; i < d->n_lanes; i++)
-		if (match[i] && lane_append(&d->lanes[i], key, job))
+	for (i = 0; i < d->n_lanes; i++) {
+		if (!match[i])
+			continue;
+		/* Each sink's window counts its own deliveries; the
+		 * caller's reservations are given back after this. */
+		if (lanes)
+			(void)bound_sink_take(d->bound, d->lanes[i].cs->name,
+			    ev->raw_len, true);
+		if (lane_append(&d->lanes[i], key, job))
 			ready++;
+	}
 	d->queued++;
 	d->queued_bytes += ev->raw_len;
+	if (lanes) {
+		d->queued_lanes++;
+		d->queued_lanes_bytes += ev->raw_len;
+	}
 	/* Wake as many workers as there is new work, not all of them: an
 	 * event behind a busy conversation wakes nobody. */
 	while (ready-- > 0)
@@ -357,6 +476,20 @@ dispatch_submit(struct dispatch *d, struct ld_event *ev,
 		free(name);
 	}
 	return 0;
+}
+
+int
+dispatch_submit(struct dispatch *d, struct ld_event *ev,
+    const char *const *skip, size_t n_skip, int flags)
+{
+	return submit(d, ev, skip, n_skip, NULL, 0, false, flags);
+}
+
+int
+dispatch_submit_only(struct dispatch *d, struct ld_event *ev,
+    const char *const *only, size_t n_only, int flags)
+{
+	return submit(d, ev, NULL, 0, only, n_only, true, flags);
 }
 
 /* Moves waiting FIFOs whose backoff is over to the ready list; returns the
@@ -510,11 +643,12 @@ static void
 finish_job(struct dispatch *d, struct job *job)
 {
 	size_t bytes = job->ev->raw_len;
-	bool cancelled = job->cancelled;
+	bool cancelled = job->cancelled, lanes = job->lanes;
 
 	/* Its room goes back before the owner hears: the spool's loader,
 	 * woken by event_done, must find it free. */
-	bound_give(d->bound, 1, bytes);
+	if (!lanes)
+		bound_give(d->bound, 1, bytes);
 	if (d->hooks.event_done != NULL && !cancelled)
 		d->hooks.event_done(d->hooks.arg, job->ev);
 	ld_event_unref(job->ev);
@@ -522,6 +656,10 @@ finish_job(struct dispatch *d, struct job *job)
 	pthread_mutex_lock(&d->lock);
 	d->queued--;
 	d->queued_bytes -= bytes;
+	if (lanes) {
+		d->queued_lanes--;
+		d->queued_lanes_bytes -= bytes;
+	}
 	d->abandoned += cancelled;
 	pthread_cond_broadcast(&d->idle);
 	pthread_mutex_unlock(&d->lock);
@@ -561,6 +699,10 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 	else if (!final)
 		log_ctx(LOG_WARNING, &ctx, "attempt %d of %lld failed: %s; "
 		    "retrying", attempts, l->cs->retries + 1, r.detail);
+	/* This sink's window has room again before the spool hears (its
+	 * loader, woken by the hook, must find it free). */
+	if (final && it->job->lanes)
+		bound_sink_give(d->bound, l->cs->name, ev->raw_len);
 	/* Recorded before the conversation's next event may start, so that
 	 * after a crash nothing runs again behind a later event. */
 	r.duration_usec = util_mono_usec() - t0;
@@ -817,7 +959,7 @@ dispatch_drain(struct dispatch *d, int64_t grace_ms)
 
 /* Frees what is left in a lane after the workers stopped. */
 static void
-lane_destroy(struct lane *l)
+lane_destroy(struct dispatch *d, struct lane *l)
 {
 	struct hash_entry *e;
 	struct conv *c;
@@ -827,6 +969,9 @@ lane_destroy(struct lane *l)
 		c = hash_item(e, struct conv, h);
 		while ((it = STAILQ_FIRST(&c->items)) != NULL) {
 			STAILQ_REMOVE_HEAD(&c->items, link);
+			if (it->job->lanes)
+				bound_sink_give(d->bound, l->cs->name,
+				    it->job->ev->raw_len);
 			if (--it->job->pending == 0) {
 				ld_event_unref(it->job->ev);
 				free(it->job);
@@ -850,9 +995,11 @@ dispatch_free(struct dispatch *d)
 	atomic_store(&d->cancel, true);
 	join_workers(d);
 	for (i = 0; i < d->n_lanes; i++)
-		lane_destroy(&d->lanes[i]);
-	/* What was left unfinished no longer takes room in a shared bound. */
-	bound_give(d->bound, d->queued, d->queued_bytes);
+		lane_destroy(d, &d->lanes[i]);
+	/* What was left unfinished no longer takes room in a shared bound
+	 * (the per-sink counts went back with the lanes' items). */
+	bound_give(d->bound, d->queued - d->queued_lanes,
+	    d->queued_bytes - d->queued_lanes_bytes);
 	dispatch_bound_free(d->own_bound);
 	free(d->lanes);
 	free(d->threads);

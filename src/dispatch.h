@@ -87,6 +87,12 @@ struct dispatch	*dispatch_new_shared(const struct config *cfg,
 /* Flags for dispatch_submit. */
 #define DISPATCH_FORCE	0x1	/* ignore the queue bound (recovery) */
 #define DISPATCH_RESERVED 0x2	/* counted by dispatch_reserve already */
+/* Counted per sink (queue_size and queue_bytes for each sink name, over
+ * every dispatcher sharing the bound), forced, and not against the bound
+ * overall: the spool's window, where a sink that is behind must hold back
+ * only its own deliveries. Each sink's count goes back as that sink is
+ * finished with the event. */
+#define DISPATCH_LANES	0x4
 
 /*
  * Queues ev for every matching sink, except those named in skip (sinks the
@@ -107,6 +113,18 @@ bool		 dispatch_has_room(struct dispatch *, size_t len);
  */
 bool		 dispatch_reserve(struct dispatch *, size_t len);
 void		 dispatch_unreserve(struct dispatch *, size_t len);
+/* Queues ev for the sinks named in only (and matching), nothing else. */
+int		 dispatch_submit_only(struct dispatch *, struct ld_event *,
+		    const char *const *only, size_t n_only, int flags);
+/* The same as dispatch_reserve for sink's own window (DISPATCH_LANES). */
+bool		 dispatch_reserve_sink(struct dispatch *, const char *sink,
+		    size_t len);
+void		 dispatch_unreserve_sink(struct dispatch *, const char *sink,
+		    size_t len);
+/* The names (up to max) of the sinks ev goes to, or of every sink when ev
+ * is NULL. Returns their count, which may be more than max. */
+size_t		 dispatch_sink_names(struct dispatch *,
+		    const struct ld_event *ev, char (*names)[65], size_t max);
 /* How many sinks ev would go to. */
 size_t		 dispatch_match_count(struct dispatch *, const struct ld_event *);
 

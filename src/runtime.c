@@ -87,32 +87,63 @@ gen_new(struct runtime *rt, struct config *cfg, char **err)
 	return g;
 }
 
-/* The spool's window: room in the current generation's dispatcher (the
- * bound is every generation's), taken under the spool's lock. */
-static bool
-window_reserve(void *arg, struct ld_event *ev)
+/* The spool's window, one per sink: the sinks of the current
+ * generation that ev goes to (all of them for NULL). */
+static size_t
+window_sinks(void *arg, const struct ld_event *ev,
+    char (*names)[SPOOL_SINK_NAME], size_t max)
 {
 	struct runtime *rt = arg;
 	struct gen *g = runtime_acquire(rt);
-	bool ok = dispatch_reserve(g->disp, ev->raw_len);
+	size_t n = dispatch_sink_names(g->disp, ev, names, max);
+
+	runtime_release(g);
+	return n;
+}
+
+/* Room in sink's window (counted by name over every generation: the
+ * bound is theirs together), taken under the spool's lock. */
+static bool
+window_reserve(void *arg, const struct ld_event *ev, const char *sink)
+{
+	struct runtime *rt = arg;
+	struct gen *g = runtime_acquire(rt);
+	bool ok = dispatch_reserve_sink(g->disp, sink, ev->raw_len);
 
 	runtime_release(g);
 	return ok;
 }
 
-static int submit(struct runtime *, struct gen *, struct ld_event *,
-    const char *const *, size_t, int);
-
-/* An event the spool loaded from disk, its room reserved: to the
- * generation that holds its conversation, skipping the sinks done. */
 static void
-window_submit(void *arg, struct ld_event *ev, const char *const *done,
-    size_t n_done)
+window_unreserve(void *arg, const struct ld_event *ev, const char *sink)
 {
 	struct runtime *rt = arg;
 	struct gen *g = runtime_acquire(rt);
 
-	(void)submit(rt, g, ev, done, n_done, DISPATCH_RESERVED);
+	dispatch_unreserve_sink(g->disp, sink, ev->raw_len);
+	runtime_release(g);
+}
+
+static struct gen *route(struct runtime *, struct gen *,
+    const struct ld_event *);
+
+/* An event on disk, room reserved in each of only's windows: to the
+ * generation that holds its conversation, for those sinks alone. The
+ * dispatcher counts each sink's delivery itself, so the reservations go
+ * back once it has (or refused: the event waits in the spool). */
+static void
+window_submit(void *arg, struct ld_event *ev, const char *const *only,
+    size_t n)
+{
+	struct runtime *rt = arg;
+	struct gen *g = runtime_acquire(rt), *to = route(rt, g, ev);
+	size_t i;
+
+	(void)dispatch_submit_only(to->disp, ev, only, n, DISPATCH_LANES);
+	for (i = 0; i < n; i++)
+		dispatch_unreserve_sink(to->disp, only[i], ev->raw_len);
+	if (to != g)
+		runtime_release(to);
 	runtime_release(g);
 }
 
@@ -180,7 +211,8 @@ runtime_new(struct config *cfg, const struct dispatch_hooks *hooks,
 	 * disk as the window frees: never all of them in memory at once. */
 	dispatch_hold(rt->cur->disp, true);
 	if (rt->spool != NULL) {
-		struct spool_window w = { window_reserve, window_submit, rt };
+		struct spool_window w = { window_sinks, window_reserve,
+		    window_unreserve, window_submit, rt };
 
 		if (spool_recover(rt->spool, err) == -1 ||
 		    spool_load_start(rt->spool, &w, err) == -1)
@@ -541,19 +573,13 @@ committed(void *arg, struct ld_event *ev, bool ok, bool direct)
 	struct ingest *in = arg;
 	struct runtime *rt = in->rt;
 
-	/* A deferred event waits on disk for the loader: nothing to do. */
-	if (ok) {
-		/* On disk means accepted: should the dispatcher be closing,
-		 * the event waits in the spool for the next start. */
-		if (direct)
-			(void)submit(rt, in->gen, ev, NULL, 0,
-			    DISPATCH_RESERVED);
+	/* The spool has handed it to the sinks with room (direct); the
+	 * others load it from disk: nothing to do here but count. */
+	(void)direct;
+	if (ok)
 		metrics_event(&rt->metrics, ev->kind);
-	} else {
-		if (direct)
-			dispatch_unreserve(in->gen->disp, ev->raw_len);
+	else
 		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
-	}
 	if (in->fn != NULL)
 		in->fn(in->arg, ok ? 200 : 507);
 	runtime_release(in->gen);

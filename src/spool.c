@@ -168,7 +168,8 @@ commit(struct spool *s, struct spool_queue *list)
 	uint64_t first = 0;
 	size_t len, n;
 	char *buf = batch_bytes(list, &first, &len, &n);
-	bool ok, passed = true, gone = false;
+	bool ok, gone = false;
+	size_t i;
 
 	snprintf(b->name, sizeof b->name, "%016" PRIx64, first);
 	b->first = first;
@@ -192,10 +193,8 @@ commit(struct spool *s, struct spool_queue *list)
 		struct spool_entry *e = p->ev->spool;
 
 		p->direct = e->direct;
-		if (!e->direct) {
-			s->uncommitted--;
-			passed = false;
-		}
+		for (i = 0; i < p->n_later; i++)
+			p->later[i]->uncommitted--;
 		if (ok && e->direct) {
 			e->batch = b;
 			b->in_lane++;
@@ -208,17 +207,33 @@ commit(struct spool *s, struct spool_queue *list)
 	}
 	if (ok) {
 		/* Not ready for the loader before its direct events are
-		 * submitted: they come first in their conversations. */
-		b->passed = passed;
+		 * submitted: they come first in their conversations. The
+		 * sinks' cursors say when it may go. */
 		spool_batch_add(s, b);
 		s->backlog_events += n;
 		s->backlog_bytes += len;
 	}
 	pthread_mutex_unlock(&s->lock);
 	for (p = STAILQ_FIRST(list); p != NULL; p = next) {
+		const char **to = xcalloc(p->n_to + 1, sizeof *to);
+
 		next = STAILQ_NEXT(p, link);
+		for (i = 0; i < p->n_to; i++)
+			to[i] = p->to[i];
+		/* On disk means accepted: to the sinks that had room (should
+		 * the dispatcher be closing, it waits in the spool for the
+		 * next start). */
+		if (ok && p->direct)
+			s->window.submit(s->window.arg, p->ev, to, p->n_to);
+		else if (!ok)
+			for (i = 0; i < p->n_to; i++)
+				s->window.unreserve(s->window.arg, p->ev,
+				    to[i]);
 		p->fn(p->arg, p->ev, ok, p->direct);
 		ld_event_unref(p->ev);
+		free(to);
+		free(p->to);
+		free(p->later);
 		free(p);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -265,6 +280,9 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
     void *arg)
 {
 	struct spool_pending *p = xcalloc(1, sizeof *p);
+	char (*names)[SPOOL_SINK_NAME] = NULL;
+	struct spool_lane *l;
+	size_t i, n;
 
 	p->ev = ld_event_ref(ev);
 	p->fn = fn;
@@ -272,19 +290,46 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	ev->spool = xcalloc(1, sizeof *ev->spool);
 	pthread_mutex_lock(&s->lock);
 	ev->spool->seq = s->next_seq++;
-	/* Decided here, under the lock, in seq order: once one event waits
-	 * on disk, every later one does too, until the loader catches up,
-	 * so that no conversation's event overtakes an earlier one. */
-	if (!s->deferred && s->window_set &&
-	    s->window.reserve(s->window.arg, ev))
-		ev->spool->direct = true;
-	else {
-		if (!s->deferred) {
-			s->deferred = true;
-			s->cursor = ev->spool->seq;
+	/*
+	 * Decided here, under the lock, in seq order, for each sink: once
+	 * one of a sink's events waits on disk, every later one for that
+	 * sink does too, until the loader has caught the sink up, so that
+	 * no conversation's event overtakes an earlier one at any sink.
+	 * Without a window (stopped), it waits on disk for every sink.
+	 */
+	n = s->window_set ? spool_window_sinks(s, ev, &names) : 0;
+	p->to = xcalloc(n > 0 ? n : 1, sizeof *p->to);
+	p->later = xcalloc(s->n_lanes + n + 1, sizeof *p->later);
+	for (i = 0; i < n; i++) {
+		l = spool_lane_get(s, names[i]);
+		if (!l->deferred && s->window.reserve(s->window.arg, ev,
+		    l->name)) {
+			memcpy(p->to[p->n_to++], l->name, sizeof l->name);
+			continue;
 		}
-		s->uncommitted++;
+		if (!l->deferred) {
+			l->deferred = true;
+			l->cursor = ev->spool->seq;
+		}
+		l->uncommitted++;
+		p->later[p->n_later++] = l;
 	}
+	if (!s->window_set) {
+		for (i = 0; i < s->n_lanes; i++) {
+			l = s->lanes[i];
+			if (!l->deferred) {
+				l->deferred = true;
+				l->cursor = ev->spool->seq;
+			}
+			l->uncommitted++;
+			p->later[p->n_later++] = l;
+		}
+	}
+	/* Direct when some sink takes it now, or when it goes to none (it
+	 * is finished at once). */
+	ev->spool->direct = s->window_set && (p->n_to > 0 || p->n_later == 0);
+	ev->spool->whole = p->n_later == 0;
+	free(names);
 	spool_entry_add(s, ev->spool);
 	STAILQ_INSERT_TAIL(&s->queue, p, link);
 	pthread_cond_broadcast(&s->cond);
@@ -422,6 +467,9 @@ spool_free(struct spool *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->writer, NULL);
 	}
+	for (size_t i = 0; i < s->n_lanes; i++)
+		free(s->lanes[i]);
+	free(s->lanes);
 	while (!TAILQ_EMPTY(&s->batches)) {
 		struct spool_batch *b = TAILQ_FIRST(&s->batches);
 
@@ -465,11 +513,17 @@ spool_batch_remove(struct spool *s, struct spool_batch *b)
 bool
 spool_batch_unlink_if_done(struct spool *s, struct spool_batch *b)
 {
-	if (!b->ready || !b->passed || b->in_lane > 0 || b->keep)
+	/* The sinks are known once the loader starts: before, at
+	 * recovery, only a batch finished by every sink may go. */
+	if (!b->ready || b->in_lane > 0 || b->keep || (!b->passed &&
+	    (!s->lanes_known || !spool_lanes_past(s, b))))
 		return false;
 	spool_batch_remove(s, b);
 	spool_progress_close(s, b);
 	s->backlog_bytes -= b->bytes;
+	/* What no "*" took out of the backlog: done by each sink apart. */
+	s->backlog_events -= b->n - b->n_star;
+	backlog_levels(s);
 	return true;
 }
 
@@ -511,6 +565,8 @@ spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
 		spool_progress_add(s, e->batch, e->seq, sink);
 	else
 		e->keep = true;
+	/* The sink's window has room again: its loader may go on. */
+	spool_load_wake(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -558,9 +614,12 @@ spool_event_done(void *arg, struct ld_event *ev)
 		log_err("spool: %s stays in the spool for the next start: its "
 		    "dead letter could not be written", ev->delivery_id);
 		b->keep = true;
-	} else {
+	} else if (e->whole) {
+		/* Every sink it goes to had it from here: it is done. Loaded
+		 * for one sink, it is that sink's line that counts. */
 		spool_progress_add(s, b, e->seq, "*");
 		s->backlog_events--;
+		b->n_star++;
 	}
 	b->in_lane--;
 	json_decref(e->failures);
@@ -631,7 +690,8 @@ spool_status(struct spool *running, const char *dir, struct spool_status *st,
 		st->dead = s->n_dead;
 		st->pending = s->backlog_events;
 		st->backlog_bytes = s->backlog_bytes;
-		st->deferred = s->deferred;
+		for (size_t i = 0; i < s->n_lanes; i++)
+			st->deferred |= s->lanes[i]->deferred;
 		if (!TAILQ_EMPTY(&s->batches) && s->backlog_events > 0)
 			st->oldest_usec = TAILQ_FIRST(&s->batches)->first_usec;
 		pthread_mutex_unlock(&s->lock);

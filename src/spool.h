@@ -16,24 +16,36 @@
 struct spool;
 
 /* Called on the spool's thread once ev is on disk (ok) or could not be
- * written (!ok: answer 503). direct: ev took room in the window at
- * append (spool_window_fn) and is for the caller to submit, with that
- * room; else it waits on disk for the loader. */
+ * written (!ok: answer 503). direct: ev took room in some sink's window
+ * at append and the spool has handed it over (spool_window's submit) to
+ * those sinks; the others load it from disk later. */
 typedef void (*spool_commit_fn)(void *arg, struct ld_event *, bool ok,
 		    bool direct);
 /* Called by spool_replay_read for each event, with the sinks that had
  * already finished it. */
 typedef void (*spool_recover_fn)(void *arg, struct ld_event *,
 		    const char *const *done, size_t n_done);
+/* A sink's name, NUL included (config: 1 to 64 bytes). */
+#define SPOOL_SINK_NAME	65
 /*
- * The dispatcher's window, as the spool fills it: reserve takes room for
- * ev (false when there is none), submit hands over an event loaded from
- * disk with its room reserved, skipping the sinks in done.
+ * The dispatcher's window, as the spool fills it, one per sink: a sink
+ * that is behind holds back only its own deliveries. sinks names the
+ * sinks ev goes to (every sink when ev is NULL), max at most, and returns
+ * their count (which may be more than max);
+ * reserve takes room for ev in sink's window (false when there is none),
+ * unreserve gives it back (the commit failed); submit hands ev over to
+ * the sinks in only[0..n), each with its room reserved (given back once
+ * counted).
  */
 struct spool_window {
-	bool	(*reserve)(void *arg, struct ld_event *);
-	void	(*submit)(void *arg, struct ld_event *, const char *const *done,
-		    size_t n_done);
+	size_t	(*sinks)(void *arg, const struct ld_event *,
+		    char (*names)[SPOOL_SINK_NAME], size_t max);
+	bool	(*reserve)(void *arg, const struct ld_event *,
+		    const char *sink);
+	void	(*unreserve)(void *arg, const struct ld_event *,
+		    const char *sink);
+	void	(*submit)(void *arg, struct ld_event *, const char *const *only,
+		    size_t n);
 	void	 *arg;
 };
 
@@ -51,7 +63,8 @@ struct spool_status {
 	uint64_t write_errors;	/* since start (running daemon only) */
 	uint64_t backlog_bytes;	/* the live batch files' sizes */
 	int64_t	 oldest_usec;	/* received time of the oldest; 0: none */
-	bool	 deferred;	/* events wait on disk for the window */
+	bool	 deferred;	/* events wait on disk for some sink's
+				 * window */
 };
 
 /* Creates dir, dir/tmp, dir/new, dir/failed as needed. durable = no skips
@@ -71,9 +84,10 @@ bool		 spool_durable(const struct spool *);
  * Queues ev to be written with the next group commit; fn runs when it is
  * done. Takes a reference. Each commit is one file, fsync'd, renamed into
  * new/ and the directory fsync'd: concurrent requests share one fsync.
- * ev goes direct (into the window, reserved here, in seq order) when
- * nothing waits on disk and the window has room; else it is deferred and
- * the loader brings it in later, in order.
+ * For each sink ev goes to: direct (into that sink's window, reserved
+ * here, in seq order) when nothing of the sink's waits on disk and its
+ * window has room; else deferred, and the loader brings it to that sink
+ * later, in order.
  */
 void		 spool_append(struct spool *, struct ld_event *,
 		    spool_commit_fn fn, void *arg);

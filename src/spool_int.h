@@ -35,8 +35,9 @@ struct spool_status;
  * A live batch: a file in new/ not yet deleted. Small and fixed in size,
  * whatever the number of events in the file: the events themselves are
  * in memory only while they are in the dispatcher's window (an entry
- * each). A batch goes once the loader is past it (passed) and no entry
- * of it is left (in_lane == 0).
+ * each). A batch goes once every sink's cursor is past it (or it is
+ * passed: nothing in it is left for anyone) and no entry of it is left
+ * (in_lane == 0).
  */
 struct spool_batch {
 	TAILQ_ENTRY(spool_batch) link;	/* every live batch, in seq order */
@@ -45,10 +46,12 @@ struct spool_batch {
 	uint64_t	 first;		/* its first seq */
 	size_t		 n;		/* events in the batch */
 	size_t		 in_lane;	/* entries of it in the window */
+	size_t		 n_star;	/* events done by every sink ("*"),
+					 * out of the backlog already */
 	uint64_t	 bytes;		/* the file's size */
 	int64_t		 first_usec;	/* received time of its first event */
 	bool		 ready;		/* its direct events are submitted */
-	bool		 passed;	/* nothing of it left for the loader */
+	bool		 passed;	/* nothing of it left for any sink */
 	bool		 keep;		/* a dead letter could not be written */
 	bool		 damaged;	/* kept in failed/ when finished */
 };
@@ -63,6 +66,8 @@ struct spool_entry {
 					 * not done, runs again at next start */
 	bool		 direct;	/* into the window at commit, not
 					 * through the loader */
+	bool		 whole;		/* handed to every sink it goes to at
+					 * once: its end is the event's */
 };
 
 /* An event waiting for the next group commit; fn is its spool_commit_fn
@@ -73,6 +78,37 @@ struct spool_pending {
 	spool_commit_fn	 fn;
 	bool		 direct;	/* set at commit, from the entry */
 	void		*arg;
+	/* Decided at append: the sinks it goes to direct (room reserved)
+	 * and the lanes it is deferred for. */
+	char		(*to)[SPOOL_SINK_NAME];
+	size_t		 n_to;
+	struct spool_lane **later;
+	size_t		 n_later;
+};
+
+/* The loader's hand in one sink's backlog: the batch it reads and the
+ * event it could not yet place. */
+struct spool_hand {
+	struct spool_batch *b;
+	FILE		*f;
+	json_t		*prog;		/* b's progress, by seq */
+	struct ld_event	*ev;
+	uint64_t	 from;		/* the cursor when b was entered */
+};
+
+/*
+ * A sink's place in the spool. While deferred, every new event for the
+ * sink goes through the disk, and the loader hands the sink its events
+ * from cursor on as its window frees, in seq order (spool_load.c); once
+ * caught up, new events go direct again. Made on first sight of a sink's
+ * name and kept (a handful, whatever the reloads).
+ */
+struct spool_lane {
+	char		 name[SPOOL_SINK_NAME];
+	bool		 deferred;
+	uint64_t	 cursor;	/* the first seq not yet loaded */
+	size_t		 uncommitted;	/* deferred events in the queue */
+	struct spool_hand h;		/* the loader's */
 };
 
 
@@ -104,12 +140,14 @@ struct spool {
 	size_t		 n_batches;
 	size_t		 n_dead;		/* dead letters in failed/ */
 
-	/* The backlog: while deferred, every new event goes through the
-	 * disk, and the loader hands the events from cursor on to the
-	 * window as it frees, in seq order (spool_load.c). */
-	bool		 deferred;
-	uint64_t	 cursor;	/* the first seq not yet loaded */
-	size_t		 uncommitted;	/* deferred events in the queue */
+	/* The backlog, per sink (struct spool_lane). recover_from: where
+	 * every sink starts after a restart (recovering: there is a
+	 * backlog), for the lanes spool_load_start makes. */
+	struct spool_lane **lanes;
+	size_t		 n_lanes;
+	bool		 recovering;
+	uint64_t	 recover_from;
+	bool		 lanes_known;	/* the loader has started */
 	struct spool_window window;
 	bool		 window_set;
 	pthread_t	 loader;
@@ -189,5 +227,16 @@ int	 spool_record_next(FILE *f, struct spool_record *r, bool raw);
 /* spool_load.c: the loader's thread; wakes it (under lock). */
 void	*spool_loader(void *spool);
 void	 spool_load_wake(struct spool *);
+/* The lane of sink name, made (not deferred) on first sight. Under lock. */
+struct spool_lane *spool_lane_get(struct spool *, const char *name);
+/* The window's sinks for ev (every sink for NULL), malloc'd, in *names;
+ * returns their count. */
+size_t	 spool_window_sinks(struct spool *, const struct ld_event *,
+	    char (**names)[SPOOL_SINK_NAME]);
+/* Whether every sink's cursor is past b. Under lock. */
+bool	 spool_lanes_past(struct spool *, const struct spool_batch *);
+/* Deletes the batches every sink is past and no lane holds. Under lock
+ * (let go of while files are removed). */
+void	 spool_sweep(struct spool *);
 
 #endif

@@ -1,12 +1,14 @@
 /*
- * The loader: while events wait on disk (the spool is "deferred"), one
- * thread reads the batch files from the oldest live one on, record by
- * record, and hands each event that some sink has not finished to the
- * dispatcher's window as room frees. It holds one batch file open and at
- * most one event in hand, so that memory stays flat whatever the
- * backlog. Once it has passed the last committed batch with nothing
- * deferred left in the writer's queue, the spool is caught up: new events
- * go direct again (decided under the spool's lock, so none overtakes).
+ * The loader: for each sink with events waiting on disk (its lane is
+ * "deferred"), one thread reads the batch files from that sink's cursor
+ * on, record by record, and hands each event the sink has not finished
+ * to that sink's window as it frees, in seq order. Each sink has its own
+ * place (a lane's cursor and hand), so a sink that is down or slow holds
+ * back only its own deliveries. A hand holds one batch file open and at
+ * most one event, so that memory stays flat whatever the backlog. Once a
+ * sink's cursor has passed the last committed batch with nothing of its
+ * left in the writer's queue, the sink is caught up: its new events go
+ * direct again (decided under the spool's lock, so none overtakes).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,25 +26,10 @@
 #include "spool_int.h"
 #include "util.h"
 
-/* The loader's hand: the batch it reads and the event it could not yet
- * place. */
-struct hand {
-	struct spool_batch *b;
-	FILE		*f;
-	json_t		*prog;		/* b's progress, by seq */
-	struct ld_event	*ev;
-	const char	*done[64];	/* sinks done with ev, in prog */
-	size_t		 n_done;
-	/* The cursor when the batch was entered: records before it went
-	 * direct, into the window, and are not the loader's. */
-	uint64_t	 from;
-};
-
 void
 spool_load_wake(struct spool *s)
 {
-	if (s->deferred || s->load_quit)
-		pthread_cond_broadcast(&s->load_cond);
+	pthread_cond_broadcast(&s->load_cond);
 }
 
 /* Waits for a wake, or ms at most. Under lock. */
@@ -55,26 +42,97 @@ load_wait(struct spool *s, int64_t ms)
 	(void)pthread_cond_timedwait(&s->load_cond, &s->lock, &ts);
 }
 
-/* The batch to read next: the oldest live one not passed. Under lock. */
+struct spool_lane *
+spool_lane_get(struct spool *s, const char *name)
+{
+	struct spool_lane *l;
+	size_t i;
+
+	for (i = 0; i < s->n_lanes; i++)
+		if (strcmp(s->lanes[i]->name, name) == 0)
+			return s->lanes[i];
+	/* By pointer: the loader keeps a lane across an unlocked read. */
+	l = xcalloc(1, sizeof *l);
+	snprintf(l->name, sizeof l->name, "%s", name);
+	s->lanes = xreallocarray(s->lanes, s->n_lanes + 1, sizeof *s->lanes);
+	s->lanes[s->n_lanes++] = l;
+	return l;
+}
+
+size_t
+spool_window_sinks(struct spool *s, const struct ld_event *ev,
+    char (**names)[SPOOL_SINK_NAME])
+{
+	const struct spool_window *w = &s->window;
+	size_t n = w->sinks(w->arg, ev, NULL, 0), got;
+
+	/* However many sinks: a reload in between may change the count,
+	 * so the second answer is bounded by the first's room. */
+	*names = xcalloc(n > 0 ? n : 1, sizeof **names);
+	got = w->sinks(w->arg, ev, *names, n);
+	return got < n ? got : n;
+}
+
+bool
+spool_lanes_past(struct spool *s, const struct spool_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_lanes; i++) {
+		const struct spool_lane *l = s->lanes[i];
+
+		/* A hand in b reads its file: past its last event is not
+		 * past the file. */
+		if (l->h.b == b || (l->deferred &&
+		    l->cursor < b->first + b->n))
+			return false;
+	}
+	return true;
+}
+
+void
+spool_sweep(struct spool *s)
+{
+	struct spool_batch *b, *next;
+
+	for (b = TAILQ_FIRST(&s->batches); b != NULL; b = next) {
+		next = TAILQ_NEXT(b, link);
+		/* Cursors only grow: a batch some sink is not past has none
+		 * past it behind it either. */
+		if (!b->passed && !spool_lanes_past(s, b))
+			break;
+		if (spool_batch_unlink_if_done(s, b)) {
+			pthread_mutex_unlock(&s->lock);
+			spool_batch_finished(s, b);
+			pthread_mutex_lock(&s->lock);
+			next = TAILQ_FIRST(&s->batches);
+		}
+	}
+}
+
+/* The batch to read next for l: the oldest live one with events from l's
+ * cursor on. Under lock. */
 static struct spool_batch *
-next_batch(struct spool *s)
+next_batch(struct spool *s, const struct spool_lane *l)
 {
 	struct spool_batch *b;
 
 	TAILQ_FOREACH(b, &s->batches, link)
-		if (!b->passed)
+		if (!b->passed && b->first + b->n > l->cursor)
 			return b;
 	return NULL;
 }
 
-/* Opens h->b's file and progress, without the lock (the batch stays: it
- * is not passed). Under lock on entry and exit; false when unreadable. */
+/* Opens l's batch file and progress, without the lock (the batch stays:
+ * l's hand is in it). Under lock on entry and exit; false when
+ * unreadable. */
 static bool
-hand_open(struct spool *s, struct hand *h)
+hand_open(struct spool *s, struct spool_lane *l)
 {
+	struct spool_hand *h = &l->h;
 	char *p = spool_path(s, "new", h->b->name, ".batch");
 
-	h->from = s->cursor;
+	h->from = l->cursor > h->b->first ? l->cursor : h->b->first;
 	pthread_mutex_unlock(&s->lock);
 	h->f = fopen(p, "re");
 	if (h->f == NULL)
@@ -87,10 +145,11 @@ hand_open(struct spool *s, struct hand *h)
 	return h->f != NULL;
 }
 
-/* Leaves h->b: the loader is past it. Under lock. */
+/* Leaves l's batch: l is past it. Under lock. */
 static void
-hand_close(struct spool *s, struct hand *h, bool damaged)
+hand_close(struct spool *s, struct spool_lane *l, bool damaged)
 {
+	struct spool_hand *h = &l->h;
 	struct spool_batch *b = h->b;
 
 	if (h->f != NULL)
@@ -99,41 +158,53 @@ hand_close(struct spool *s, struct hand *h, bool damaged)
 	h->f = NULL;
 	h->prog = NULL;
 	h->b = NULL;
-	b->passed = true;
 	b->damaged |= damaged;
-	s->cursor = b->first + b->n;
-	if (spool_batch_unlink_if_done(s, b)) {
-		pthread_mutex_unlock(&s->lock);
-		spool_batch_finished(s, b);
-		pthread_mutex_lock(&s->lock);
-	}
+	if (l->cursor < b->first + b->n)
+		l->cursor = b->first + b->n;
+	spool_sweep(s);
+}
+
+/* Whether ev goes to sink (its filter, and it is still configured). */
+static bool
+wanted(struct spool *s, const struct ld_event *ev, const char *sink)
+{
+	char (*names)[SPOOL_SINK_NAME];
+	size_t i, n = spool_window_sinks(s, ev, &names);
+	bool found = false;
+
+	for (i = 0; i < n && !found; i++)
+		found = strcmp(names[i], sink) == 0;
+	free(names);
+	return found;
 }
 
 /*
- * Reads the next event of h->b that some sink has still to finish into
- * h->ev. Returns 1, 0 at the batch's end, -1 when the rest is damaged.
- * Without the lock.
+ * Reads the next event of l's batch that l has still to finish into
+ * l->h.ev. Returns 1, 0 at the batch's end, -1 when the rest is damaged.
+ * Without the lock (l's name and hand are the loader's).
  */
 static int
-hand_read(struct spool *s, struct hand *h)
+hand_read(struct spool *s, struct spool_lane *l)
 {
+	struct spool_hand *h = &l->h;
 	struct spool_record r;
 	struct ld_event_error perr;
+	struct ld_event *ev;
 	char key[32];
-	json_t *a, *v;
-	size_t i;
+	json_t *a;
 	int rc;
 
 	while ((rc = spool_record_next(h->f, &r, true)) == 1) {
 		snprintf(key, sizeof key, "%" PRIu64, r.seq);
 		a = json_object_get(h->prog, key);
-		if (r.seq < h->from ||
-		    (a != NULL && spool_progress_has(a, "*"))) {
+		if (r.seq < h->from || (a != NULL &&
+		    (spool_progress_has(a, "*") ||
+		    spool_progress_has(a, l->name)))) {
 			free(r.raw);
 			continue;
 		}
-		h->ev = ld_event_parse(r.raw, r.len, 0, &perr);
-		if (h->ev == NULL) {
+		ev = ld_event_parse(r.raw, r.len, 0, &perr);
+		if (ev == NULL) {
 			/* It parsed when it came in: only a damaged disk. */
 			log_err("spool: %s/new/%s.batch: record %" PRIu64
 			    " no longer parses (%s); skipped", s->dir,
@@ -143,15 +214,15 @@ hand_read(struct spool *s, struct hand *h)
 			continue;
 		}
 		free(r.raw);
-		snprintf(h->ev->delivery_id, sizeof h->ev->delivery_id, "%s",
-		    r.id);
-		h->ev->received_usec = r.usec;
-		h->ev->spool = xcalloc(1, sizeof *h->ev->spool);
-		h->ev->spool->seq = r.seq;
-		h->n_done = 0;
-		json_array_foreach(a, i, v)
-			if (h->n_done < nitems(h->done))
-				h->done[h->n_done++] = json_string_value(v);
+		if (!wanted(s, ev, l->name)) {
+			ld_event_unref(ev);
+			continue;
+		}
+		snprintf(ev->delivery_id, sizeof ev->delivery_id, "%s", r.id);
+		ev->received_usec = r.usec;
+		ev->spool = xcalloc(1, sizeof *ev->spool);
+		ev->spool->seq = r.seq;
+		h->ev = ev;
 		return 1;
 	}
 	if (rc == -1)
@@ -160,69 +231,103 @@ hand_read(struct spool *s, struct hand *h)
 	return rc;
 }
 
+/* One step of l's backlog; whether it got anywhere. Under lock. */
+static bool
+lane_step(struct spool *s, struct spool_lane *l)
+{
+	struct spool_hand *h = &l->h;
+	struct ld_event *ev;
+	const char *only[1];
+	int rc;
+
+	if (!l->deferred)
+		return false;
+	if (h->b == NULL) {
+		struct spool_batch *b = next_batch(s, l);
+
+		if (b == NULL) {
+			/* Past every committed batch: caught up once no
+			 * event of l's waits for its commit. */
+			if (l->uncommitted > 0)
+				return false;
+			l->deferred = false;
+			spool_sweep(s);
+			return true;
+		}
+		if (!b->ready)
+			return false;
+		h->b = b;
+		if (!hand_open(s, l)) {
+			b->keep = true;
+			hand_close(s, l, false);
+			return true;
+		}
+	}
+	if (h->ev == NULL) {
+		pthread_mutex_unlock(&s->lock);
+		rc = hand_read(s, l);
+		pthread_mutex_lock(&s->lock);
+		if (rc != 1) {
+			hand_close(s, l, rc == -1);
+			return true;
+		}
+	}
+	/* Under the lock, as appends reserve, in seq order. */
+	if (!s->window.reserve(s->window.arg, h->ev, l->name))
+		return false;
+	ev = h->ev;
+	h->ev = NULL;
+	ev->spool->batch = h->b;
+	spool_entry_add(s, ev->spool);
+	h->b->in_lane++;
+	l->cursor = ev->spool->seq + 1;
+	only[0] = l->name;
+	pthread_mutex_unlock(&s->lock);
+	s->window.submit(s->window.arg, ev, only, 1);
+	ld_event_unref(ev);
+	pthread_mutex_lock(&s->lock);
+	return true;
+}
+
+/* Lets go of l's hand (the loader stops): what it held stays on disk. */
+static void
+hand_drop(struct spool_lane *l)
+{
+	struct spool_hand *h = &l->h;
+
+	if (h->ev != NULL) {
+		free(h->ev->spool);
+		h->ev->spool = NULL;
+		ld_event_unref(h->ev);
+		h->ev = NULL;
+	}
+	if (h->f != NULL)
+		fclose(h->f);
+	json_decref(h->prog);
+	h->f = NULL;
+	h->prog = NULL;
+	h->b = NULL;
+}
+
 void *
 spool_loader(void *arg)
 {
 	struct spool *s = arg;
-	struct hand h;
-	int rc;
+	size_t i;
+	bool moved;
 
-	memset(&h, 0, sizeof h);
 	pthread_mutex_lock(&s->lock);
 	while (!s->load_quit) {
-		if (h.b == NULL) {
-			if ((h.b = next_batch(s)) == NULL) {
-				/* Past every committed batch: caught up once
-				 * no deferred event waits for its commit. */
-				if (s->deferred && s->uncommitted == 0)
-					s->deferred = false;
-				load_wait(s, 1000);
-				continue;
-			}
-			if (!h.b->ready) {
-				h.b = NULL;
-				load_wait(s, 100);
-				continue;
-			}
-			if (!hand_open(s, &h)) {
-				h.b->keep = true;
-				hand_close(s, &h, false);
-				continue;
-			}
-		}
-		if (h.ev == NULL) {
-			pthread_mutex_unlock(&s->lock);
-			rc = hand_read(s, &h);
-			pthread_mutex_lock(&s->lock);
-			if (rc != 1) {
-				hand_close(s, &h, rc == -1);
-				continue;
-			}
-		}
-		/* Under the lock, as appends reserve, in seq order. */
-		if (!s->window.reserve(s->window.arg, h.ev)) {
-			load_wait(s, 100);
-			continue;
-		}
-		h.ev->spool->batch = h.b;
-		spool_entry_add(s, h.ev->spool);
-		h.b->in_lane++;
-		s->cursor = h.ev->spool->seq + 1;
-		pthread_mutex_unlock(&s->lock);
-		s->window.submit(s->window.arg, h.ev, h.done, h.n_done);
-		ld_event_unref(h.ev);
-		h.ev = NULL;
-		pthread_mutex_lock(&s->lock);
+		/* A step for each sink in turn: none waits for another. */
+		moved = false;
+		for (i = 0; i < s->n_lanes && !s->load_quit; i++)
+			moved |= lane_step(s, s->lanes[i]);
+		if (!moved && !s->load_quit)
+			load_wait(s, 1000);
 	}
+	for (i = 0; i < s->n_lanes; i++)
+		hand_drop(s->lanes[i]);
 	pthread_mutex_unlock(&s->lock);
-	if (h.ev != NULL) {
-		free(h.ev->spool);
-		h.ev->spool = NULL;
-		ld_event_unref(h.ev);
-	}
-	if (h.f != NULL)
-		fclose(h.f);
-	json_decref(h.prog);
 	return NULL;
 }
 
@@ -231,10 +336,29 @@ spool_load_start(struct spool *s, const struct spool_window *w, char **err)
 {
 	int rc;
 
+	char (*names)[SPOOL_SINK_NAME];
+	struct spool_lane *l;
+	size_t i, n;
+
 	pthread_mutex_lock(&s->lock);
 	s->window = *w;
 	s->window_set = true;
 	s->load_quit = false;
+	/* After a restart every sink starts at the oldest unfinished
+	 * batch. */
+	n = spool_window_sinks(s, NULL, &names);
+	for (i = 0; i < n; i++) {
+		l = spool_lane_get(s, names[i]);
+		if (s->recovering && !l->deferred) {
+			l->deferred = true;
+			l->cursor = s->recover_from;
+		}
+	}
+	free(names);
+	s->recovering = false;
+	s->lanes_known = true;
+	/* What recovery could not yet tell may go now. */
+	spool_sweep(s);
 	pthread_mutex_unlock(&s->lock);
 	if ((rc = pthread_create(&s->loader, NULL, spool_loader, s)) != 0) {
 		*err = xasprintf("spool: pthread_create: %s", strerror(rc));

@@ -169,15 +169,16 @@ recover_batch(struct spool *s, const char *file)
 	/* Unreadable: left for the next start, whatever happens now. */
 	b->keep = rc == -1;
 	b->passed = rc == -1 || n_done == n;
+	b->n_star = n_done;
 	pthread_mutex_lock(&s->lock);
 	spool_batch_add(s, b);
 	s->backlog_bytes += b->bytes;
-	if (!b->passed) {
-		s->backlog_events += n - n_done;
-		if (!s->deferred) {
-			s->deferred = true;
-			s->cursor = b->first;
-		}
+	s->backlog_events += n - n_done;
+	/* Every sink starts from the oldest unfinished batch (the loader
+	 * skips what a sink's progress says it has done). */
+	if (!b->passed && !s->recovering) {
+		s->recovering = true;
+		s->recover_from = b->first;
 	}
 	if (n > 0 && last + 1 > s->next_seq)
 		s->next_seq = last + 1;

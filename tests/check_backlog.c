@@ -1005,9 +1005,7 @@ backlog_suite(void)
 	tcase_add_test(tc, restart_large_backlog_flat);
 	tcase_add_test(tc, disk_reclaimed_while_draining);
 	tcase_add_test(tc, backlog_metrics_and_status);
-	/* Not yet: the window is still shared by every sink (issue 14 stays
-	 * open until each sink has its own). */
-	(void)down_sink_does_not_stop_others;
+	tcase_add_test(tc, down_sink_does_not_stop_others);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -429,6 +429,62 @@ START_TEST(shared_bound)
 }
 END_TEST
 
+/*
+ * The spool's windows, one per sink name (DISPATCH_LANES): a sink's full
+ * window refuses only that sink, the bound overall is left alone, and
+ * each delivery's place goes back as the sink finishes it.
+ */
+START_TEST(per_sink_windows)
+{
+	struct config *cfg = test_config(1, 0, 10);
+	const char *only[1];
+	struct dispatch *d;
+	struct ld_event *ev;
+	char *err = NULL;
+	int i;
+
+	cfg->queue_size = 2;
+	only[0] = cfg->sinks[0].name;
+	d = dispatch_new(cfg, &hooks, &err);
+	ck_assert_msg(d != NULL, "%s", err);
+	dispatch_hold(d, true);
+	ck_assert(dispatch_reserve_sink(d, only[0], 10));
+	ck_assert(dispatch_reserve_sink(d, only[0], 10));
+	ck_assert(!dispatch_reserve_sink(d, only[0], 10));
+	/* Another sink's window, and the bound overall, are not full. */
+	ck_assert(dispatch_reserve_sink(d, "other", 10));
+	dispatch_unreserve_sink(d, "other", 10);
+	ck_assert(dispatch_has_room(d, 10));
+	/* Handed over: the dispatcher counts it, the reservation goes. */
+	ev = event(1, 1);
+	ck_assert_int_eq(dispatch_submit_only(d, ev, only, 1,
+	    DISPATCH_LANES), 0);
+	ld_event_unref(ev);
+	dispatch_unreserve_sink(d, only[0], 10);
+	dispatch_unreserve_sink(d, only[0], 10);
+	ck_assert(dispatch_reserve_sink(d, only[0], 10));
+	ck_assert(!dispatch_reserve_sink(d, only[0], 10));
+	dispatch_unreserve_sink(d, only[0], 10);
+	/* To a sink it does not have: finished at once, nothing counted. */
+	ev = event(1, 2);
+	only[0] = "other";
+	ck_assert_int_eq(dispatch_submit_only(d, ev, only, 1,
+	    DISPATCH_LANES), 0);
+	ld_event_unref(ev);
+	ck_assert(wait_done(1, 1000));
+	only[0] = cfg->sinks[0].name;
+	dispatch_hold(d, false);
+	ck_assert(wait_empty(d, 5000));
+	for (i = 0; i < 2; i++)
+		ck_assert(dispatch_reserve_sink(d, only[0], 10));
+	ck_assert(!dispatch_reserve_sink(d, only[0], 10));
+	for (i = 0; i < 2; i++)
+		dispatch_unreserve_sink(d, only[0], 10);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(filter_and_skip)
 {
 	struct config *cfg = test_config(1, 0, 10);
@@ -497,6 +553,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, dead_after_last_retry);
 	tcase_add_test(tc, queue_bound);
 	tcase_add_test(tc, shared_bound);
+	tcase_add_test(tc, per_sink_windows);
 	tcase_add_test(tc, filter_and_skip);
 	tcase_add_test(tc, drain_finishes_queue);
 	suite_add_tcase(s, tc);

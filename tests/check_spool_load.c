@@ -21,102 +21,198 @@
 #include "util.h"
 
 #define MAXEV	4096
+#define NSINK	2
 
-/* The fake window: room for `room` events; what is submitted is kept, in
- * submission order, until the test finishes it. */
+static const char *const sink_name[NSINK] = { "a", "b" };
+
+/* The fake windows, one per sink: room for `room[k]` events at sink k;
+ * what is submitted is kept, in submission order, with the sinks it is
+ * for, until the test finishes it there. */
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
-	int		 room;
-	struct ld_event	*held[MAXEV];	/* submitted, not finished */
+	int		 n_sinks;	/* "a", then "b" */
+	int		 room[NSINK];
+	struct held {
+		struct ld_event	*ev;
+		unsigned	 mask;	/* sinks not yet finished */
+	}		 held[MAXEV];
 	int		 n_held;
 	long long	 msg[MAXEV];	/* message ids, submission order */
-	char		 skip[MAXEV][32];	/* the first skipped sink */
 	int		 n;
+	long long	 smsg[NSINK][MAXEV];	/* the same, per sink */
+	int		 sn[NSINK];
+	int		 fin[NSINK];	/* finished per sink */
 	int		 direct;
 	int		 committed;
 } w;
 
 static struct spool *S;
 
-static bool
-w_reserve(void *arg, struct ld_event *ev)
+static int
+sink_index(const char *name)
 {
+	int k;
+
+	for (k = 0; k < NSINK; k++)
+		if (strcmp(sink_name[k], name) == 0)
+			return k;
+	ck_abort_msg("unknown sink %s", name);
+	return -1;
+}
+
+static size_t
+w_sinks(void *arg, const struct ld_event *ev, char (*names)[SPOOL_SINK_NAME],
+    size_t max)
+{
+	size_t k, n;
+
+	(void)arg;
+	(void)ev;
+	pthread_mutex_lock(&w.lock);
+	n = (size_t)w.n_sinks;
+	pthread_mutex_unlock(&w.lock);
+	for (k = 0; k < n && k < max; k++)
+		snprintf(names[k], SPOOL_SINK_NAME, "%s", sink_name[k]);
+	return n;
+}
+
+static bool
+w_reserve(void *arg, const struct ld_event *ev, const char *sink)
+{
+	int k = sink_index(sink);
 	bool ok;
 
 	(void)arg;
 	(void)ev;
 	pthread_mutex_lock(&w.lock);
-	if ((ok = w.room > 0))
-		w.room--;
+	if ((ok = w.room[k] > 0))
+		w.room[k]--;
 	pthread_mutex_unlock(&w.lock);
 	return ok;
 }
 
 static void
-record(struct ld_event *ev, const char *const *done, size_t n_done)
+w_unreserve(void *arg, const struct ld_event *ev, const char *sink)
 {
-	struct ld_id id = ev->message.id;
+	int k = sink_index(sink);
 
+	(void)arg;
+	(void)ev;
 	pthread_mutex_lock(&w.lock);
-	ck_assert_int_lt(w.n, MAXEV);
-	w.msg[w.n] = id.set ? id.v : -1;
-	snprintf(w.skip[w.n], sizeof w.skip[w.n], "%s",
-	    n_done > 0 ? done[0] : "");
-	w.n++;
-	w.held[w.n_held++] = ld_event_ref(ev);
-	pthread_cond_broadcast(&w.cond);
+	w.room[k]++;
 	pthread_mutex_unlock(&w.lock);
 }
 
 static void
-w_submit(void *arg, struct ld_event *ev, const char *const *done,
-    size_t n_done)
+w_submit(void *arg, struct ld_event *ev, const char *const *only, size_t n)
 {
+	struct ld_id id = ev->message.id;
+	unsigned mask = 0;
+	size_t i;
+	int k;
+
 	(void)arg;
-	record(ev, done, n_done);
+	ck_assert_uint_gt(n, 0);
+	pthread_mutex_lock(&w.lock);
+	ck_assert_int_lt(w.n, MAXEV);
+	w.msg[w.n++] = id.set ? id.v : -1;
+	for (i = 0; i < n; i++) {
+		k = sink_index(only[i]);
+		mask |= 1u << k;
+		w.smsg[k][w.sn[k]++] = id.set ? id.v : -1;
+	}
+	w.held[w.n_held].ev = ld_event_ref(ev);
+	w.held[w.n_held++].mask = mask;
+	pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.lock);
 }
 
 static void
 w_committed(void *arg, struct ld_event *ev, bool ok, bool direct)
 {
 	(void)arg;
+	(void)ev;
 	ck_assert(ok);
-	if (direct) {
-		record(ev, NULL, 0);
-		pthread_mutex_lock(&w.lock);
-		w.direct++;
-		pthread_mutex_unlock(&w.lock);
-	}
 	pthread_mutex_lock(&w.lock);
+	w.direct += direct;
 	w.committed++;
 	pthread_cond_broadcast(&w.cond);
 	pthread_mutex_unlock(&w.lock);
 }
 
-/* Finishes the oldest submitted event as a dispatcher would: a sink is
- * done, its room goes back, then every sink is done. */
+/* Finishes, at sink k, the oldest submitted event it has, as a
+ * dispatcher would: the sink's room goes back, the sink is done, then,
+ * if it was the last, every sink is done. */
+static bool
+finish_sink(int k)
+{
+	struct ld_event *ev = NULL;
+	struct sink_result r = { .ok = true };
+	bool last = false;
+	int i;
+
+	pthread_mutex_lock(&w.lock);
+	for (i = 0; i < w.n_held; i++) {
+		if (!(w.held[i].mask & (1u << k)))
+			continue;
+		ev = w.held[i].ev;
+		w.held[i].mask &= ~(1u << k);
+		if ((last = w.held[i].mask == 0)) {
+			memmove(&w.held[i], &w.held[i + 1],
+			    (size_t)(w.n_held - i - 1) * sizeof *w.held);
+			w.n_held--;
+		}
+		w.room[k]++;
+		w.fin[k]++;
+		break;
+	}
+	pthread_mutex_unlock(&w.lock);
+	if (ev == NULL)
+		return false;
+	spool_sink_done(S, ev, sink_name[k], &r, 1);
+	if (last) {
+		spool_event_done(S, ev);
+		ld_event_unref(ev);
+	}
+	return true;
+}
+
 static bool
 finish_one(void)
 {
-	struct ld_event *ev;
-	struct sink_result r = { .ok = true };
+	return finish_sink(0);
+}
+
+/* Waits (on the window's condition, 5 s at most) until sink k was
+ * handed n events in all. */
+static void
+wait_sink(int k, int n)
+{
+	struct timespec ts;
+	long long end = tu_now_ms() + 5000;
 
 	pthread_mutex_lock(&w.lock);
-	if (w.n_held == 0) {
-		pthread_mutex_unlock(&w.lock);
-		return false;
+	while (w.sn[k] < n && tu_now_ms() < end) {
+		util_deadline(&ts, 50);
+		(void)pthread_cond_timedwait(&w.cond, &w.lock, &ts);
 	}
-	ev = w.held[0];
-	memmove(&w.held[0], &w.held[1], (size_t)(w.n_held - 1) *
-	    sizeof *w.held);
-	w.n_held--;
-	w.room++;
+	ck_assert_msg(w.sn[k] >= n, "sink %s: %d of %d submitted",
+	    sink_name[k], w.sn[k], n);
 	pthread_mutex_unlock(&w.lock);
-	spool_sink_done(S, ev, "a", &r, 1);
-	spool_event_done(S, ev);
-	ld_event_unref(ev);
-	return true;
+}
+
+/* Sink k takes and finishes events one by one until it has finished n
+ * in all. */
+static void
+drain_sink(int k, int n)
+{
+	int i;
+
+	for (i = w.fin[k]; i < n; i++) {
+		wait_sink(k, i + 1);
+		ck_assert(finish_sink(k));
+	}
 }
 
 /* Waits (on the window's condition, 5 s at most) until n were submitted
@@ -203,13 +299,17 @@ count_files(const char *dir, const char *ext)
 static char *dir;
 
 static void
-open_spool(int room)
+open_spool_sinks(int room, int n_sinks)
 {
-	struct spool_window sw = { w_reserve, w_submit, NULL };
+	struct spool_window sw = { w_sinks, w_reserve, w_unreserve, w_submit,
+	    NULL };
 	char *err = NULL, *sd = NULL;
+	int k;
 
 	pthread_mutex_lock(&w.lock);
-	w.room = room;
+	w.n_sinks = n_sinks;
+	for (k = 0; k < NSINK; k++)
+		w.room[k] = room;
 	pthread_mutex_unlock(&w.lock);
 	ck_assert_int_ge(asprintf(&sd, "%s/spool", dir), 0);
 	S = spool_open(sd, false, &err);
@@ -217,6 +317,12 @@ open_spool(int room)
 	ck_assert_int_eq(spool_recover(S, &err), 0);
 	ck_assert_int_eq(spool_load_start(S, &sw, &err), 0);
 	free(sd);
+}
+
+static void
+open_spool(int room)
+{
+	open_spool_sinks(room, 1);
 }
 
 /* Frees what the window still holds (as a dispatcher cut short at
@@ -230,7 +336,7 @@ close_spool(void)
 	spool_flush(S);
 	pthread_mutex_lock(&w.lock);
 	for (i = 0; i < w.n_held; i++)
-		ld_event_unref(w.held[i]);
+		ld_event_unref(w.held[i].ev);
 	w.n_held = 0;
 	pthread_mutex_unlock(&w.lock);
 	spool_free(S);
@@ -251,6 +357,8 @@ setup(void)
 {
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
+	memset(w.sn, 0, sizeof w.sn);
+	memset(w.fin, 0, sizeof w.fin);
 	w.n = w.n_held = w.direct = w.committed = 0;
 	dir = tu_tmpdir();
 }
@@ -341,24 +449,28 @@ END_TEST
 
 /*
  * A restart with a backlog: nothing is handed over before the loader
- * runs, it streams in seq order within the window, events marked done
- * ("*") are skipped, a sink done with one is passed as done, and a gap
- * in the seqs (a commit that failed) is stepped over.
+ * runs, each sink's events stream in seq order within its window, events
+ * marked done ("*") are skipped, one marked done by a sink is skipped
+ * for that sink alone, and a gap in the seqs (a commit that failed) is
+ * stepped over.
  */
 START_TEST(recovery_streams_through_the_loader)
 {
+	static const long long want_a[] = { 0, 3, 4, 6, 7, 8, 9 };
+	static const long long want_b[] = { 0, 2, 3, 4, 6, 7, 8, 9 };
 	char *sd = spool_sub(), *p = NULL;
 	int i;
 
-	open_spool(1);
+	open_spool_sinks(1, 2);
 	for (i = 0; i < 10; i++) {
 		append(i, i % 2);
 		wait_committed(i + 1);
 	}
-	wait_submitted(1);
+	wait_sink(0, 1);
+	wait_sink(1, 1);
 	close_spool();
-	/* Seq 0 was done for sink a (and submitted once): mark seq 1 done
-	 * by every sink, seq 2 by sink "a" only, by hand, as a run would. */
+	/* Seq 0 went to both sinks and is not done. Mark seq 1 done by
+	 * every sink, seq 2 by sink "a" only, by hand, as a run would. */
 	ck_assert_int_ge(asprintf(&p, "%s/new/%016" PRIx64 ".done", sd,
 	    (uint64_t)1), 0);
 	tu_write_file(p, "1 a\n1 *\n", 8);
@@ -372,36 +484,89 @@ START_TEST(recovery_streams_through_the_loader)
 	    (uint64_t)5), 0);
 	ck_assert_int_eq(unlink(p), 0);
 	free(p);
+	memset(w.sn, 0, sizeof w.sn);
+	memset(w.fin, 0, sizeof w.fin);
 	w.n = 0;
 	w.committed = 0;
-	open_spool(3);
-	wait_submitted(3);
-	/* The window bounds the load: no more than 3 before room frees. */
+	open_spool_sinks(3, 2);
+	wait_sink(0, 3);
+	wait_sink(1, 3);
+	/* Each window bounds its sink's load: 3 before room frees. */
 	usleep(100000);
-	ck_assert_int_eq(w.n, 3);
-	for (i = 0; i < 7; i++) {
-		wait_submitted(i + 1);
-		if (i == 7 - 1)
-			break;
-		ck_assert(finish_one());
-	}
-	while (finish_one())
-		;
-	{
-		static const long long want[] = { 0, 2, 3, 4, 6, 7, 8, 9 };
-
-		wait_submitted(8);
-		for (i = 0; i < 8; i++)
-			ck_assert_int_eq(w.msg[i], want[i]);
-		/* seq 2 is done for sink a: the loader says so. */
-		ck_assert_str_eq(w.skip[1], "a");
-		ck_assert_str_eq(w.skip[0], "");
-	}
-	while (finish_one())
-		;
+	ck_assert_int_eq(w.sn[0], 3);
+	ck_assert_int_eq(w.sn[1], 3);
+	drain_sink(0, 7);
+	drain_sink(1, 8);
+	for (i = 0; i < 7; i++)
+		ck_assert_int_eq(w.smsg[0][i], want_a[i]);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(w.smsg[1][i], want_b[i]);
 	for (i = 0; i < 100 && count_files(sd, ".batch") > 0; i++)
 		usleep(10000);
 	ck_assert_int_eq(count_files(sd, ".batch"), 0);
+	close_spool();
+	free(sd);
+}
+END_TEST
+
+/*
+ * Two sinks, each with a window of 4: "b" is stuck (never finishes),
+ * "a" drains every event, in seq order, while b holds only its own
+ * window. The batches stay while b's cursor is behind them; a, caught
+ * up, takes new events direct while b's still wait on disk; then b
+ * drains, in order too, and the batches go.
+ */
+START_TEST(stuck_sink_holds_back_only_its_own)
+{
+	struct spool_status st;
+	char *err = NULL, *sd = spool_sub();
+	int i, direct0;
+
+	open_spool_sinks(4, 2);
+	for (i = 0; i < 40; i++)
+		append(i, i % 3);
+	wait_committed(40);
+	/* The first 4 went direct to both. */
+	direct0 = w.direct;
+	ck_assert_int_eq(direct0, 4);
+	drain_sink(0, 40);
+	for (i = 0; i < 40; i++)
+		ck_assert_int_eq(w.smsg[0][i], i);
+	/* b had its window's worth, no more. */
+	usleep(100000);
+	ck_assert_int_eq(w.sn[1], 4);
+	/* Nothing is finished by every sink: every batch stays. */
+	ck_assert_int_gt(count_files(sd, ".batch"), 0);
+	ck_assert_int_eq(spool_status(S, NULL, &st, &err), 0);
+	ck_assert_uint_eq(st.pending, 40);
+	ck_assert(st.deferred);
+	/* a is caught up: its next event goes direct, b's waits. */
+	for (i = 0; i < 100; i++) {
+		append(40 + i, 0);
+		wait_committed(41 + i);
+		if (w.direct > direct0)
+			break;
+		drain_sink(0, 41 + i);
+	}
+	ck_assert_int_eq(w.direct, direct0 + 1);
+	wait_sink(0, 41 + i);
+	ck_assert(finish_sink(0));
+	ck_assert_int_eq(w.smsg[0][40 + i], 40 + i);
+	ck_assert_int_eq(w.sn[1], 4);
+	/* b drains, in order, and then the batches go. */
+	drain_sink(1, 41 + i);
+	{
+		int k;
+
+		for (k = 0; k < 41 + i; k++)
+			ck_assert_int_eq(w.smsg[1][k], k);
+	}
+	for (i = 0; i < 100 && count_files(sd, ".batch") > 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(count_files(sd, ".batch"), 0);
+	ck_assert_int_eq(spool_status(S, NULL, &st, &err), 0);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_uint_eq(st.backlog_bytes, 0);
 	close_spool();
 	free(sd);
 }
@@ -449,6 +614,7 @@ spool_load_suite(void)
 	tcase_add_test(tc, deferred_events_load_in_order_and_batches_go);
 	tcase_add_test(tc, finished_batches_go_while_draining);
 	tcase_add_test(tc, recovery_streams_through_the_loader);
+	tcase_add_test(tc, stuck_sink_holds_back_only_its_own);
 	tcase_add_test(tc, spool_max_refuses);
 	suite_add_tcase(s, tc);
 	return s;
