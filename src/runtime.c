@@ -506,6 +506,25 @@ route(struct runtime *rt, struct gen *g, const struct ld_event *ev)
 	return old != NULL ? old : g;
 }
 
+/* For the operator's page: the sinks of cfg whose filter keeps a new
+ * event out, and why. */
+static void
+record_filtered(struct runtime *rt, const struct config *cfg,
+    const struct ld_event *ev)
+{
+	const struct config_sink *cs;
+	char *why;
+	size_t i;
+
+	for (i = 0; i < cfg->n_sinks; i++) {
+		cs = &cfg->sinks[i];
+		if ((why = filter_why_not(&cs->filter, ev)) != NULL) {
+			deliveries_filtered(rt->deliveries, ev, cs->name, why);
+			free(why);
+		}
+	}
+}
+
 /* Submits ev to its generation (see route). */
 static int
 submit(struct runtime *rt, struct gen *g, struct ld_event *ev,
@@ -513,20 +532,11 @@ submit(struct runtime *rt, struct gen *g, struct ld_event *ev,
 {
 	struct gen *to = route(rt, g, ev);
 	int rc = dispatch_submit(to->disp, ev, skip, n_skip, flags);
-	const struct config_sink *cs;
-	char *why;
-	size_t i;
 
-	/* For the operator's page: the sinks whose filter kept ev out, and
-	 * why (not for a recovered event some of whose sinks are done: it
-	 * was seen before the restart). */
-	for (i = 0; rc == 0 && skip == NULL && i < to->cfg->n_sinks; i++) {
-		cs = &to->cfg->sinks[i];
-		if ((why = filter_why_not(&cs->filter, ev)) != NULL) {
-			deliveries_filtered(rt->deliveries, ev, cs->name, why);
-			free(why);
-		}
-	}
+	/* Not for a recovered event some of whose sinks are done: it was
+	 * seen before the restart. */
+	if (rc == 0 && skip == NULL)
+		record_filtered(rt, to->cfg, ev);
 	if (to != g)
 		runtime_release(to);
 	return rc;
@@ -576,9 +586,10 @@ committed(void *arg, struct ld_event *ev, bool ok, bool direct)
 	/* The spool has handed it to the sinks with room (direct); the
 	 * others load it from disk: nothing to do here but count. */
 	(void)direct;
-	if (ok)
+	if (ok) {
 		metrics_event(&rt->metrics, ev->kind);
-	else
+		record_filtered(rt, in->gen->cfg, ev);
+	} else
 		metrics_drop(&rt->metrics, DROP_SPOOL_ERROR);
 	if (in->fn != NULL)
 		in->fn(in->arg, ok ? 200 : 507);
