@@ -41,22 +41,17 @@ struct rsrv {
 	char	*dir;
 };
 
-/* Starts redis-server on port (0: a free one) in dir (NULL: a new one);
- * aof: append-only file with fsync always, so that a restart keeps the
- * streams. extra: more arguments (may be NULL). */
-static void
-rsrv_start(struct rsrv *r, int port, const char *dir, bool aof,
-    const char *const *extra)
+/* Spawns redis-server on r->port in r->dir; waits until it answers.
+ * False when it exited first (its log says why). */
+static bool
+rsrv_spawn(struct rsrv *r, bool aof, const char *const *extra)
 {
 	char sport[16], *log;
 	const char *argv[40];
 	posix_spawn_file_actions_t fa;
 	long long end;
-	int argc = 0, fd;
+	int argc = 0, fd, st;
 
-	memset(r, 0, sizeof *r);
-	r->port = port ? port : tu_free_port();
-	r->dir = dir ? strdup(dir) : tu_tmpdir();
 	snprintf(sport, sizeof sport, "%d", r->port);
 	argv[argc++] = "redis-server";
 	argv[argc++] = "--port";
@@ -89,6 +84,13 @@ rsrv_start(struct rsrv *r, int port, const char *dir, bool aof,
 	posix_spawn_file_actions_destroy(&fa);
 	close(fd);
 	free(log);
+	/* Listening itself, not some other server on that port. */
+	if (tu_listen_port(r->pid, 0, 10000) != r->port) {
+		ck_assert_msg(waitpid(r->pid, &st, WNOHANG) == r->pid,
+		    "redis-server did not listen on port %d", r->port);
+		r->pid = 0;
+		return false;
+	}
 	/* Up when it answers (a password still gets an answer). */
 	for (end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(10000)) {
 		redisContext *c = redisConnect("127.0.0.1", r->port);
@@ -103,9 +105,38 @@ rsrv_start(struct rsrv *r, int port, const char *dir, bool aof,
 		if (c != NULL)
 			redisFree(c);
 		if (up)
-			return;
+			return true;
 	}
 	ck_abort_msg("redis-server on port %d did not come up", r->port);
+	return false;
+}
+
+/* Starts redis-server on port (0: a free one) in dir (NULL: a new one);
+ * aof: append-only file with fsync always, so that a restart keeps the
+ * streams. extra: more arguments (may be NULL). */
+static void
+rsrv_start(struct rsrv *r, int port, const char *dir, bool aof,
+    const char *const *extra)
+{
+	char *log;
+	int tries;
+
+	memset(r, 0, sizeof *r);
+	r->dir = dir ? strdup(dir) : tu_tmpdir();
+	ck_assert_int_ge(asprintf(&log, "%s/redis.log", r->dir), 0);
+	/* It cannot bind port 0 and say which it got: a port that was free,
+	 * another if that one was taken meanwhile (by a suite beside). */
+	for (tries = 1;; tries++) {
+		r->port = port ? port : tu_free_port();
+		if (rsrv_spawn(r, aof, extra))
+			break;
+		ck_assert_msg(port == 0 && tries < 5 && tu_port_taken(log),
+		    "redis-server on port %d did not start (see %s)", r->port,
+		    log);
+		/* The next attempt's verdict is its own. */
+		ck_assert_int_eq(truncate(log, 0), 0);
+	}
+	free(log);
 }
 
 static void

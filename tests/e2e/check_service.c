@@ -62,8 +62,9 @@ svc_init(struct svc *s, const char *conf_text)
 	memset(s, 0, sizeof *s);
 	s->notify_fd = s->journal_fd = -1;
 	s->dir = tu_tmpdir();
-	s->port = tu_free_port();
-	snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+	/* Port 0 until svc_spawn learns the one the kernel picked: no race
+	 * with the suites running side by side. */
+	s->port = 0;
 	ck_assert_int_ge(asprintf(&s->log, "%s/daemon.log", s->dir), 0);
 	if (conf_text != NULL) {
 		ck_assert_int_ge(asprintf(&s->conf, "%s/test.conf", s->dir), 0);
@@ -125,11 +126,34 @@ listen_tcp(int *port)
 	return fd;
 }
 
+/* Whether argv says "-l 127.0.0.1:0": a port for the kernel to pick. */
+static bool
+asks_port_zero(const char *const *argv)
+{
+	for (; argv[0] != NULL && argv[1] != NULL; argv++)
+		if (strcmp(argv[0], "-l") == 0 &&
+		    strcmp(argv[1], "127.0.0.1:0") == 0)
+			return true;
+	return false;
+}
+
+/* The port a socket is bound to. */
+static int
+port_of(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	return ntohs(a.sin_port);
+}
+
 /*
  * Starts pre... (a launcher, may be NULL) then the daemon with "-c CONF"
  * (when there is one) and args, stdout and stderr to s->log, fds[i] at
  * 3 + i. The log file is opened without being replaced, so that a test may
- * know its inode beforehand.
+ * know its inode beforehand. Told "-l 127.0.0.1:0" (svc_init's port), it
+ * waits until the process listens and sets s->port and s->url.
  */
 static void
 svc_spawn(struct svc *s, const char *const *pre, const char *const *args,
@@ -172,6 +196,15 @@ svc_spawn(struct svc *s, const char *const *pre, const char *const *args,
 	for (i = 0; i < n_fds; i++)
 		close(high[i]);
 	close(logfd);
+	if (asks_port_zero(argv)) {
+		/* From /proc, not the log: the log may be a journal. */
+		s->port = tu_listen_port(s->pid, n_fds > 0 ?
+		    port_of(fds[0]) : 0, 10000);
+		ck_assert_msg(s->port > 0, "%s did not listen (see %s)",
+		    argv[0], s->log);
+		snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d",
+		    s->port);
+	}
 }
 
 static long
@@ -665,31 +698,6 @@ START_TEST(watchdog_off)
 }
 END_TEST
 
-/* Waits until a TCP connection to 127.0.0.1:port is accepted (into the
- * backlog is enough). */
-static bool
-wait_connect(int port, int ms)
-{
-	struct sockaddr_in a;
-	long long end = tu_now_ms() + ms;
-	int fd, rc;
-
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	while (tu_now_ms() < end) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ck_assert_int_ge(fd, 0);
-		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-		close(fd);
-		if (rc == 0)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
 /* --- socket activation --- */
 
 static void
@@ -807,18 +815,30 @@ START_TEST(activation_systemd_socket_activate)
 	const char *ssa = "/usr/bin/systemd-socket-activate";
 	struct svc s;
 	char addr[64];
+	int tries, st;
 
 	ck_assert_msg(access(ssa, X_OK) == 0, "%s is not installed (make "
 	    "deps-check installs systemd)", ssa);
 	svc_init(&s, reload_conf);
 	svc_notify(&s);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
 	/* It passes only the LISTEN_* variables and those named by -E, and
 	 * starts the program at the first connection, which waits in the
-	 * backlog meanwhile: the first request is answered all the same. */
-	svc_spawn(&s, ARGS(ssa, "-E", "NOTIFY_SOCKET", "-l", addr), NULL,
-	    NULL, 0);
-	ck_assert_msg(wait_connect(s.port, 5000), "%s did not listen", ssa);
+	 * backlog meanwhile: the first request is answered all the same.
+	 * It cannot bind port 0: a free port, another if that was taken. */
+	for (tries = 1;; tries++) {
+		s.port = tu_free_port();
+		snprintf(s.url, sizeof s.url, "http://127.0.0.1:%d", s.port);
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
+		svc_spawn(&s, ARGS(ssa, "-E", "NOTIFY_SOCKET", "-l", addr),
+		    NULL, NULL, 0);
+		if (tu_listen_port(s.pid, 0, 5000) == s.port)
+			break;
+		ck_assert_msg(tries < 5 && tu_port_taken(s.log), "%s did not "
+		    "listen (see %s)", ssa, s.log);
+		while (waitpid(s.pid, &st, 0) < 0 && errno == EINTR)
+			;
+		s.pid = 0;
+	}
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
 	ck_assert_int_ge(svc_wait_note(&s, 0, "READY=1", 5000), 0);
