@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "testutil.h"
 
 extern char **environ;
@@ -305,6 +308,49 @@ tu_wait_file_has(const char *path, const char *text, int n, int ms)
 		usleep(10000);
 	} while (tu_now_ms() < end);
 	return false;
+}
+
+void
+tu_sign_chatwoot(char out[80], const char *secret, const char *ts, const char *body,
+    size_t len)
+{
+	unsigned char mac[32];
+	unsigned int ml = 0;
+	char *msg;
+	size_t n = strlen(ts), i;
+
+	msg = malloc(n + 1 + len);
+	ck_assert_ptr_nonnull(msg);
+	memcpy(msg, ts, n);
+	msg[n] = '.';
+	memcpy(msg + n + 1, body, len);
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), secret, (int)strlen(secret),
+	    (unsigned char *)msg, n + 1 + len, mac, &ml));
+	free(msg);
+	strcpy(out, "sha256=");
+	for (i = 0; i < 32; i++)
+		sprintf(out + 7 + 2 * i, "%02x", mac[i]);
+}
+
+void
+tu_sign_standard(char out[64], const char *key64, const char *id, const char *ts,
+    const char *body)
+{
+	unsigned char key[64], mac[32];
+	unsigned int ml = 0;
+	char msg[4096];
+	int kl;
+
+	kl = EVP_DecodeBlock(key, (const unsigned char *)key64,
+	    (int)strlen(key64));
+	ck_assert_int_gt(kl, 0);
+	if (key64[strlen(key64) - 1] == '=')
+		kl--;
+	snprintf(msg, sizeof msg, "%s.%s.%s", id, ts, body);
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), key, kl,
+	    (unsigned char *)msg, strlen(msg), mac, &ml));
+	strcpy(out, "v1,");
+	EVP_EncodeBlock((unsigned char *)out + 3, mac, 32);
 }
 
 static size_t

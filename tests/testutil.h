@@ -52,6 +52,15 @@ int		 tu_count_in_file(const char *path, const char *text);
 bool		 tu_wait_file_has(const char *path, const char *text, int n,
 		    int ms);
 
+/* X-Chatwoot-Signature for body sent at ts: sha256=<hex HMAC(secret,
+ * "ts.body")>. */
+void		 tu_sign_chatwoot(char out[80], const char *secret,
+		    const char *ts, const char *body, size_t len);
+/* A Standard Webhooks signature: v1,<base64 HMAC(key, "id.ts.body")>, the
+ * key given in base64. */
+void		 tu_sign_standard(char out[64], const char *key64,
+		    const char *id, const char *ts, const char *body);
+
 struct tu_daemon {
 	pid_t	 pid;
 	int	 port;

@@ -1,7 +1,6 @@
-/* Check suite for auth.c and netaddr.c: addresses and CIDR lists, the two
- * signature schemes, the client address behind trusted proxies, the
- * redelivery set, the configuration checks, and all of it end to end
- * against the real daemon. */
+/* Check suite for auth.c, in-process: the two signature schemes, the
+ * client address behind trusted proxies, the redelivery set, the
+ * configuration checks (e2e/check_auth_http.c: the same end to end). */
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -16,9 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "auth.h"
 #include "config.h"
 #include "netaddr.h"
@@ -31,58 +27,13 @@
 #define WH_KEY64 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 #define WH_SECRET "whsec_" WH_KEY64
 
-/* sha256=<hex HMAC(secret, "ts.body")> */
-static void
-cw_sign(char out[80], const char *secret, const char *ts, const char *body,
-    size_t len)
-{
-	unsigned char mac[32];
-	unsigned int ml = 0;
-	char *msg;
-	size_t n = strlen(ts), i;
-
-	msg = malloc(n + 1 + len);
-	ck_assert_ptr_nonnull(msg);
-	memcpy(msg, ts, n);
-	msg[n] = '.';
-	memcpy(msg + n + 1, body, len);
-	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), secret, (int)strlen(secret),
-	    (unsigned char *)msg, n + 1 + len, mac, &ml));
-	free(msg);
-	strcpy(out, "sha256=");
-	for (i = 0; i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", mac[i]);
-}
-
-/* v1,<base64 HMAC(key, "id.ts.body")> */
-static void
-wh_sign(char out[64], const char *key64, const char *id, const char *ts,
-    const char *body)
-{
-	unsigned char key[64], mac[32];
-	unsigned int ml = 0;
-	char msg[4096];
-	int kl;
-
-	kl = EVP_DecodeBlock(key, (const unsigned char *)key64,
-	    (int)strlen(key64));
-	ck_assert_int_gt(kl, 0);
-	if (key64[strlen(key64) - 1] == '=')
-		kl--;
-	snprintf(msg, sizeof msg, "%s.%s.%s", id, ts, body);
-	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), key, kl,
-	    (unsigned char *)msg, strlen(msg), mac, &ml));
-	strcpy(out, "v1,");
-	EVP_EncodeBlock((unsigned char *)out + 3, mac, 32);
-}
-
 static void
 now_str(char buf[32], long delta)
 {
 	snprintf(buf, 32, "%lld", (long long)time(NULL) + delta);
 }
 
-/* ---- netaddr ---- */
+/* ---- addresses ---- */
 
 static struct netaddr
 addr(const char *s)
@@ -102,93 +53,6 @@ fmt(const struct netaddr *a)
 	return buf;
 }
 
-START_TEST(test_netaddr_parse)
-{
-	static const char *const bad[] = {
-		"", " ", "unknown", "1.2.3", "1.2.3.4.5", "256.1.1.1",
-		"1.2.3.4:", "1.2.3.4:x", "1.2.3.4:123456", "[::1", "[::1]x",
-		"[1.2.3.4]", "::1]", "fe80::1%eth0", "_hidden", "1.2.3.4/8",
-	};
-	struct netaddr a;
-	size_t i;
-
-	a = addr("192.0.2.1");
-	ck_assert_str_eq(fmt(&a), "192.0.2.1");
-	a = addr(" 192.0.2.1:443 ");
-	ck_assert_str_eq(fmt(&a), "192.0.2.1");
-	a = addr("2001:db8::1");
-	ck_assert_str_eq(fmt(&a), "2001:db8::1");
-	a = addr("[2001:db8::1]:8080");
-	ck_assert_str_eq(fmt(&a), "2001:db8::1");
-	a = addr("[::1]");
-	ck_assert_str_eq(fmt(&a), "::1");
-	/* IPv4-mapped is IPv4, so one rule covers both forms. */
-	a = addr("::ffff:10.1.2.3");
-	ck_assert_int_eq(a.family, AF_INET);
-	ck_assert_str_eq(fmt(&a), "10.1.2.3");
-	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		ck_assert_msg(netaddr_parse(&a, bad[i], strlen(bad[i])) == -1,
-		    "'%s' parsed", bad[i]);
-	/* Only the given length counts. */
-	ck_assert_int_eq(netaddr_parse(&a, "10.0.0.1, 10.0.0.2", 8), 0);
-	ck_assert_str_eq(fmt(&a), "10.0.0.1");
-}
-END_TEST
-
-START_TEST(test_netaddr_lists)
-{
-	const char *list = "10.0.0.0/8, 192.0.2.7 2001:db8::/32,::1";
-	struct netaddr a;
-	char *err = NULL;
-
-	ck_assert_int_eq(netaddr_list_check(list, &err), 0);
-	a = addr("10.200.3.4");
-	ck_assert(netaddr_list_match(list, &a));
-	a = addr("11.0.0.1");
-	ck_assert(!netaddr_list_match(list, &a));
-	a = addr("192.0.2.7");
-	ck_assert(netaddr_list_match(list, &a));
-	a = addr("192.0.2.8");
-	ck_assert(!netaddr_list_match(list, &a));
-	a = addr("2001:db8:ffff::1");
-	ck_assert(netaddr_list_match(list, &a));
-	a = addr("2001:db9::1");
-	ck_assert(!netaddr_list_match(list, &a));
-	a = addr("::1");
-	ck_assert(netaddr_list_match(list, &a));
-	a = addr("::ffff:10.9.9.9");
-	ck_assert(netaddr_list_match(list, &a));
-	a = addr("1.2.3.4");
-	ck_assert(netaddr_list_match("0.0.0.0/0", &a));
-	ck_assert(!netaddr_list_match("::/0", &a));
-	ck_assert(netaddr_list_match("1.2.3.0/25", &a));
-	ck_assert(netaddr_list_match("::ffff:1.2.3.0/120", &a));
-	a = addr("1.2.3.200");
-	ck_assert(!netaddr_list_match("1.2.3.0/25", &a));
-
-	ck_assert_int_eq(netaddr_list_check("10.0.0.0/8, 10.0.0.300", &err),
-	    -1);
-	ck_assert_ptr_nonnull(strstr(err, "'10.0.0.300'"));
-	free(err);
-	ck_assert_int_eq(netaddr_list_check("10.0.0.0/33", &err), -1);
-	ck_assert_ptr_nonnull(strstr(err, "'10.0.0.0/33'"));
-	ck_assert_ptr_nonnull(strstr(err, "prefix length"));
-	free(err);
-	ck_assert_int_eq(netaddr_list_check("10.0.0.1/8", &err), -1);
-	ck_assert_ptr_nonnull(strstr(err, "past its prefix"));
-	free(err);
-	ck_assert_int_eq(netaddr_list_check("2001:db8::/x", &err), -1);
-	free(err);
-	ck_assert_int_eq(netaddr_list_check("example.com", &err), -1);
-	ck_assert_ptr_nonnull(strstr(err, "'example.com'"));
-	free(err);
-	/* Control bytes in a bad entry are escaped in the message. */
-	ck_assert_int_eq(netaddr_list_check("1.2.3.4\x1b[2J", &err), -1);
-	ck_assert_ptr_null(strchr(err, '\x1b'));
-	free(err);
-}
-END_TEST
-
 /* ---- signatures ---- */
 
 START_TEST(test_chatwoot_signature)
@@ -203,7 +67,7 @@ START_TEST(test_chatwoot_signature)
 	now_str(ts, 0);
 	now_str(old, -301);
 	now_str(future, 301);
-	cw_sign(sig, CW_SECRET, ts, body, len);
+	tu_sign_chatwoot(sig, CW_SECRET, ts, body, len);
 	ck_assert_int_eq(auth_verify_chatwoot(CW_SECRET, sig, ts, now, 300000,
 	    body, len, &why, &internal), 0);
 	ck_assert(!internal);
@@ -219,18 +83,18 @@ START_TEST(test_chatwoot_signature)
 	ck_assert_str_eq(why, "X-Chatwoot-Signature does not match");
 	ck_assert_int_eq(auth_verify_chatwoot("other", sig, ts, now, 300000,
 	    body, len, &why, NULL), -1);
-	cw_sign(sig, CW_SECRET, ts, body, len);
+	tu_sign_chatwoot(sig, CW_SECRET, ts, body, len);
 	ck_assert_int_eq(auth_verify_chatwoot(CW_SECRET, sig, "1", now, 0,
 	    body, len, &why, NULL), -1);
 
 	/* Stale both ways, unless tolerance is 0 (unchecked). */
-	cw_sign(sig, CW_SECRET, old, body, len);
+	tu_sign_chatwoot(sig, CW_SECRET, old, body, len);
 	ck_assert_int_eq(auth_verify_chatwoot(CW_SECRET, sig, old, now, 300000,
 	    body, len, &why, NULL), -1);
 	ck_assert_str_eq(why, "X-Chatwoot-Timestamp outside signature_tolerance");
 	ck_assert_int_eq(auth_verify_chatwoot(CW_SECRET, sig, old, now, 0,
 	    body, len, &why, NULL), 0);
-	cw_sign(sig, CW_SECRET, future, body, len);
+	tu_sign_chatwoot(sig, CW_SECRET, future, body, len);
 	ck_assert_int_eq(auth_verify_chatwoot(CW_SECRET, sig, future, now,
 	    300000, body, len, &why, NULL), -1);
 	ck_assert_int_eq(auth_verify_chatwoot(CW_SECRET, sig, future, now,
@@ -268,7 +132,7 @@ START_TEST(test_standard_signature)
 
 	now_str(ts, 0);
 	now_str(old, -400);
-	wh_sign(sig, WH_KEY64, "msg_1", ts, body);
+	tu_sign_standard(sig, WH_KEY64, "msg_1", ts, body);
 	ck_assert_int_eq(auth_verify_standard(WH_SECRET, "msg_1", ts, sig, now,
 	    300000, body, len, &why, NULL), 0);
 	/* The prefix is optional. */
@@ -288,7 +152,7 @@ START_TEST(test_standard_signature)
 	ck_assert_int_eq(auth_verify_standard(WH_SECRET, "msg_1", ts,
 	    "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", now, 300000, body,
 	    len, &why, NULL), -1);
-	wh_sign(sig, WH_KEY64, "msg_1", old, body);
+	tu_sign_standard(sig, WH_KEY64, "msg_1", old, body);
 	ck_assert_int_eq(auth_verify_standard(WH_SECRET, "msg_1", old, sig,
 	    now, 300000, body, len, &why, NULL), -1);
 	ck_assert_str_eq(why, "webhook-timestamp outside signature_tolerance");
@@ -664,495 +528,12 @@ START_TEST(test_config_checks)
 }
 END_TEST
 
-/* ---- end to end ---- */
-
-static struct tu_daemon d;
-
-static void
-start(const char *conf)
-{
-	ck_assert_msg(tu_daemon_start(&d, conf, NULL), "daemon did not start");
-}
-
-/* Stops the daemon with SIGTERM: it must exit 0, and under the
- * sanitizers with no leak and no error reported (tu_daemon_free). */
-static void
-stop(void)
-{
-	tu_daemon_free(&d);
-}
-
-static long
-post(const char *path, const char *const *headers, const char *body)
-{
-	struct tu_response r;
-	char url[256];
-	long status;
-
-	snprintf(url, sizeof url, "%s%s", d.url, path);
-	tu_http(&r, "POST", url, headers, body, strlen(body));
-	status = r.status;
-	tu_response_free(&r);
-	return status;
-}
-
-/* POSTs and returns the body (malloc'd); the status in *status. */
-static char *
-post_body(const char *path, const char *const *headers, const char *body,
-    long *status)
-{
-	struct tu_response r;
-	char url[256], *b;
-
-	snprintf(url, sizeof url, "%s%s", d.url, path);
-	tu_http(&r, "POST", url, headers, body, strlen(body));
-	*status = r.status;
-	b = r.body ? strdup(r.body) : strdup("");
-	tu_response_free(&r);
-	return b;
-}
-
-/* The value of one /metrics line, e.g. name{label="x"}. */
-static long long
-metric(const char *name)
-{
-	struct tu_response r;
-	char url[256];
-	const char *p;
-	long long v = -1;
-	size_t n = strlen(name);
-
-	snprintf(url, sizeof url, "%s/metrics", d.url);
-	tu_http(&r, "GET", url, NULL, NULL, 0);
-	ck_assert_int_eq(r.status, 200);
-	for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n'),
-	    p = p ? p + 1 : NULL)
-		if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-			v = atoll(p + n + 1);
-			break;
-		}
-	tu_response_free(&r);
-	ck_assert_msg(v >= 0, "no metric %s", name);
-	return v;
-}
-
-static bool
-log_has(const char *needle)
-{
-	char *text;
-	bool found;
-	int i;
-
-	/* The line is written as the answer goes out: allow a moment. */
-	for (i = 0; i < 100; i++) {
-		text = tu_read_file(d.log, NULL);
-		found = strstr(text, needle) != NULL;
-		free(text);
-		if (found)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
-static bool
-log_lacks(const char *needle)
-{
-	char *text = tu_read_file(d.log, NULL);
-	bool found = strstr(text, needle) != NULL;
-
-	free(text);
-	return !found;
-}
-
-START_TEST(test_e2e_token)
-{
-	static const char *const good[] = { "X-Webhook-Token: Tok-3n", NULL };
-	static const char *const bad[] = { "X-Webhook-Token: Tok-3N", NULL };
-
-	start("[server]\ntoken = Tok-3n\n" SINK);
-	ck_assert_int_eq(post("/webhook/Tok-3n", NULL, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", good, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 401);
-	ck_assert_int_eq(post("/webhook/Tok-3", NULL, EVENT), 401);
-	ck_assert_int_eq(post("/webhook/Tok-3n%20", NULL, EVENT), 401);
-	ck_assert_int_eq(post("/webhook", bad, EVENT), 401);
-	/* Both given: both must be right. */
-	ck_assert_int_eq(post("/webhook/Tok-3n", bad, EVENT), 401);
-	ck_assert_int_eq(post("/webhook/Tok-3n/x", NULL, EVENT), 404);
-	ck_assert_int_eq(post("/webhookTok-3n", NULL, EVENT), 404);
-	/* Percent-encoded is the same token. */
-	ck_assert_int_eq(post("/webhook/Tok%2D3n", NULL, EVENT), 200);
-	ck_assert_int_eq(metric("livedesk_events_dropped_total"
-	    "{reason=\"unauthorized\"}"), 5);
-	ck_assert_int_eq(metric("livedesk_http_requests_total{code=\"401\"}"),
-	    5);
-	ck_assert(log_has("refused 401 from 127.0.0.1: wrong token"));
-	ck_assert(log_has("refused 401 from 127.0.0.1: missing token"));
-	/* Never logged, right or wrong. */
-	ck_assert(log_lacks("Tok-3"));
-	ck_assert(log_lacks("Tok%2D"));
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_no_token_no_segment)
-{
-	/* Without a token, PATH/anything is just not a route. */
-	start(NULL);
-	ck_assert_int_eq(post("/webhook/abc", NULL, EVENT), 404);
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 200);
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_chatwoot)
-{
-	char sig[80], ts[32], hs[128], ht[64];
-	const char *hdr[] = { hs, ht, NULL };
-	const char *tampered = "{\"event\":\"message_created\",\"id\":2}";
-	char *body;
-	long status;
-
-	start("[server]\nsignature_secret = " CW_SECRET "\n" SINK);
-	now_str(ts, 0);
-	cw_sign(sig, CW_SECRET, ts, EVENT, strlen(EVENT));
-	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
-	snprintf(ht, sizeof ht, "X-Chatwoot-Timestamp: %s", ts);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
-	body = post_body("/webhook", hdr, tampered, &status);
-	ck_assert_int_eq(status, 401);
-	ck_assert_str_eq(body, "{\"ok\":false,\"error\":\"X-Chatwoot-Signature "
-	    "does not match\"}");
-	free(body);
-	ck_assert(log_has("refused 401 from 127.0.0.1: X-Chatwoot-Signature "
-	    "does not match"));
-	/* Whitespace added by a re-encoding proxy breaks it: the bytes
-	 * received are what is signed. */
-	ck_assert_int_eq(post("/webhook", hdr,
-	    "{\"event\": \"message_created\",\"id\":1}"), 401);
-	/* Stale. */
-	now_str(ts, -301);
-	cw_sign(sig, CW_SECRET, ts, EVENT, strlen(EVENT));
-	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
-	snprintf(ht, sizeof ht, "X-Chatwoot-Timestamp: %s", ts);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 401);
-	ck_assert(log_has("X-Chatwoot-Timestamp outside signature_tolerance"));
-	/* Missing. */
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 401);
-	ck_assert(log_has("missing X-Chatwoot-Signature"));
-	ck_assert_int_eq(metric("livedesk_events_total"
-	    "{event=\"message_created\"}"), 1);
-	ck_assert_int_eq(metric("livedesk_events_dropped_total"
-	    "{reason=\"unauthorized\"}"), 4);
-	ck_assert(log_lacks(CW_SECRET));
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_standard)
-{
-	char sig[64], sig2[64], ts[32], hs[256], ht[64];
-	const char *hdr[] = { "webhook-id: msg_e2e", hs, ht, NULL };
-
-	start("[server]\nstandard_webhooks_secret = " WH_SECRET "\n" SINK);
-	now_str(ts, 0);
-	wh_sign(sig, WH_KEY64, "msg_e2e", ts, EVENT);
-	/* The old key's signature first, as during a rotation. */
-	wh_sign(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=", "msg_e2e",
-	    ts, EVENT);
-	snprintf(hs, sizeof hs, "webhook-signature: %s %s", sig2, sig);
-	snprintf(ht, sizeof ht, "webhook-timestamp: %s", ts);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
-	snprintf(hs, sizeof hs, "webhook-signature: %s", sig2);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 401);
-	ck_assert(log_has("webhook-signature does not match"));
-	hdr[0] = "webhook-id: msg_other";
-	snprintf(hs, sizeof hs, "webhook-signature: %s", sig);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 401);
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 401);
-	ck_assert(log_has("missing webhook-id"));
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_allow_from)
-{
-	start("[server]\nallow_from = 192.0.2.0/24, 2001:db8::/32\n" SINK);
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 403);
-	ck_assert(log_has("refused 403 from 127.0.0.1: client address not in "
-	    "allow_from"));
-	ck_assert_int_eq(metric("livedesk_events_dropped_total"
-	    "{reason=\"forbidden\"}"), 1);
-	/* Without trusted_proxies the header is not believed. */
-	{
-		const char *h[] = { "X-Forwarded-For: 192.0.2.5", NULL };
-
-		ck_assert_int_eq(post("/webhook", h, EVENT), 403);
-	}
-	stop();
-	start("[server]\nallow_from = 127.0.0.0/8\n" SINK);
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 200);
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_trusted_proxy)
-{
-	const char *good[] = { "X-Forwarded-For: 192.0.2.66, 203.0.113.7",
-	    NULL };
-	const char *spoof[] = { "X-Forwarded-For: 203.0.113.7, 192.0.2.66",
-	    NULL };
-	const char *chain[] = { "X-Forwarded-For: 6.6.6.6", "X-Forwarded-For: "
-	    "203.0.113.9, 127.0.0.5", NULL };
-	const char *junk[] = { "X-Forwarded-For: 203.0.113.7, \x01junk", NULL };
-	const char *real[] = { "X-Real-IP: 203.0.113.8", NULL };
-
-	start("[server]\ntrusted_proxies = 127.0.0.0/8\n"
-	    "allow_from = 203.0.113.0/24\n" SINK);
-	ck_assert_int_eq(post("/webhook", good, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", spoof, EVENT), 403);
-	ck_assert(log_has("refused 403 from 192.0.2.66 via 127.0.0.1: client "
-	    "address not in allow_from"));
-	/* Several header lines are one list, in order. */
-	ck_assert_int_eq(post("/webhook", chain, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", junk, EVENT), 403);
-	ck_assert(log_has("forwarded client address is not an address"));
-	ck_assert_int_eq(post("/webhook", real, EVENT), 200);
-	/* The proxy itself, with nothing forwarded, is not LiveDesk. */
-	ck_assert_int_eq(post("/webhook", NULL, EVENT), 403);
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_dedupe)
-{
-	const char *h1[] = { "X-Chatwoot-Delivery: d-123", NULL };
-	const char *h2[] = { "X-Chatwoot-Delivery: d-456", NULL };
-	char *body;
-	long status;
-	int i;
-
-	start("[server]\n" SINK);
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	body = post_body("/webhook", h1, EVENT, &status);
-	ck_assert_int_eq(status, 200);
-	ck_assert_str_eq(body, "{\"ok\":true,\"duplicate\":true}");
-	free(body);
-	ck_assert(log_has("duplicate delivery from 127.0.0.1"));
-	/* A refused delivery is not recorded: its retry gets in. */
-	ck_assert_int_eq(post("/webhook", h2, "{\"event\":"), 400);
-	ck_assert_int_eq(post("/webhook", h2, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", h2, EVENT), 200);
-	ck_assert_int_eq(metric("livedesk_events_total"
-	    "{event=\"message_created\"}"), 2);
-	ck_assert_int_eq(metric("livedesk_events_dropped_total"
-	    "{reason=\"duplicate\"}"), 2);
-	/* A reload keeps what was seen. */
-	kill(d.pid, SIGHUP);
-	ck_assert(log_has("configuration reloaded"));
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	ck_assert_int_eq(metric("livedesk_events_total"
-	    "{event=\"message_created\"}"), 2);
-	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	ck_assert_int_eq(metric("livedesk_events_dropped_total"
-	    "{reason=\"duplicate\"}"), 6);
-	stop();
-}
-END_TEST
-
-START_TEST(test_e2e_dedupe_window)
-{
-	const char *h1[] = { "webhook-id: w-1", NULL };
-
-	/* A short window: redelivery after it is a new event. */
-	start("[server]\ndedupe_window = 1s\n" SINK);
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	usleep(1100 * 1000);
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	ck_assert_int_eq(metric("livedesk_events_total"
-	    "{event=\"message_created\"}"), 2);
-	stop();
-	/* 0 turns it off. */
-	start("[server]\ndedupe_window = 0\n" SINK);
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	ck_assert_int_eq(post("/webhook", h1, EVENT), 200);
-	ck_assert_int_eq(metric("livedesk_events_total"
-	    "{event=\"message_created\"}"), 2);
-	stop();
-}
-END_TEST
-
-/*
- * Replay: a captured signed request re-sent within signature_tolerance
- * under another delivery id, or none, must not run again. The file sink
- * writes one line per event delivered; the daemon is stopped (which
- * drains the queue) before the lines are counted.
- */
-static char *
-start_counting(const char *server, char **dir)
-{
-	char *conf, *path;
-
-	*dir = tu_tmpdir();
-	ck_assert_int_ge(asprintf(&path, "%s/runs.jsonl", *dir), 0);
-	ck_assert_int_ge(asprintf(&conf, "[server]\n%s\n[sink f]\ntype = file\n"
-	    "path = %s\n", server, path), 0);
-	start(conf);
-	free(conf);
-	return path;
-}
-
-/* Stops the daemon, so that every event accepted has been delivered,
- * and returns how many were. */
-static int
-stop_and_count(const char *path)
-{
-	ck_assert_int_eq(tu_daemon_stop(&d), 0);
-	stop();
-	return tu_count_lines(path);
-}
-
-/* A POST that must be answered 200 as a duplicate, not dispatched. */
-static void
-post_duplicate(const char *const *headers, const char *body)
-{
-	char *answer;
-	long status;
-
-	answer = post_body("/webhook", headers, body, &status);
-	ck_assert_int_eq(status, 200);
-	ck_assert_str_eq(answer, "{\"ok\":true,\"duplicate\":true}");
-	free(answer);
-}
-
-START_TEST(test_e2e_replay_chatwoot)
-{
-	static const char *const ids[] = { "X-Chatwoot-Delivery: r-2",
-	    "X-Nothing: 1", "webhook-id: forged-1",
-	    "X-Chatwoot-Delivery: r-3" };
-	const char *other = "{\"event\":\"message_created\",\"id\":2}";
-	char sig[80], ts[32], hs[128], ht[64], *dir, *path, *p;
-	const char *hdr[] = { hs, ht, "X-Chatwoot-Delivery: r-1", NULL };
-	size_t i;
-
-	path = start_counting("signature_secret = " CW_SECRET, &dir);
-	now_str(ts, 0);
-	cw_sign(sig, CW_SECRET, ts, EVENT, strlen(EVENT));
-	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
-	snprintf(ht, sizeof ht, "X-Chatwoot-Timestamp: %s", ts);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
-	/* The same bytes under another delivery id, none, an unsigned
-	 * webhook-id (which would be taken as the id), and the signature
-	 * in capitals (the same digits to the parser): four replays. */
-	for (i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-		hdr[2] = ids[i];
-		if (i == 3)
-			for (p = strchr(hs, ' ') + 1; *p != '\0'; p++)
-				*p = (char)toupper((unsigned char)*p);
-		post_duplicate(hdr, EVENT);
-	}
-	ck_assert(log_has("replayed signature from 127.0.0.1: answered 200, "
-	    "not dispatched again"));
-	/* Another body under the same timestamp is another event. */
-	cw_sign(sig, CW_SECRET, ts, other, strlen(other));
-	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
-	hdr[2] = "X-Chatwoot-Delivery: r-4";
-	ck_assert_int_eq(post("/webhook", hdr, other), 200);
-	ck_assert_int_eq(metric("livedesk_events_dropped_total"
-	    "{reason=\"duplicate\"}"), 4);
-	ck_assert_int_eq(stop_and_count(path), 2);
-	tu_rmtree(dir);
-	free(dir);
-	free(path);
-}
-END_TEST
-
-START_TEST(test_e2e_replay_standard)
-{
-	const char *other = "{\"event\":\"message_created\",\"id\":2}";
-	char sig[64], sig2[64], ts[32], hs[256], ht[64], *dir, *path;
-	const char *hdr[] = { "webhook-id: msg_r1", hs, ht,
-	    "X-Chatwoot-Delivery: r-1", NULL };
-	int i;
-
-	/* webhook-id is signed, but delivery ids are not remembered here:
-	 * the signature must still be, for as long as it is fresh. */
-	path = start_counting("standard_webhooks_secret = " WH_SECRET "\n"
-	    "dedupe_window = 0", &dir);
-	now_str(ts, 0);
-	wh_sign(sig, WH_KEY64, "msg_r1", ts, EVENT);
-	wh_sign(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=", "msg_r1",
-	    ts, EVENT);
-	snprintf(hs, sizeof hs, "webhook-signature: %s", sig);
-	snprintf(ht, sizeof ht, "webhook-timestamp: %s", ts);
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
-	/* Four replays: other or no X-Chatwoot-Delivery, and the list of
-	 * signatures padded or reordered around the one that matches. */
-	for (i = 0; i < 4; i++) {
-		hdr[3] = i % 2 == 0 ? "X-Chatwoot-Delivery: r-2" : "X-No: 1";
-		if (i == 2)
-			snprintf(hs, sizeof hs, "webhook-signature: %s v2,x %s",
-			    sig2, sig);
-		if (i == 3)
-			snprintf(hs, sizeof hs, "webhook-signature: %s %s",
-			    sig, sig2);
-		post_duplicate(hdr, EVENT);
-	}
-	ck_assert(log_has("replayed signature from 127.0.0.1"));
-	/* A new webhook-id under the same signature does not verify. */
-	hdr[0] = "webhook-id: msg_r2";
-	ck_assert_int_eq(post("/webhook", hdr, EVENT), 401);
-	/* Another body is another event. */
-	wh_sign(sig, WH_KEY64, "msg_r2", ts, other);
-	snprintf(hs, sizeof hs, "webhook-signature: %s", sig);
-	ck_assert_int_eq(post("/webhook", hdr, other), 200);
-	ck_assert_int_eq(stop_and_count(path), 2);
-	tu_rmtree(dir);
-	free(dir);
-	free(path);
-}
-END_TEST
-
-START_TEST(test_e2e_everything)
-{
-	char sig[80], wsig[64], ts[32], hs[128], ht[64], ws[128], wt[64];
-	const char *hdr[] = { hs, ht, ws, wt, "webhook-id: all-1",
-	    "X-Forwarded-For: 203.0.113.50", NULL };
-
-	/* Every lock at once: a signed request from the sender gets in. */
-	start("[server]\ntoken = tt\nsignature_secret = " CW_SECRET "\n"
-	    "standard_webhooks_secret = " WH_SECRET "\n"
-	    "allow_from = 203.0.113.0/24\ntrusted_proxies = 127.0.0.1\n" SINK);
-	now_str(ts, 0);
-	cw_sign(sig, CW_SECRET, ts, EVENT, strlen(EVENT));
-	wh_sign(wsig, WH_KEY64, "all-1", ts, EVENT);
-	snprintf(hs, sizeof hs, "X-Chatwoot-Signature: %s", sig);
-	snprintf(ht, sizeof ht, "X-Chatwoot-Timestamp: %s", ts);
-	snprintf(ws, sizeof ws, "webhook-signature: %s", wsig);
-	snprintf(wt, sizeof wt, "webhook-timestamp: %s", ts);
-	ck_assert_int_eq(post("/webhook/tt", hdr, EVENT), 200);
-	ck_assert_int_eq(post("/webhook/tt", hdr, EVENT), 200);	/* dup */
-	ck_assert_int_eq(post("/webhook/t", hdr, EVENT), 401);
-	hdr[2] = "X-Nothing: 1";	/* no webhook-signature */
-	ck_assert_int_eq(post("/webhook/tt", hdr, EVENT), 401);
-	ck_assert_int_eq(metric("livedesk_events_total"
-	    "{event=\"message_created\"}"), 1);
-	stop();
-}
-END_TEST
-
 static Suite *
 auth_suite(void)
 {
 	Suite *s = suite_create("auth");
 	TCase *unit = tcase_create("unit");
-	TCase *e2e = tcase_create("e2e");
 
-	tcase_add_test(unit, test_netaddr_parse);
-	tcase_add_test(unit, test_netaddr_lists);
 	tcase_add_test(unit, test_chatwoot_signature);
 	tcase_add_test(unit, test_standard_signature);
 	tcase_add_test(unit, test_client_address);
@@ -1162,20 +543,6 @@ auth_suite(void)
 	tcase_add_test(unit, test_dedupe_replay);
 	tcase_add_test(unit, test_config_checks);
 	suite_add_tcase(s, unit);
-
-	tcase_add_test(e2e, test_e2e_token);
-	tcase_add_test(e2e, test_e2e_no_token_no_segment);
-	tcase_add_test(e2e, test_e2e_chatwoot);
-	tcase_add_test(e2e, test_e2e_standard);
-	tcase_add_test(e2e, test_e2e_allow_from);
-	tcase_add_test(e2e, test_e2e_trusted_proxy);
-	tcase_add_test(e2e, test_e2e_dedupe);
-	tcase_add_test(e2e, test_e2e_dedupe_window);
-	tcase_add_test(e2e, test_e2e_replay_chatwoot);
-	tcase_add_test(e2e, test_e2e_replay_standard);
-	tcase_add_test(e2e, test_e2e_everything);
-	tcase_set_timeout(e2e, 30);
-	suite_add_tcase(s, e2e);
 	return s;
 }
 
