@@ -1,6 +1,6 @@
 /* The configuration file: defaults, every error message (file, line, key),
- * --check-config, the filter matrix over the fixtures, and reload with a
- * good and a bad file on the running daemon. */
+ * and --check-config (the binary, run once; it serves nothing). Reload on
+ * the running daemon: e2e/check_reload.c. */
 #include <sys/stat.h>
 
 #include <check.h>
@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "filter.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -244,233 +243,6 @@ START_TEST(check_config_option)
 }
 END_TEST
 
-static struct ld_event *
-fixture_event(const char *name)
-{
-	size_t len;
-	char *body = tu_fixture(name, &len);
-	struct ld_event_error err;
-	struct ld_event *ev = ld_event_parse(body, len, 0, &err);
-
-	ck_assert_msg(ev != NULL, "%s: %s", name, err.text);
-	free(body);
-	return ev;
-}
-
-/* Builds a filter from "key=value;key=value" with the type's defaults. */
-static void
-make_filter(struct filter *f, const char *spec, bool incoming_only)
-{
-	char *copy = strdup(spec), *save = NULL, *kv, *err = NULL;
-
-	memset(f, 0, sizeof *f);
-	for (kv = strtok_r(copy, ";", &save); kv != NULL;
-	    kv = strtok_r(NULL, ";", &save)) {
-		char *eq = strchr(kv, '=');
-
-		ck_assert_ptr_nonnull(eq);
-		*eq = '\0';
-		ck_assert_msg(filter_set(f, kv, eq + 1, &err) == 0, "%s", err);
-	}
-	filter_defaults(f, incoming_only);
-	free(copy);
-}
-
-static bool
-matches(const char *spec, bool incoming_only, const char *fixture)
-{
-	struct filter f;
-	struct ld_event *ev = fixture_event(fixture);
-	bool m;
-
-	make_filter(&f, spec, incoming_only);
-	m = filter_match(&f, ev);
-	filter_destroy(&f);
-	ld_event_unref(ev);
-	return m;
-}
-
-START_TEST(filter_matrix)
-{
-	/* The loop guard: an exec sink's defaults. */
-	ck_assert(!matches("", true, "message_created.json"));	/* outgoing */
-	ck_assert(matches("", true, "message_created_incoming.json"));
-	ck_assert(!matches("", true, "message_private.json"));
-	ck_assert(!matches("", true, "minimal_message_created.json"));
-	ck_assert(matches("", true, "conversation_created.json"));
-	ck_assert(matches("message_type=any", true, "message_created.json"));
-	/* Other sinks default to everything. */
-	ck_assert(matches("", false, "message_created.json"));
-	ck_assert(matches("", false, "message_private.json"));
-	ck_assert(matches("", false, "unknown_event.json"));
-	/* events */
-	ck_assert(matches("events=message_created", false,
-	    "message_created.json"));
-	ck_assert(!matches("events=message_created", false,
-	    "conversation_created.json"));
-	ck_assert(matches("events=*", false, "unknown_event.json"));
-	ck_assert(matches("events=contact_created, message_updated", false,
-	    "unknown_event.json"));
-	/* inbox */
-	ck_assert(matches("inbox=523", false, "message_created.json"));
-	ck_assert(matches("inbox=1 523", false, "conversation_created.json"));
-	ck_assert(!matches("inbox=1,2", false, "message_created.json"));
-	ck_assert(!matches("inbox=523", false, "nulls.json"));
-	/* message_type and private apply to message events only */
-	ck_assert(matches("message_type=outgoing", false,
-	    "message_created.json"));
-	ck_assert(!matches("message_type=outgoing", false,
-	    "message_created_incoming.json"));
-	ck_assert(matches("message_type=outgoing", false,
-	    "conversation_created.json"));
-	ck_assert(matches("private=yes", false, "message_private.json"));
-	ck_assert(!matches("private=yes", false, "message_created.json"));
-	ck_assert(matches("private=no", false, "message_created.json"));
-	/* match: a POSIX ERE on the content */
-	ck_assert(matches("match=ความช่วยเหลือ", false,
-	    "message_created.json"));
-	ck_assert(matches("match=^สวัสดี", false, "message_created.json"));
-	ck_assert(!matches("match=^refund", false, "message_created.json"));
-	ck_assert(!matches("match=.", false, "conversation_created.json"));
-	/* every filter that is set must match */
-	ck_assert(matches("events=message_created;inbox=523;"
-	    "message_type=incoming;private=no;match=.", true,
-	    "message_created_incoming.json"));
-	ck_assert(!matches("events=message_created;inbox=524;"
-	    "message_type=incoming", true, "message_created_incoming.json"));
-}
-END_TEST
-
-START_TEST(durations_and_sizes)
-{
-	int64_t ms;
-	uint64_t b;
-
-	ck_assert_int_eq(util_parse_duration("500ms", &ms), 0);
-	ck_assert_int_eq(ms, 500);
-	ck_assert_int_eq(util_parse_duration("30s", &ms), 0);
-	ck_assert_int_eq(ms, 30000);
-	ck_assert_int_eq(util_parse_duration("5m", &ms), 0);
-	ck_assert_int_eq(ms, 300000);
-	ck_assert_int_eq(util_parse_duration("2", &ms), 0);
-	ck_assert_int_eq(ms, 2000);
-	ck_assert_int_eq(util_parse_duration("1.5s", &ms), -1);
-	ck_assert_int_eq(util_parse_duration("-1s", &ms), -1);
-	ck_assert_int_eq(util_parse_duration("s", &ms), -1);
-	ck_assert_int_eq(util_parse_duration("99999999999999999999d", &ms),
-	    -1);
-	ck_assert_int_eq(util_parse_size("64k", &b), 0);
-	ck_assert_uint_eq(b, 65536);
-	ck_assert_int_eq(util_parse_size("1M", &b), 0);
-	ck_assert_uint_eq(b, 1048576);
-	ck_assert_int_eq(util_parse_size("1T", &b), -1);
-}
-END_TEST
-
-/* SIGHUP with a good file swaps it in; with a bad one the running one
- * stays and the log says why. */
-START_TEST(reload_good_and_bad)
-{
-	struct tu_daemon d;
-	char *dir = tu_tmpdir(), *a, *b, *conf, *log, u[256];
-	const char *body = "{\"event\":\"message_created\",\"id\":1}";
-	struct tu_response r;
-
-	ck_assert_int_ge(asprintf(&a, "%s/a.jsonl", dir), 0);
-	ck_assert_int_ge(asprintf(&b, "%s/b.jsonl", dir), 0);
-	ck_assert_int_ge(asprintf(&conf, "[sink f]\ntype = file\npath = %s\n",
-	    a), 0);
-	ck_assert(tu_daemon_start(&d, conf, NULL));
-	snprintf(u, sizeof u, "%s/webhook", d.url);
-	tu_http(&r, "POST", u, NULL, body, strlen(body));
-	ck_assert_int_eq(r.status, 200);
-	tu_response_free(&r);
-	ck_assert(tu_wait_file_lines(a, 1, 5000));
-
-	free(conf);
-	ck_assert_int_ge(asprintf(&conf, "[sink f]\ntype = file\npath = %s\n",
-	    b), 0);
-	tu_write_file(d.conf, conf, strlen(conf));
-	kill(d.pid, SIGHUP);
-	ck_assert(tu_wait_file_lines(d.log, 2, 5000));
-	usleep(200000);
-	tu_http(&r, "POST", u, NULL, body, strlen(body));
-	ck_assert_int_eq(r.status, 200);
-	tu_response_free(&r);
-	ck_assert(tu_wait_file_lines(b, 1, 5000));
-	ck_assert_int_eq(tu_count_lines(a), 1);
-
-	tu_write_file(d.conf, "[sink f]\ntype = bogus\n", 22);
-	kill(d.pid, SIGHUP);
-	usleep(300000);
-	tu_http(&r, "POST", u, NULL, body, strlen(body));
-	ck_assert_int_eq(r.status, 200);
-	tu_response_free(&r);
-	ck_assert(tu_wait_file_lines(b, 2, 5000));
-	log = tu_read_file(d.log, NULL);
-	ck_assert_msg(strstr(log, "reload failed, keeping the running "
-	    "configuration") != NULL, "%s", log);
-	ck_assert_ptr_nonnull(strstr(log, "test.conf:2: [sink f] type: "
-	    "unknown sink type 'bogus'"));
-	free(log);
-	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&d)), 0);
-	tu_daemon_free(&d);
-	free(a);
-	free(b);
-	free(conf);
-	tu_rmtree(dir);
-	free(dir);
-}
-END_TEST
-
-
-/* A conversation with an event waiting for its retry keeps its order
- * across a reload: the next event waits behind it. */
-START_TEST(reload_keeps_conversation_order)
-{
-	struct tu_daemon d;
-	char *dir = tu_tmpdir(), *script, *conf, *cmd, *runs, *text, u[256];
-	const char *m1 = "{\"event\":\"message_created\",\"id\":1,"
-	    "\"message_type\":\"incoming\",\"conversation\":{\"id\":7}}";
-	const char *m2 = "{\"event\":\"message_created\",\"id\":2,"
-	    "\"message_type\":\"incoming\",\"conversation\":{\"id\":7}}";
-	struct tu_response r;
-
-	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
-	ck_assert_int_ge(asprintf(&script, "%s/s.sh", dir), 0);
-	ck_assert_int_ge(asprintf(&cmd, "#!/bin/sh\ncat >/dev/null\n"
-	    "if [ \"$LIVEDESK_MESSAGE_ID\" = 1 ] && [ ! -e %s/once ]; then "
-	    "touch %s/once; exit 1; fi\necho $LIVEDESK_MESSAGE_ID >> %s\n",
-	    dir, dir, runs), 0);
-	tu_write_file(script, cmd, strlen(cmd));
-	ck_assert_int_eq(chmod(script, 0755), 0);
-	free(cmd);
-	ck_assert_int_ge(asprintf(&conf, "[sink s]\ntype = exec\ncommand = %s"
-	    "\nretries = 3\nretry_base = 4s\n", script), 0);
-	ck_assert(tu_daemon_start(&d, conf, NULL));
-	snprintf(u, sizeof u, "%s/webhook", d.url);
-	tu_http(&r, "POST", u, NULL, m1, strlen(m1));
-	ck_assert_int_eq(r.status, 200);
-	tu_response_free(&r);
-	usleep(300000);		/* message 1 failed, waits for its retry */
-	kill(d.pid, SIGHUP);
-	usleep(300000);
-	tu_http(&r, "POST", u, NULL, m2, strlen(m2));
-	ck_assert_int_eq(r.status, 200);
-	tu_response_free(&r);
-	ck_assert(tu_wait_file_lines(runs, 2, 10000));
-	text = tu_read_file(runs, NULL);
-	ck_assert_str_eq(text, "1\n2\n");
-	free(text);
-	tu_daemon_free(&d);
-	free(runs);
-	free(script);
-	free(conf);
-	tu_rmtree(dir);
-	free(dir);
-}
-END_TEST
-
 static Suite *
 config_suite(void)
 {
@@ -485,10 +257,6 @@ config_suite(void)
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, secret_from_file_never_printed);
 	tcase_add_test(tc, check_config_option);
-	tcase_add_test(tc, filter_matrix);
-	tcase_add_test(tc, durations_and_sizes);
-	tcase_add_test(tc, reload_good_and_bad);
-	tcase_add_test(tc, reload_keeps_conversation_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
