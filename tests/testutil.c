@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
@@ -590,18 +591,33 @@ tu_metric(const struct tu_daemon *d, const char *name)
 	return v;
 }
 
-bool
-tu_wait_metric(const struct tu_daemon *d, const char *name, long long min,
-    int ms)
+/* Waits up to ms for the sample name to be within [min, max]. */
+static bool
+wait_metric_within(const struct tu_daemon *d, const char *name,
+    long long min, long long max, int ms)
 {
-	long long end = tu_now_ms() + ms;
+	long long end = tu_now_ms() + ms, v;
 
 	do {
-		if (tu_metric(d, name) >= min)
+		v = tu_metric(d, name);
+		if (v >= min && v <= max)
 			return true;
 		usleep(10000);
 	} while (tu_now_ms() < end);
 	return false;
+}
+
+bool
+tu_wait_metric(const struct tu_daemon *d, const char *name, long long min,
+    int ms)
+{
+	return wait_metric_within(d, name, min, LLONG_MAX, ms);
+}
+
+bool
+tu_wait_idle(const struct tu_daemon *d, int ms)
+{
+	return wait_metric_within(d, "livedesk_queue_depth", 0, 0, ms);
 }
 
 int

@@ -38,8 +38,7 @@ START_TEST(reload_good_and_bad)
 	    b), 0);
 	tu_write_file(d.conf, conf, strlen(conf));
 	kill(d.pid, SIGHUP);
-	ck_assert(tu_wait_file_lines(d.log, 2, 5000));
-	usleep(200000);
+	ck_assert(tu_wait_log(&d, "configuration reloaded", 5000));
 	tu_http(&r, "POST", u, NULL, body, strlen(body));
 	ck_assert_int_eq(r.status, 200);
 	tu_response_free(&r);
@@ -48,7 +47,7 @@ START_TEST(reload_good_and_bad)
 
 	tu_write_file(d.conf, "[sink f]\ntype = bogus\n", 22);
 	kill(d.pid, SIGHUP);
-	usleep(300000);
+	ck_assert(tu_wait_log(&d, "reload failed", 5000));
 	tu_http(&r, "POST", u, NULL, body, strlen(body));
 	ck_assert_int_eq(r.status, 200);
 	tu_response_free(&r);
@@ -91,16 +90,19 @@ START_TEST(reload_keeps_conversation_order)
 	tu_write_file(script, cmd, strlen(cmd));
 	ck_assert_int_eq(chmod(script, 0755), 0);
 	free(cmd);
+	/* The retry comes after 1 to 2 s: long after the reload and the
+	 * second message, which take a few ms once waited for. */
 	ck_assert_int_ge(asprintf(&conf, "[sink s]\ntype = exec\ncommand = %s"
-	    "\nretries = 3\nretry_base = 4s\n", script), 0);
+	    "\nretries = 3\nretry_base = 2s\n", script), 0);
 	ck_assert(tu_daemon_start(&d, conf, NULL));
 	snprintf(u, sizeof u, "%s/webhook", d.url);
 	tu_http(&r, "POST", u, NULL, m1, strlen(m1));
 	ck_assert_int_eq(r.status, 200);
 	tu_response_free(&r);
-	usleep(300000);		/* message 1 failed, waits for its retry */
+	/* Message 1 failed and waits for its retry. */
+	ck_assert(tu_wait_log(&d, "attempt 1 of 4 failed", 5000));
 	kill(d.pid, SIGHUP);
-	usleep(300000);
+	ck_assert(tu_wait_log(&d, "configuration reloaded", 5000));
 	tu_http(&r, "POST", u, NULL, m2, strlen(m2));
 	ck_assert_int_eq(r.status, 200);
 	tu_response_free(&r);

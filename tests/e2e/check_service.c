@@ -591,7 +591,7 @@ START_TEST(no_notify_socket)
 	svc_spawn(&s, NULL, ARGS("-l", listen), NULL, 0);
 	ck_assert(svc_wait_up(&s, NULL, 5000));
 	ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
-	usleep(100000);
+	ck_assert(tu_wait_file_has(s.log, "configuration reloaded", 1, 5000));
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
 	ck_assert_int_eq(svc_signal_wait(&s, SIGTERM), 0);
@@ -871,7 +871,11 @@ START_TEST(journal_stream_matches)
 	struct svc s;
 	char listen[64], *log;
 
+	int ready;
+
 	svc_init(&s, reload_conf);
+	/* Its log is the journal: the notifications say when it reloaded. */
+	svc_notify(&s);
 	journal_stream(&s, true);
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", s.port);
 	svc_spawn(&s, NULL, ARGS("-l", listen), NULL, 0);
@@ -879,8 +883,11 @@ START_TEST(journal_stream_matches)
 	ck_assert(svc_wait_up(&s, NULL, 5000));
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
+	ready = svc_wait_note(&s, 0, "READY=1", 5000);
+	ck_assert_int_ge(ready, 0);
 	ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
-	usleep(100000);
+	ready = svc_wait_note(&s, (size_t)ready + 1, "READY=1", 5000);
+	ck_assert_msg(ready > 0, "no READY=1 after the reload");
 	ck_assert_int_eq(svc_signal_wait(&s, SIGTERM), 0);
 	/* Every line went to the journal (here: nowhere), none to stderr,
 	 * where journald would have stored it a second time. */
