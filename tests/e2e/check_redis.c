@@ -641,6 +641,7 @@ START_TEST(worker_runs_like_receiver)
 	struct tu_daemon d, w;
 	char *dir = tu_tmpdir(), *script, *cmd, *conf, *wconf, *ids[4];
 	char *a, *b, *pa, *pb;
+	redisContext *c;
 	const char *bodies[4] = {
 		"{\"event\":\"message_created\",\"id\":11,\"message_type\":"
 		    "\"incoming\",\"private\":false,\"content\":\"caf\\u00e9 "
@@ -679,14 +680,16 @@ START_TEST(worker_runs_like_receiver)
 		ids[i] = post(&d, bodies[i], &status);
 		ck_assert_int_eq(status, 200);
 	}
+	/* Every script finished, the receiver's and the worker's. */
+	ck_assert(tu_wait_idle(&d, 10000));
+	c = rconn(&r, NULL, 0);
+	wait_pending_zero(c, "livedesk:events", 10000);
+	redisFree(c);
 	for (i = 0; i < 4; i++) {
 		ck_assert_int_ge(asprintf(&pa, "%s/recv/%s.env", dir, ids[i]),
 		    0);
 		ck_assert_int_ge(asprintf(&pb, "%s/work/%s.env", dir, ids[i]),
 		    0);
-		ck_assert_msg(tu_wait_file_lines(pa, 1, 10000), "%s", pa);
-		ck_assert_msg(tu_wait_file_lines(pb, 1, 10000), "%s", pb);
-		usleep(50000);	/* the last lines */
 		a = tu_read_file(pa, NULL);
 		b = tu_read_file(pb, NULL);
 		ck_assert_str_eq(a, b);
@@ -732,6 +735,7 @@ START_TEST(two_workers_exactly_once)
 	char *dir = tu_tmpdir(), *runs, *script, *cmd, *conf, *wconf, *ids[N];
 	char *text, *line, *save = NULL, id[64];
 	int i, conv, seq, last[2][CONVS], n1 = 0, n2 = 0, ppid, who;
+	pid_t p1, p2;
 	long status;
 	redisContext *c;
 
@@ -761,7 +765,11 @@ START_TEST(two_workers_exactly_once)
 	    tu_count_lines(runs), N);
 	c = rconn(&r, NULL, 0);
 	wait_pending_zero(c, "livedesk:events", 5000);
-	usleep(200000);		/* nothing runs twice, even late */
+	/* Stopped: nothing runs twice, not even late. */
+	p1 = w1.pid;
+	p2 = w2.pid;
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w1)), 0);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w2)), 0);
 	ck_assert_int_eq(tu_count_lines(runs), N);
 	for (i = 0; i < N; i++) {
 		ck_assert_msg(count_in(runs, ids[i]) == 1, "%s ran %d times",
@@ -775,8 +783,8 @@ START_TEST(two_workers_exactly_once)
 	    line = strtok_r(NULL, "\n", &save)) {
 		ck_assert_int_eq(sscanf(line, "%63s %d %d %d", id, &conv, &seq,
 		    &ppid), 4);
-		ck_assert(ppid == w1.pid || ppid == w2.pid);
-		who = ppid == w1.pid ? 0 : 1;
+		ck_assert(ppid == p1 || ppid == p2);
+		who = ppid == p1 ? 0 : 1;
 		n1 += who == 0;
 		n2 += who == 1;
 		ck_assert_msg(seq > last[who][conv], "worker %d, conversation "
@@ -786,8 +794,6 @@ START_TEST(two_workers_exactly_once)
 	free(text);
 	ck_assert_msg(n1 > 0 && n2 > 0, "one worker did everything: %d/%d",
 	    n1, n2);
-	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w1)), 0);
-	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w2)), 0);
 	redisFree(c);
 	tu_daemon_free(&w1);
 	tu_daemon_free(&w2);
@@ -827,9 +833,11 @@ START_TEST(killed_worker_entry_claimed)
 	redisContext *c;
 
 	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
+	/* The first run outlives claim_after; the claimed one need not. */
 	ck_assert_int_ge(asprintf(&cmd, "echo \"start $LIVEDESK_DELIVERY_ID "
-	    "$PPID $$\" >> %s\nsleep 2.5\necho \"done $LIVEDESK_DELIVERY_ID "
-	    "$PPID\" >> %s", runs, runs), 0);
+	    "$PPID $$\" >> %s\n[ -e %s.once ] || { touch %s.once; sleep 2.5; }"
+	    "\necho \"done $LIVEDESK_DELIVERY_ID $PPID\" >> %s", runs, runs,
+	    runs, runs), 0);
 	script = write_script(dir, "slow.sh", cmd);
 	free(cmd);
 	rsrv_start(&r, 0, NULL, false, NULL);
@@ -888,9 +896,11 @@ START_TEST(worker_restart_runs_own_pending)
 	redisContext *c;
 
 	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
+	/* The first run is killed in its sleep; the second need not wait. */
 	ck_assert_int_ge(asprintf(&cmd, "echo \"start $LIVEDESK_DELIVERY_ID "
-	    "$PPID $$\" >> %s\nsleep 1\necho \"done $LIVEDESK_DELIVERY_ID "
-	    "$PPID\" >> %s", runs, runs), 0);
+	    "$PPID $$\" >> %s\n[ -e %s.once ] || { touch %s.once; sleep 1; }"
+	    "\necho \"done $LIVEDESK_DELIVERY_ID $PPID\" >> %s", runs, runs,
+	    runs, runs), 0);
 	script = write_script(dir, "slow.sh", cmd);
 	free(cmd);
 	rsrv_start(&r, 0, NULL, false, NULL);
@@ -1090,7 +1100,9 @@ START_TEST(redis_outage_no_double_run)
 	rsrv_start(&r, port, rdir, true, NULL);
 	c = rconn(&r, NULL, 0);
 	wait_pending_zero(c, "livedesk:events", 15000);
-	usleep(300000);
+	/* Stopped: nothing runs twice, not even late. */
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w1)), 0);
+	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w2)), 0);
 	for (i = 0; i < 4; i++) {
 		char want[32];
 
@@ -1100,8 +1112,6 @@ START_TEST(redis_outage_no_double_run)
 		snprintf(want, sizeof want, "done o-%d\n", i);
 		ck_assert_int_eq(count_in(runs, want), 1);
 	}
-	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w1)), 0);
-	ck_assert_int_eq(WEXITSTATUS(tu_daemon_stop(&w2)), 0);
 	redisFree(c);
 	tu_daemon_free(&w1);
 	tu_daemon_free(&w2);
