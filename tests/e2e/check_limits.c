@@ -175,13 +175,23 @@ raw_send(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/*
- * Reads until the daemon closes, cap bytes arrive, or ms pass. Returns
- * the bytes read (NUL-terminated in buf); *closed tells whether the
- * connection ended (EOF or reset).
- */
+/* Whether resp (NUL-terminated) holds a whole response: its headers and
+ * as many body bytes as its Content-Length says. */
+static bool
+response_complete(const char *resp)
+{
+	const char *end = strstr(resp, "\r\n\r\n"), *cl;
+
+	if (end == NULL || (cl = strcasestr(resp, "\r\nContent-Length:")) ==
+	    NULL || cl > end)
+		return false;
+	return strlen(end + 4) >= strtoul(cl + 17, NULL, 10);
+}
+
+/* Reads until the daemon closes, cap bytes arrive, ms pass or (whole) a
+ * whole response is in; the bytes read are NUL-terminated in buf. */
 static size_t
-raw_read(int fd, char *buf, size_t cap, int ms, bool *closed)
+read_until(int fd, char *buf, size_t cap, int ms, bool *closed, bool whole)
 {
 	long long end = tu_now_ms() + ms;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -189,7 +199,8 @@ raw_read(int fd, char *buf, size_t cap, int ms, bool *closed)
 	ssize_t n;
 
 	*closed = false;
-	while (got + 1 < cap) {
+	buf[0] = '\0';
+	while (got + 1 < cap && !(whole && response_complete(buf))) {
 		long long left = end - tu_now_ms();
 
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
@@ -200,9 +211,30 @@ raw_read(int fd, char *buf, size_t cap, int ms, bool *closed)
 			break;
 		}
 		got += (size_t)n;
+		buf[got] = '\0';
 	}
-	buf[got] = '\0';
 	return got;
+}
+
+/*
+ * Reads until the daemon closes, cap bytes arrive, or ms pass. Returns
+ * the bytes read (NUL-terminated in buf); *closed tells whether the
+ * connection ended (EOF or reset).
+ */
+static size_t
+raw_read(int fd, char *buf, size_t cap, int ms, bool *closed)
+{
+	return read_until(fd, buf, cap, ms, closed, false);
+}
+
+/* Reads one response, without waiting for a kept-alive connection to
+ * close: until it is whole, the daemon closes, or ms pass. */
+static size_t
+raw_response(int fd, char *buf, size_t cap, int ms)
+{
+	bool closed;
+
+	return read_until(fd, buf, cap, ms, &closed, true);
 }
 
 static int
@@ -463,7 +495,6 @@ START_TEST(test_chunked)
 	    "Transfer-Encoding: chunked\r\n\r\n";
 	char buf[4096];
 	size_t sent;
-	bool closed;
 	int fd;
 
 	start("[server]\nmax_body = 64k\n" SINK);
@@ -476,13 +507,13 @@ START_TEST(test_chunked)
 
 		ck_assert_int_eq(raw_send(fd, chunks, sizeof chunks - 1), 0);
 	}
-	raw_read(fd, buf, sizeof buf, 3000, &closed);
+	raw_response(fd, buf, sizeof buf, 3000);
 	ck_assert_msg(status_of(buf) == 200, "%s", buf);
 	close(fd);
 	/* Slightly past max_body: drained, then a proper 413. */
 	fd = raw_connect(NULL);
 	ck_assert_int_eq(send_chunked(fd, 64 * 1024 + 100, 4096, &sent), 0);
-	raw_read(fd, buf, sizeof buf, 3000, &closed);
+	raw_response(fd, buf, sizeof buf, 3000);
 	ck_assert_msg(status_of(buf) == 413, "%s", buf);
 	assert_json_error(body_of(buf));
 	close(fd);
@@ -745,7 +776,7 @@ START_TEST(test_total_limit)
 	    buf);
 	for (i = 0; i < 10; i++)
 		close(fds[i]);
-	raw_read(fd, buf, sizeof buf, 3000, &closed);
+	raw_response(fd, buf, sizeof buf, 3000);
 	ck_assert_msg(status_of(buf) == 200, "not served once room: %s", buf);
 	close(fd);
 	assert_alive("10 connections with max_connections 10");
