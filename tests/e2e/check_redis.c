@@ -4,7 +4,8 @@
  * as a receiver's exec sink), a worker killed mid-script, a worker's own
  * pending entries after a restart, Redis stopped and started while events
  * arrive, bad entries and failed sinks dead-lettered, the [source] keys
- * and URLs. Skipped, with a message, only when redis-server is missing. */
+ * and URLs. Without redis-server it fails and says so (make deps-check
+ * installs it). */
 #include <sys/stat.h>
 #include <sys/wait.h>
 
