@@ -71,8 +71,8 @@ E2E_SRC  := $(wildcard tests/e2e/check_*.c)
 CHECK_ALL := $(sort $(notdir $(UNIT_SRC:.c=) $(E2E_SRC:.c=)))
 # The longest suites first: run.sh starts them in this order, a few at a
 # time, and a long suite started last would be the run's tail.
-CHECK_LONG := $(filter $(CHECK_ALL),check_redis check_limits check_spool \
-              check_send check_service check_install)
+CHECK_LONG := $(filter $(CHECK_ALL),check_redis_worker check_redis \
+              check_spool check_limits check_send check_service check_install)
 CHECKS   := $(addprefix $(BUILD)/tests/,$(CHECK_LONG) \
             $(filter-out $(CHECK_LONG),$(CHECK_ALL)))
 TOOL_SRC := $(wildcard tests/tools/tool_*.c)
@@ -135,6 +135,9 @@ $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%): $(BUILD)/tests/%: \
 $(TOOLS): $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(TESTUTIL) \
     $(BUILD)/libld.a
 	$(LINK_TEST)
+# The Redis suites share a redis-server of their own (tests/e2e/redisutil.c).
+$(BUILD)/tests/check_redis $(BUILD)/tests/check_redis_worker: \
+    $(BUILD)/tests/e2e/redisutil.o
 
 run: deps
 	@$(MAKE) --no-print-directory all
