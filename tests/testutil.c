@@ -110,19 +110,9 @@ tu_rmtree(const char *path)
 int
 tu_free_port(void)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-	int fd, port;
+	int port;
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
+	close(tu_refusing_port(&port));
 	return port;
 }
 

@@ -566,19 +566,5 @@ redis_worker_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (!have_redis_server()) {
-		printf("check_redis_worker: redis-server is not installed (make "
-		    "deps-check installs it: apt-get install redis-server)\n");
-		return EXIT_FAILURE;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	sr = srunner_create(redis_worker_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return redis_suite_run("check_redis_worker", redis_worker_suite());
 }
-

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -414,7 +415,7 @@ count_in(const char *path, const char *needle)
 	return n;
 }
 
-bool
+static bool
 have_redis_server(void)
 {
 	const char *path = getenv("PATH");
@@ -431,3 +432,22 @@ have_redis_server(void)
 	return found;
 }
 
+
+int
+redis_suite_run(const char *name, Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	if (!have_redis_server()) {
+		printf("%s: redis-server is not installed (make deps-check "
+		    "installs it: apt-get install redis-server)\n", name);
+		srunner_free(sr);
+		return EXIT_FAILURE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

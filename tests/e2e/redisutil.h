@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include <check.h>
 #include <hiredis/hiredis.h>
 
 struct tu_daemon;
@@ -63,7 +64,8 @@ char		*receiver_conf(const struct rsrv *, const char *server_extra,
 /* A worker's configuration: claim_after, and sinks. */
 char		*worker_conf(const struct rsrv *, const char *claim_after,
 		    const char *sinks);
-/* Whether redis-server is on PATH. */
-bool		 have_redis_server(void);
+/* The main of a Redis suite called name: fails at once, saying why,
+ * without redis-server; runs s otherwise. */
+int		 redis_suite_run(const char *name, Suite *s);
 
 #endif
