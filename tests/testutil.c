@@ -181,23 +181,32 @@ listen_port_in(pid_t pid, const char *file, int not_port)
 	return found;
 }
 
+bool
+tu_exited(pid_t pid)
+{
+	siginfo_t si;
+
+	/* Without reaping it: its status is the caller's. */
+	memset(&si, 0, sizeof si);
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
+	    0 && si.si_pid == pid;
+}
+
 int
 tu_listen_port(pid_t pid, int not_port, int ms)
 {
 	long long end = tu_now_ms() + ms;
-	siginfo_t si;
 	int port;
 
 	do {
 		if ((port = listen_port_in(pid, "tcp", not_port)) > 0 ||
 		    (port = listen_port_in(pid, "tcp6", not_port)) > 0)
 			return port;
-		/* Exited? Without reaping it: its status is the caller's. */
-		memset(&si, 0, sizeof si);
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
-		    WNOWAIT) == 0 && si.si_pid == pid)
+		if (tu_exited(pid))
 			return 0;
-		usleep(5000);
+		/* Not too often: the table lists every socket of the
+		 * machine, thousands under load. */
+		usleep(20000);
 	} while (tu_now_ms() < end);
 	return 0;
 }
@@ -429,28 +438,35 @@ tu_response_free(struct tu_response *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Reads the port a daemon started on port 0 took from its "listening on
- * ADDR:PORT," line, waiting until end; false if it exits or never says. */
+int
+tu_log_port(const char *log)
+{
+	char *text, *p, *q;
+	int port = 0;
+
+	if (access(log, F_OK) != 0)
+		return 0;
+	text = tu_read_file(log, NULL);
+	/* 127.0.0.1:PORT or [::1]:PORT: the port after the last colon
+	 * before the comma. */
+	if ((p = strstr(text, "listening on ")) != NULL &&
+	    (q = strchr(p, ',')) != NULL) {
+		*q = '\0';
+		port = atoi(strrchr(p, ':') + 1);
+	}
+	free(text);
+	return port;
+}
+
+/* Reads the port a daemon started on port 0 took from its log, waiting
+ * until end; false if it exits or never says. */
 static bool
 listening_port(struct tu_daemon *d, long long end)
 {
-	const char *key = "listening on ";
 	int st;
 
 	while (tu_now_ms() < end) {
-		char *text = NULL, *p, *q;
-
-		if (access(d->log, F_OK) == 0)
-			text = tu_read_file(d->log, NULL);
-		/* 127.0.0.1:PORT or [::1]:PORT: the port after the last
-		 * colon before the comma. */
-		if (text != NULL && (p = strstr(text, key)) != NULL &&
-		    (q = strchr(p, ',')) != NULL) {
-			*q = '\0';
-			d->port = atoi(strrchr(p, ':') + 1);
-		}
-		free(text);
-		if (d->port > 0)
+		if ((d->port = tu_log_port(d->log)) > 0)
 			return true;
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 			d->pid = 0;

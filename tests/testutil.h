@@ -32,6 +32,11 @@ bool		 tu_port_taken(const char *log);
  * started on port 0 that may not log it (to a journal). 0 when pid exits
  * or does not listen in time. */
 int		 tu_listen_port(pid_t pid, int not_port, int ms);
+/* The port of the daemon's "listening on ADDR:PORT," line in log; 0
+ * while there is none. */
+int		 tu_log_port(const char *log);
+/* Whether child pid has exited (it stays to be waited for). */
+bool		 tu_exited(pid_t pid);
 /* A 127.0.0.1 port that refuses connections: bound, never listened on,
  * so that nobody else takes it while the returned socket stays open. */
 int		 tu_refusing_port(int *port);

@@ -148,6 +148,32 @@ port_of(int fd)
 	return ntohs(a.sin_port);
 }
 
+/* The port a daemon told "-l 127.0.0.1:0" got, into s->port and s->url:
+ * from its log line, or (its log may be a journal) from /proc, where
+ * not_port is one it was handed. Both stay unset when it exits first:
+ * svc_wait_up says so. */
+static void
+svc_learn_port(struct svc *s, int not_port)
+{
+	long long end = tu_now_ms() + 10000;
+	int i;
+
+	for (i = 1; tu_now_ms() < end; i++) {
+		if ((s->port = tu_log_port(s->log)) > 0)
+			break;
+		/* Now and then: /proc lists every socket of the machine. */
+		if (i % 10 == 0 &&
+		    (s->port = tu_listen_port(s->pid, not_port, 0)) > 0)
+			break;
+		if (tu_exited(s->pid))
+			return;
+		usleep(10000);
+	}
+	ck_assert_msg(s->port > 0, "the daemon did not listen (see %s)",
+	    s->log);
+	snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+}
+
 /*
  * Starts pre... (a launcher, may be NULL) then the daemon with "-c CONF"
  * (when there is one) and args, stdout and stderr to s->log, fds[i] at
@@ -196,15 +222,8 @@ svc_spawn(struct svc *s, const char *const *pre, const char *const *args,
 	for (i = 0; i < n_fds; i++)
 		close(high[i]);
 	close(logfd);
-	if (asks_port_zero(argv)) {
-		/* From /proc, not the log: the log may be a journal. */
-		s->port = tu_listen_port(s->pid, n_fds > 0 ?
-		    port_of(fds[0]) : 0, 10000);
-		ck_assert_msg(s->port > 0, "%s did not listen (see %s)",
-		    argv[0], s->log);
-		snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d",
-		    s->port);
-	}
+	if (asks_port_zero(argv))
+		svc_learn_port(s, n_fds > 0 ? port_of(fds[0]) : 0);
 }
 
 static long
