@@ -10,7 +10,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
@@ -597,33 +596,17 @@ tu_metric(const struct tu_daemon *d, const char *name)
 	return v;
 }
 
-/* Waits up to ms for the sample name to be within [min, max]. */
-static bool
-wait_metric_within(const struct tu_daemon *d, const char *name,
-    long long min, long long max, int ms)
+bool
+tu_wait_idle(const struct tu_daemon *d, int ms)
 {
-	long long end = tu_now_ms() + ms, v;
+	long long end = tu_now_ms() + ms;
 
 	do {
-		v = tu_metric(d, name);
-		if (v >= min && v <= max)
+		if (tu_metric(d, "livedesk_queue_depth") == 0)
 			return true;
 		usleep(10000);
 	} while (tu_now_ms() < end);
 	return false;
-}
-
-bool
-tu_wait_metric(const struct tu_daemon *d, const char *name, long long min,
-    int ms)
-{
-	return wait_metric_within(d, name, min, LLONG_MAX, ms);
-}
-
-bool
-tu_wait_idle(const struct tu_daemon *d, int ms)
-{
-	return wait_metric_within(d, "livedesk_queue_depth", 0, 0, ms);
 }
 
 int

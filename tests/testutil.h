@@ -93,9 +93,6 @@ bool		 tu_wait_log(const struct tu_daemon *, const char *text, int ms);
  * fails when there is no such sample.
  */
 long long	 tu_metric(const struct tu_daemon *, const char *name);
-/* Waits up to ms for that sample to be min or more; false if it is not. */
-bool		 tu_wait_metric(const struct tu_daemon *, const char *name,
-		    long long min, int ms);
 /* Waits up to ms until every event accepted so far is finished by every
  * sink (livedesk_queue_depth 0): then nothing more runs for them. */
 bool		 tu_wait_idle(const struct tu_daemon *, int ms);

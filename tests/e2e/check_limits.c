@@ -73,24 +73,7 @@ assert_alive(const char *after)
 static long long
 metric(const char *name)
 {
-	struct tu_response r;
-	char url[256];
-	const char *p;
-	long long v = -1;
-	size_t n = strlen(name);
-
-	snprintf(url, sizeof url, "%s/metrics", d.url);
-	tu_http(&r, "GET", url, NULL, NULL, 0);
-	ck_assert_int_eq(r.status, 200);
-	for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n'),
-	    p = p ? p + 1 : NULL)
-		if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-			v = atoll(p + n + 1);
-			break;
-		}
-	tu_response_free(&r);
-	ck_assert_msg(v >= 0, "no metric %s", name);
-	return v;
+	return tu_metric(&d, name);
 }
 
 static long long
