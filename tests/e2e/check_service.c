@@ -388,12 +388,21 @@ static int
 svc_signal_wait(struct svc *s, int sig)
 {
 	int st = -1;
+	pid_t w;
 
 	if (s->pid <= 0)
 		return -1;
 	ck_assert_int_eq(kill(s->pid, sig), 0);
-	while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
-		;
+	/* Reading its notifications meanwhile, as systemd would: once ten
+	 * wait unread (a watchdog pings every few ms), the daemon's next
+	 * sd_notify blocks, and it would never get to stop. */
+	while ((w = waitpid(s->pid, &st, s->notify_fd >= 0 ? WNOHANG : 0)) !=
+	    s->pid) {
+		ck_assert_msg(w != -1 || errno == EINTR, "waitpid %d: %s",
+		    (int)s->pid, strerror(errno));
+		if (s->notify_fd >= 0)
+			svc_read_notes(s, 10);
+	}
 	s->pid = 0;
 	return st;
 }
