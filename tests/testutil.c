@@ -155,14 +155,14 @@ pid_has_socket(pid_t pid, unsigned long inode)
 	return found;
 }
 
-/* The port of a listening socket of pid in /proc/PID/net/FILE other
- * than not_port, or 0. */
+/* The port of a listening socket of pid in /proc/PID/net/FILE: port
+ * itself (0: the first but not_port), or 0 for none. */
 static int
-listen_port_in(pid_t pid, const char *file, int not_port)
+listen_port_in(pid_t pid, const char *file, int port, int not_port)
 {
 	char path[64], line[512];
 	unsigned long inode;
-	unsigned int port, state;
+	unsigned int p, state;
 	int found = 0;
 	FILE *f;
 
@@ -172,9 +172,10 @@ listen_port_in(pid_t pid, const char *file, int not_port)
 	while (found == 0 && fgets(line, sizeof line, f) != NULL) {
 		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
 		if (sscanf(line, " %*s %*[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*s "
-		    "%*s %lu", &port, &state, &inode) == 3 && state == 0x0A &&
-		    (int)port != not_port && pid_has_socket(pid, inode))
-			found = (int)port;
+		    "%*s %lu", &p, &state, &inode) == 3 && state == 0x0A &&
+		    (port == 0 ? (int)p != not_port : (int)p == port) &&
+		    pid_has_socket(pid, inode))
+			found = (int)p;
 	}
 	fclose(f);
 	return found;
@@ -192,22 +193,49 @@ tu_exited(pid_t pid)
 }
 
 int
-tu_listen_port(pid_t pid, int not_port, int ms)
+tu_listen_port(pid_t pid, int not_port)
 {
-	long long end = tu_now_ms() + ms;
 	int port;
 
+	if ((port = listen_port_in(pid, "tcp", 0, not_port)) == 0)
+		port = listen_port_in(pid, "tcp6", 0, not_port);
+	return port;
+}
+
+/* Whether a connection to 127.0.0.1:port is taken. */
+static bool
+answers(int port)
+{
+	struct sockaddr_in a;
+	int fd, rc;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+	close(fd);
+	return rc == 0;
+}
+
+int
+tu_wait_listening(pid_t pid, int port, int ms)
+{
+	long long end = tu_now_ms() + ms;
+
+	/* Connecting is cheap; /proc is read once something answers. */
 	do {
-		if ((port = listen_port_in(pid, "tcp", not_port)) > 0 ||
-		    (port = listen_port_in(pid, "tcp6", not_port)) > 0)
-			return port;
 		if (tu_exited(pid))
-			return 0;
-		/* Not too often: the table lists every socket of the
-		 * machine, thousands under load. */
-		usleep(20000);
+			return -1;
+		/* On 127.0.0.1, or on :: for both families (caddy). */
+		if (answers(port))
+			return listen_port_in(pid, "tcp", port, 0) == port ||
+			    listen_port_in(pid, "tcp6", port, 0) == port;
+		usleep(10000);
 	} while (tu_now_ms() < end);
-	return 0;
+	return -1;
 }
 
 int
@@ -310,8 +338,8 @@ tu_wait_file_has(const char *path, const char *text, int n, int ms)
 }
 
 void
-tu_sign_chatwoot(char out[80], const char *secret, const char *ts, const char *body,
-    size_t len)
+tu_sign_chatwoot(char out[80], const char *secret, const char *ts,
+    const char *body, size_t len)
 {
 	unsigned char mac[32];
 	unsigned int ml = 0;
@@ -332,8 +360,8 @@ tu_sign_chatwoot(char out[80], const char *secret, const char *ts, const char *b
 }
 
 void
-tu_sign_standard(char out[64], const char *key64, const char *id, const char *ts,
-    const char *body)
+tu_sign_standard(char out[64], const char *key64, const char *id,
+    const char *ts, const char *body)
 {
 	unsigned char key[64], mac[32];
 	unsigned int ml = 0;

@@ -27,11 +27,15 @@ int		 tu_free_port(void);
 /* Whether a server's log says the port it was given was taken meanwhile
  * ("Address already in use", in any case). */
 bool		 tu_port_taken(const char *log);
-/* The TCP port process pid listens on (its first but not_port, say a
- * socket it was handed; 0: any), waiting up to ms for it: for programs
- * started on port 0 that may not log it (to a journal). 0 when pid exits
- * or does not listen in time. */
-int		 tu_listen_port(pid_t pid, int not_port, int ms);
+/* The TCP port process pid listens on now, from /proc (its first but
+ * not_port, say a socket it was handed; 0: any), or 0: for a daemon on
+ * port 0 whose log is a journal. /proc lists every socket of the
+ * machine, thousands while suites run: not for a tight loop. */
+int		 tu_listen_port(pid_t pid, int not_port);
+/* Waits up to ms for a server started on 127.0.0.1:port to listen there:
+ * 1 when pid does, 0 when another process answers on that port (take
+ * another), -1 when pid exits first or ms pass. */
+int		 tu_wait_listening(pid_t pid, int port, int ms);
 /* The port of the daemon's "listening on ADDR:PORT," line in log; 0
  * while there is none. */
 int		 tu_log_port(const char *log);
@@ -86,7 +90,8 @@ bool		 tu_daemon_start(struct tu_daemon *, const char *conf_text,
 		    const char *const *extra_args);
 /* Waits up to ms for the daemon's log to hold text, e.g. "configuration
  * reloaded" after a SIGHUP; false if it does not. */
-bool		 tu_wait_log(const struct tu_daemon *, const char *text, int ms);
+bool		 tu_wait_log(const struct tu_daemon *, const char *text,
+		    int ms);
 /*
  * The value of one sample of the daemon's /metrics, named as printed
  * (livedesk_queue_depth, livedesk_events_total{event="x"}); the test

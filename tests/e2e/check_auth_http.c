@@ -188,8 +188,8 @@ START_TEST(test_e2e_standard)
 	now_str(ts, 0);
 	tu_sign_standard(sig, WH_KEY64, "msg_e2e", ts, EVENT);
 	/* The old key's signature first, as during a rotation. */
-	tu_sign_standard(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=", "msg_e2e",
-	    ts, EVENT);
+	tu_sign_standard(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=",
+	    "msg_e2e", ts, EVENT);
 	snprintf(hs, sizeof hs, "webhook-signature: %s %s", sig2, sig);
 	snprintf(ht, sizeof ht, "webhook-timestamp: %s", ts);
 	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);
@@ -413,8 +413,8 @@ START_TEST(test_e2e_replay_standard)
 	    "dedupe_window = 0", &dir);
 	now_str(ts, 0);
 	tu_sign_standard(sig, WH_KEY64, "msg_r1", ts, EVENT);
-	tu_sign_standard(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=", "msg_r1",
-	    ts, EVENT);
+	tu_sign_standard(sig2, "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=",
+	    "msg_r1", ts, EVENT);
 	snprintf(hs, sizeof hs, "webhook-signature: %s", sig);
 	snprintf(ht, sizeof ht, "webhook-timestamp: %s", ts);
 	ck_assert_int_eq(post("/webhook", hdr, EVENT), 200);

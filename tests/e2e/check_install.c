@@ -1002,7 +1002,7 @@ proxy_start(const char *const *argv, const char *const *env, const char *log,
     const char *error_log, void (*write_conf)(void *, int, int), void *arg,
     int *tls_port)
 {
-	int plain_port, tries;
+	int plain_port, tries, up;
 	pid_t pid;
 
 	for (tries = 1;; tries++) {
@@ -1011,10 +1011,10 @@ proxy_start(const char *const *argv, const char *const *env, const char *log,
 		write_conf(arg, *tls_port, plain_port);
 		pid = spawn_bg(argv, env, log);
 		/* Itself on that port, not another suite's server. */
-		if (tu_listen_port(pid, plain_port, 10000) == *tls_port)
+		if ((up = tu_wait_listening(pid, *tls_port, 10000)) == 1)
 			return pid;
 		stop_bg(pid);
-		ck_assert_msg(tries < 5 && (tu_port_taken(log) ||
+		ck_assert_msg(tries < 5 && (up == 0 || tu_port_taken(log) ||
 		    (error_log != NULL && tu_port_taken(error_log))),
 		    "%s did not start (see %s)", argv[0], log);
 		ck_assert_int_eq(truncate(log, 0), 0);

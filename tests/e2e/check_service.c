@@ -163,7 +163,7 @@ svc_learn_port(struct svc *s, int not_port)
 			break;
 		/* Now and then: /proc lists every socket of the machine. */
 		if (i % 10 == 0 &&
-		    (s->port = tu_listen_port(s->pid, not_port, 0)) > 0)
+		    (s->port = tu_listen_port(s->pid, not_port)) > 0)
 			break;
 		if (tu_exited(s->pid))
 			return;
@@ -843,7 +843,7 @@ START_TEST(activation_systemd_socket_activate)
 	const char *ssa = "/usr/bin/systemd-socket-activate";
 	struct svc s;
 	char addr[64];
-	int tries, st;
+	int tries, st, up;
 
 	ck_assert_msg(access(ssa, X_OK) == 0, "%s is not installed (make "
 	    "deps-check installs systemd)", ssa);
@@ -859,10 +859,11 @@ START_TEST(activation_systemd_socket_activate)
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
 		svc_spawn(&s, ARGS(ssa, "-E", "NOTIFY_SOCKET", "-l", addr),
 		    NULL, NULL, 0);
-		if (tu_listen_port(s.pid, 0, 5000) == s.port)
+		if ((up = tu_wait_listening(s.pid, s.port, 5000)) == 1)
 			break;
-		ck_assert_msg(tries < 5 && tu_port_taken(s.log), "%s did not "
-		    "listen (see %s)", ssa, s.log);
+		ck_assert_msg(tries < 5 && (up == 0 || tu_port_taken(s.log)),
+		    "%s did not listen (see %s)", ssa, s.log);
+		(void)kill(s.pid, SIGKILL);
 		while (waitpid(s.pid, &st, 0) < 0 && errno == EINTR)
 			;
 		s.pid = 0;

@@ -29,16 +29,18 @@ static const char *const json_ct[] = {
 /* --- a redis-server of our own --- */
 
 /* Spawns redis-server on r->port in r->dir; waits until it answers.
- * False when it exited first (its log says why). */
+ * False when it exited first (its log says why) or *taken, another
+ * process answering on that port. */
 static bool
-rsrv_spawn(struct rsrv *r, bool aof, const char *const *extra)
+rsrv_spawn(struct rsrv *r, bool aof, const char *const *extra, bool *taken)
 {
 	char sport[16], *log;
 	const char *argv[40];
 	posix_spawn_file_actions_t fa;
 	long long end;
-	int argc = 0, fd, st;
+	int argc = 0, fd, st, listening;
 
+	*taken = false;
 	snprintf(sport, sizeof sport, "%d", r->port);
 	argv[argc++] = "redis-server";
 	argv[argc++] = "--port";
@@ -72,10 +74,14 @@ rsrv_spawn(struct rsrv *r, bool aof, const char *const *extra)
 	close(fd);
 	free(log);
 	/* Listening itself, not some other server on that port. */
-	if (tu_listen_port(r->pid, 0, 10000) != r->port) {
-		ck_assert_msg(waitpid(r->pid, &st, WNOHANG) == r->pid,
+	if ((listening = tu_wait_listening(r->pid, r->port, 10000)) != 1) {
+		ck_assert_msg(listening == 0 || tu_exited(r->pid),
 		    "redis-server did not listen on port %d", r->port);
+		(void)kill(r->pid, SIGKILL);
+		while (waitpid(r->pid, &st, 0) < 0 && errno == EINTR)
+			;
 		r->pid = 0;
+		*taken = listening == 0;
 		return false;
 	}
 	/* Up when it answers (a password still gets an answer). */
@@ -106,6 +112,7 @@ rsrv_start(struct rsrv *r, int port, const char *dir, bool aof,
     const char *const *extra)
 {
 	char *log;
+	bool taken;
 	int tries;
 
 	memset(r, 0, sizeof *r);
@@ -115,9 +122,10 @@ rsrv_start(struct rsrv *r, int port, const char *dir, bool aof,
 	 * another if that one was taken meanwhile (by a suite beside). */
 	for (tries = 1;; tries++) {
 		r->port = port ? port : tu_free_port();
-		if (rsrv_spawn(r, aof, extra))
+		if (rsrv_spawn(r, aof, extra, &taken))
 			break;
-		ck_assert_msg(port == 0 && tries < 5 && tu_port_taken(log),
+		ck_assert_msg(port == 0 && tries < 5 && (taken ||
+		    tu_port_taken(log)),
 		    "redis-server on port %d did not start (see %s)", r->port,
 		    log);
 		/* The next attempt's verdict is its own. */
