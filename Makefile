@@ -1,9 +1,12 @@
 # livedesk-webhookd: build, run, check, install, bench, fuzz.
 #
 # Layout: every src/*.c but main.c goes into $(BUILD)/libld.a, which the daemon
-# and every test links; src/send/*.c is the livedesk-send client;
-# tests/check_*.c are Check suites, tests/tool_*.c are helper programs the
-# suites start (mock servers, clients).
+# and every test links; src/send/*.c is the livedesk-send client. The Check
+# suites: tests/unit/check_*.c call a module's functions in-process,
+# tests/e2e/check_*.c drive the real programs from outside (the daemon on
+# loopback, livedesk-send, make install); tests/tools/tool_*.c are helper
+# programs they start (mock servers, clients); tests/testutil.[ch] serve
+# them all. Suites and tools build flat into $(BUILD)/tests/ by their names.
 
 VERSION    := 0.1.0
 BUILD      ?= build
@@ -65,10 +68,19 @@ LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SEND_SRC := $(wildcard src/send/*.c)
 SEND_OBJ := $(SEND_SRC:%.c=$(BUILD)/%.o)
-CHECK_SRC := $(wildcard tests/check_*.c)
-CHECKS   := $(CHECK_SRC:tests/%.c=$(BUILD)/tests/%)
-TOOL_SRC := $(wildcard tests/tool_*.c)
-TOOLS    := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
+UNIT_SRC := $(wildcard tests/unit/check_*.c)
+E2E_SRC  := $(wildcard tests/e2e/check_*.c)
+CHECK_ALL := $(sort $(notdir $(UNIT_SRC:.c=) $(E2E_SRC:.c=)))
+# The longest suites first: run.sh starts them in this order, a few at a
+# time, and a long suite started last would be the run's tail.
+CHECK_LONG := $(filter $(CHECK_ALL),check_backlog check_redis_worker \
+              check_redis check_persist_e2e check_limits check_spool \
+              check_persist check_cli check_send check_service \
+              check_admin_browser check_install)
+CHECKS   := $(addprefix $(BUILD)/tests/,$(CHECK_LONG) \
+            $(filter-out $(CHECK_LONG),$(CHECK_ALL)))
+TOOL_SRC := $(wildcard tests/tools/tool_*.c)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 TESTUTIL := $(BUILD)/tests/testutil.o
 
 DAEMON   := $(BUILD)/livedesk-webhookd
@@ -112,9 +124,24 @@ $(DAEMON): $(BUILD)/src/main.o $(BUILD)/libld.a
 $(SEND): $(SEND_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SEND_LIBS) -lm
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTUTIL) $(BUILD)/libld.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) \
-		$(CHECK_LIBS)
+# The suites and tools include "testutil.h" from tests/.
+$(BUILD)/tests/%.o: INCS += -Itests
+
+# Each suite or tool links from its object under tests/unit, tests/e2e or
+# tests/tools (static pattern rules: make searches no implicit chains).
+LINK_TEST = $(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
+$(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%): $(BUILD)/tests/%: \
+    $(BUILD)/tests/unit/%.o $(TESTUTIL) $(BUILD)/libld.a
+	$(LINK_TEST)
+$(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%): $(BUILD)/tests/%: \
+    $(BUILD)/tests/e2e/%.o $(TESTUTIL) $(BUILD)/libld.a
+	$(LINK_TEST)
+$(TOOLS): $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(TESTUTIL) \
+    $(BUILD)/libld.a
+	$(LINK_TEST)
+# The Redis suites share a redis-server of their own (tests/e2e/redisutil.c).
+$(BUILD)/tests/check_redis $(BUILD)/tests/check_redis_worker: \
+    $(BUILD)/tests/e2e/redisutil.o
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -129,12 +156,14 @@ test: check-build
 
 # Both builds first, then every suite of both side by side (tests/run.sh):
 # the suites mostly wait on their daemons, so the wall time is the longest
-# suite's, not the sum. One closing line counts both.
+# suite's, not the sum. Each suite's two builds go one after the other, so
+# the longest of both start first. One closing line counts both.
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: deps-check
 	$(MAKE) -j$(NPROC) check-build
 	$(MAKE) -j$(NPROC) check-build BUILD=build/asan SAN=1 OPT=-O1
-	@BUILD=$(BUILD) tests/run.sh $(CHECKS) $(CHECKS:$(BUILD)/%=build/asan/%)
+	@BUILD=$(BUILD) tests/run.sh $(foreach c,$(CHECKS),$(c) \
+	    $(c:$(BUILD)/%=build/asan/%))
 
 check-valgrind: deps-check
 	$(MAKE) check-build BUILD=build/vg OPT=-O1
@@ -258,7 +287,7 @@ check-deb: deb
 # fuzz/fuzz_http.c), with fuzz/NAME.dict when there is one. FUZZ_TARGETS
 # picks some (event config signature http), e.g. to run them in parallel
 # from separate makes. Crashes land in build/fuzz/ as crash-*: each
-# becomes a test in tests/.
+# becomes a test in tests/unit/ (tests/e2e/check_http.c for http).
 FUZZ_TIME    ?= 60
 FUZZ_TARGETS ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_CC      ?= clang

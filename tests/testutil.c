@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,6 +22,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "testutil.h"
 
@@ -105,20 +109,151 @@ tu_rmtree(const char *path)
 int
 tu_free_port(void)
 {
+	int port;
+
+	close(tu_refusing_port(&port));
+	return port;
+}
+
+bool
+tu_port_taken(const char *log)
+{
+	char *text;
+	bool taken;
+
+	if (access(log, F_OK) != 0)
+		return false;
+	text = tu_read_file(log, NULL);
+	taken = strcasestr(text, "address already in use") != NULL;
+	free(text);
+	return taken;
+}
+
+/* Whether the socket inode is among pid's descriptors. */
+static bool
+pid_has_socket(pid_t pid, unsigned long inode)
+{
+	char dir[64], path[320], link[64], want[64];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+	ssize_t n;
+
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof want, "socket:[%lu]", inode);
+	if ((d = opendir(dir)) == NULL)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		n = readlink(path, link, sizeof link - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = strcmp(link, want) == 0;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* The port of a listening socket of pid in /proc/PID/net/FILE: port
+ * itself (0: the first but not_port), or 0 for none. */
+static int
+listen_port_in(pid_t pid, const char *file, int port, int not_port)
+{
+	char path[64], line[512];
+	unsigned long inode;
+	unsigned int p, state;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/net/%s", (int)pid, file);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (found == 0 && fgets(line, sizeof line, f) != NULL) {
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*s %*[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*s "
+		    "%*s %lu", &p, &state, &inode) == 3 && state == 0x0A &&
+		    (port == 0 ? (int)p != not_port : (int)p == port) &&
+		    pid_has_socket(pid, inode))
+			found = (int)p;
+	}
+	fclose(f);
+	return found;
+}
+
+bool
+tu_exited(pid_t pid)
+{
+	siginfo_t si;
+
+	/* Without reaping it: its status is the caller's. */
+	memset(&si, 0, sizeof si);
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
+	    0 && si.si_pid == pid;
+}
+
+int
+tu_listen_port(pid_t pid, int not_port)
+{
+	int port;
+
+	if ((port = listen_port_in(pid, "tcp", 0, not_port)) == 0)
+		port = listen_port_in(pid, "tcp6", 0, not_port);
+	return port;
+}
+
+/* Whether a connection to 127.0.0.1:port is taken. */
+static bool
+answers(int port)
+{
+	struct sockaddr_in a;
+	int fd, rc;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+	close(fd);
+	return rc == 0;
+}
+
+int
+tu_wait_listening(pid_t pid, int port, int ms)
+{
+	long long end = tu_now_ms() + ms;
+
+	/* Connecting is cheap; /proc is read once something answers. */
+	do {
+		if (tu_exited(pid))
+			return -1;
+		/* On 127.0.0.1, or on :: for both families (caddy). */
+		if (answers(port))
+			return listen_port_in(pid, "tcp", port, 0) == port ||
+			    listen_port_in(pid, "tcp6", port, 0) == port;
+		usleep(10000);
+	} while (tu_now_ms() < end);
+	return -1;
+}
+
+int
+tu_refusing_port(int *port)
+{
 	struct sockaddr_in a;
 	socklen_t alen = sizeof a;
-	int fd, port;
+	int fd;
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(fd, 0);
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	*port = ntohs(a.sin_port);
+	return fd;
 }
 
 void
@@ -171,6 +306,78 @@ tu_wait_file_lines(const char *path, int min_lines, int ms)
 		usleep(10000);
 	} while (tu_now_ms() < end);
 	return false;
+}
+
+int
+tu_count_in_file(const char *path, const char *text)
+{
+	char *buf, *p;
+	size_t n = strlen(text);
+	int count = 0;
+
+	if (access(path, F_OK) != 0)
+		return 0;
+	buf = tu_read_file(path, NULL);
+	for (p = buf; (p = strstr(p, text)) != NULL; p += n)
+		count++;
+	free(buf);
+	return count;
+}
+
+bool
+tu_wait_file_has(const char *path, const char *text, int n, int ms)
+{
+	long long end = tu_now_ms() + ms;
+
+	do {
+		if (tu_count_in_file(path, text) >= n)
+			return true;
+		usleep(10000);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+void
+tu_sign_chatwoot(char out[80], const char *secret, const char *ts,
+    const char *body, size_t len)
+{
+	unsigned char mac[32];
+	unsigned int ml = 0;
+	char *msg;
+	size_t n = strlen(ts), i;
+
+	msg = malloc(n + 1 + len);
+	ck_assert_ptr_nonnull(msg);
+	memcpy(msg, ts, n);
+	msg[n] = '.';
+	memcpy(msg + n + 1, body, len);
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), secret, (int)strlen(secret),
+	    (unsigned char *)msg, n + 1 + len, mac, &ml));
+	free(msg);
+	strcpy(out, "sha256=");
+	for (i = 0; i < 32; i++)
+		sprintf(out + 7 + 2 * i, "%02x", mac[i]);
+}
+
+void
+tu_sign_standard(char out[64], const char *key64, const char *id,
+    const char *ts, const char *body)
+{
+	unsigned char key[64], mac[32];
+	unsigned int ml = 0;
+	char msg[4096];
+	int kl;
+
+	kl = EVP_DecodeBlock(key, (const unsigned char *)key64,
+	    (int)strlen(key64));
+	ck_assert_int_gt(kl, 0);
+	if (key64[strlen(key64) - 1] == '=')
+		kl--;
+	snprintf(msg, sizeof msg, "%s.%s.%s", id, ts, body);
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), key, kl,
+	    (unsigned char *)msg, strlen(msg), mac, &ml));
+	strcpy(out, "v1,");
+	EVP_EncodeBlock((unsigned char *)out + 3, mac, 32);
 }
 
 static size_t
@@ -258,23 +465,35 @@ tu_response_free(struct tu_response *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Reads the port a daemon started on port 0 took from its "listening on
- * ADDR:PORT" line, waiting until end; false if it exits or never says. */
+int
+tu_log_port(const char *log)
+{
+	char *text, *p, *q;
+	int port = 0;
+
+	if (access(log, F_OK) != 0)
+		return 0;
+	text = tu_read_file(log, NULL);
+	/* 127.0.0.1:PORT or [::1]:PORT: the port after the last colon
+	 * before the comma. */
+	if ((p = strstr(text, "listening on ")) != NULL &&
+	    (q = strchr(p, ',')) != NULL) {
+		*q = '\0';
+		port = atoi(strrchr(p, ':') + 1);
+	}
+	free(text);
+	return port;
+}
+
+/* Reads the port a daemon started on port 0 took from its log, waiting
+ * until end; false if it exits or never says. */
 static bool
 listening_port(struct tu_daemon *d, long long end)
 {
-	const char *key = "listening on 127.0.0.1:";
 	int st;
 
 	while (tu_now_ms() < end) {
-		char *text = NULL, *p;
-
-		if (access(d->log, F_OK) == 0)
-			text = tu_read_file(d->log, NULL);
-		if (text != NULL && (p = strstr(text, key)) != NULL)
-			d->port = atoi(p + strlen(key));
-		free(text);
-		if (d->port > 0)
+		if ((d->port = tu_log_port(d->log)) > 0)
 			return true;
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 			d->pid = 0;
@@ -299,7 +518,7 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 	d->dir = tu_tmpdir();
 	if (extra != NULL && extra[0] != NULL && extra[1] != NULL &&
 	    strcmp(extra[0], "-l") == 0) {
-		/* The caller's own address ("[::1]:PORT"). */
+		/* The caller's own address ("[::1]:0"; port 0 as below). */
 		snprintf(listen, sizeof listen, "%s", extra[1]);
 		d->port = atoi(strrchr(listen, ':') + 1);
 		extra += 2;
@@ -344,9 +563,12 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 
 	end = tu_now_ms() + (getenv("LD_VALGRIND_DAEMON") ? 60000 : 10000);
 	if (d->port == 0) {
+		char *p = strrchr(listen, ':') + 1;
+
 		if (!listening_port(d, end))
 			return false;
-		snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+		snprintf(p, sizeof listen - (size_t)(p - listen), "%d",
+		    d->port);
 	}
 	snprintf(d->url, sizeof d->url, "http://%s", listen);
 	snprintf(health, sizeof health, "%s/healthz", d->url);
@@ -369,6 +591,49 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 		}
 		return true;
 	}
+	return false;
+}
+
+bool
+tu_wait_log(const struct tu_daemon *d, const char *text, int ms)
+{
+	return tu_wait_file_has(d->log, text, 1, ms);
+}
+
+long long
+tu_metric(const struct tu_daemon *d, const char *name)
+{
+	struct tu_response r;
+	char url[192];
+	const char *p;
+	size_t n = strlen(name);
+	long long v = -1;
+	bool found = false;
+
+	snprintf(url, sizeof url, "%s/metrics", d->url);
+	tu_http(&r, "GET", url, NULL, NULL, 0);
+	ck_assert_msg(r.status == 200, "GET %s: %ld", url, r.status);
+	for (p = r.body; p != NULL && *p != '\0' && !found;
+	    p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+			v = atoll(p + n + 1);
+			found = true;
+		}
+	tu_response_free(&r);
+	ck_assert_msg(found, "no %s in %s", name, url);
+	return v;
+}
+
+bool
+tu_wait_idle(const struct tu_daemon *d, int ms)
+{
+	long long end = tu_now_ms() + ms;
+
+	do {
+		if (tu_metric(d, "livedesk_queue_depth") == 0)
+			return true;
+		usleep(10000);
+	} while (tu_now_ms() < end);
 	return false;
 }
 

@@ -18,8 +18,32 @@ void		 tu_write_file(const char *path, const char *data, size_t len);
 /* A new private directory under /tmp; removed by tu_rmtree. */
 char		*tu_tmpdir(void);
 void		 tu_rmtree(const char *path);
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/*
+ * A TCP port on 127.0.0.1 that was free a moment ago: only for servers
+ * that cannot bind port 0 and say which they got (redis-server, nginx,
+ * caddy), which then retry on another when tu_port_taken says so.
+ */
 int		 tu_free_port(void);
+/* Whether a server's log says the port it was given was taken meanwhile
+ * ("Address already in use", in any case). */
+bool		 tu_port_taken(const char *log);
+/* The TCP port process pid listens on now, from /proc (its first but
+ * not_port, say a socket it was handed; 0: any), or 0: for a daemon on
+ * port 0 whose log is a journal. /proc lists every socket of the
+ * machine, thousands while suites run: not for a tight loop. */
+int		 tu_listen_port(pid_t pid, int not_port);
+/* Waits up to ms for a server started on 127.0.0.1:port to listen there:
+ * 1 when pid does, 0 when another process answers on that port (take
+ * another), -1 when pid exits first or ms pass. */
+int		 tu_wait_listening(pid_t pid, int port, int ms);
+/* The port of the daemon's "listening on ADDR:PORT," line in log; 0
+ * while there is none. */
+int		 tu_log_port(const char *log);
+/* Whether child pid has exited (it stays to be waited for). */
+bool		 tu_exited(pid_t pid);
+/* A 127.0.0.1 port that refuses connections: bound, never listened on,
+ * so that nobody else takes it while the returned socket stays open. */
+int		 tu_refusing_port(int *port);
 /* Says that the calling test checks nothing here and why, as a line
  * "SKIP: test: why" that tests/run.sh counts and shows; the test then
  * returns. Only for what the machine cannot do (no mount namespace, a
@@ -31,6 +55,20 @@ long long	 tu_now_ms(void);
 /* Waits up to ms for path to exist and (if min_lines>0) hold min_lines. */
 bool		 tu_wait_file_lines(const char *path, int min_lines, int ms);
 int		 tu_count_lines(const char *path);
+/* How often text occurs in the file at path (0 when there is none). */
+int		 tu_count_in_file(const char *path, const char *text);
+/* Waits up to ms for text to occur n times in the file at path. */
+bool		 tu_wait_file_has(const char *path, const char *text, int n,
+		    int ms);
+
+/* X-Chatwoot-Signature for body sent at ts: sha256=<hex HMAC(secret,
+ * "ts.body")>. */
+void		 tu_sign_chatwoot(char out[80], const char *secret,
+		    const char *ts, const char *body, size_t len);
+/* A Standard Webhooks signature: v1,<base64 HMAC(key, "id.ts.body")>, the
+ * key given in base64. */
+void		 tu_sign_standard(char out[64], const char *key64,
+		    const char *id, const char *ts, const char *body);
 
 struct tu_daemon {
 	pid_t	 pid;
@@ -50,6 +88,19 @@ struct tu_daemon {
  */
 bool		 tu_daemon_start(struct tu_daemon *, const char *conf_text,
 		    const char *const *extra_args);
+/* Waits up to ms for the daemon's log to hold text, e.g. "configuration
+ * reloaded" after a SIGHUP; false if it does not. */
+bool		 tu_wait_log(const struct tu_daemon *, const char *text,
+		    int ms);
+/*
+ * The value of one sample of the daemon's /metrics, named as printed
+ * (livedesk_queue_depth, livedesk_events_total{event="x"}); the test
+ * fails when there is no such sample.
+ */
+long long	 tu_metric(const struct tu_daemon *, const char *name);
+/* Waits up to ms until every event accepted so far is finished by every
+ * sink (livedesk_queue_depth 0): then nothing more runs for them. */
+bool		 tu_wait_idle(const struct tu_daemon *, int ms);
 /* SIGTERM, wait; returns the exit status as from waitpid (or -1). */
 int		 tu_daemon_stop(struct tu_daemon *);
 /* Sends sig and waits; returns the raw wait status. */

@@ -1,7 +1,10 @@
 /* The real daemon on a loopback port, driven by a real HTTP client: every
  * status the HTTP front answers, and the log line each event becomes. */
+#include <sys/stat.h>
+
 #include <check.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -256,8 +259,8 @@ START_TEST(log_line_per_event)
 	post_fixture("conversation_created.json", 200);
 	post_fixture("emoji.json", 200);
 	post_fixture("conversation_updated_full.json", 200);
-	ck_assert(tu_wait_file_lines(d.log, 5, 5000));
-	usleep(100000);
+	/* Every event finished: every line written. */
+	ck_assert(tu_wait_idle(&d, 5000));
 	log = tu_read_file(d.log, NULL);
 	line = strstr(log, "info: message_created ");
 	ck_assert_msg(line != NULL, "no message_created line in:\n%s", log);
@@ -293,8 +296,7 @@ START_TEST(log_escapes_control_characters)
 
 	json_decref(post(url, json_ct, body, strlen(body), 200));
 	json_decref(post(url, json_ct, forged, strlen(forged), 200));
-	ck_assert(tu_wait_file_lines(d.log, 3, 5000));
-	usleep(100000);
+	ck_assert(tu_wait_idle(&d, 5000));
 	log = tu_read_file(d.log, NULL);
 	ck_assert_msg(strstr(log, "line1\\nFAKE info: injected\\r\\x1b[31m")
 	    != NULL, "not escaped:\n%s", log);
@@ -308,22 +310,20 @@ END_TEST
 START_TEST(ipv6_listen)
 {
 	struct tu_daemon d6;
-	const char *args[] = { "-l", NULL, NULL };
-	char listen[64], u[128];
-	int port = tu_free_port();
+	const char *args[] = { "-l", "[::1]:0", NULL };
+	char u[160];
 	struct tu_response r;
 	const char *body = "{\"event\":\"x\"}";
 
-	snprintf(listen, sizeof listen, "[::1]:%d", port);
-	args[1] = listen;
 	if (!tu_daemon_start(&d6, NULL, args)) {
 		/* No IPv6 loopback on this machine: nothing to test. */
 		ck_assert_int_ne(system("ip -6 addr show lo 2>/dev/null | "
 		    "grep -q ::1"), 0);
 		tu_daemon_free(&d6);
+		tu_skip("ipv6_listen", "no IPv6 loopback (::1) here");
 		return;
 	}
-	snprintf(u, sizeof u, "http://[::1]:%d/webhook", port);
+	snprintf(u, sizeof u, "%s/webhook", d6.url);
 	tu_http(&r, "POST", u, json_ct, body, strlen(body));
 	ck_assert_int_eq(r.status, 200);
 	tu_response_free(&r);
@@ -360,18 +360,24 @@ START_TEST(path_option)
 }
 END_TEST
 
-/* A queue of one, held by an exec sink that sleeps: the next is 503. */
+/* A queue of one, held by an exec sink that waits for the test to let it
+ * go: the next is 503. */
 START_TEST(queue_full_503)
 {
 	struct tu_daemon dq;
-	const char *conf =
-	    "[server]\nqueue_size = 1\n"
-	    "[sink slow]\ntype = exec\ncommand = /bin/sleep 3\n"
-	    "events = *\nmessage_type = any\n";
 	const char *body = "{\"event\":\"x\",\"conversation\":{\"id\":1}}";
 	struct tu_response r;
-	char u[256], *ra;
+	char u[256], *ra, *dir = tu_tmpdir(), *go, *hold, *text, *conf;
 
+	ck_assert_int_ge(asprintf(&go, "%s/go", dir), 0);
+	ck_assert_int_ge(asprintf(&hold, "%s/hold.sh", dir), 0);
+	ck_assert_int_ge(asprintf(&text, "#!/bin/sh\nwhile [ ! -e %s ]; do "
+	    "sleep 0.01; done\n", go), 0);
+	tu_write_file(hold, text, strlen(text));
+	ck_assert_int_eq(chmod(hold, 0755), 0);
+	ck_assert_int_ge(asprintf(&conf, "[server]\nqueue_size = 1\n"
+	    "[sink slow]\ntype = exec\ncommand = %s\n"
+	    "events = *\nmessage_type = any\n", hold), 0);
 	ck_assert(tu_daemon_start(&dq, conf, NULL));
 	snprintf(u, sizeof u, "%s/webhook", dq.url);
 	json_decref(post(u, json_ct, body, strlen(body), 200));
@@ -382,7 +388,14 @@ START_TEST(queue_full_503)
 	ck_assert_int_gt(atoi(ra), 0);
 	free(ra);
 	tu_response_free(&r);
+	tu_write_file(go, "", 0);
 	tu_daemon_free(&dq);
+	tu_rmtree(dir);
+	free(dir);
+	free(go);
+	free(hold);
+	free(text);
+	free(conf);
 }
 END_TEST
 

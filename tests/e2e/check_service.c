@@ -62,8 +62,9 @@ svc_init(struct svc *s, const char *conf_text)
 	memset(s, 0, sizeof *s);
 	s->notify_fd = s->journal_fd = -1;
 	s->dir = tu_tmpdir();
-	s->port = tu_free_port();
-	snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+	/* Port 0 until svc_spawn learns the one the kernel picked: no race
+	 * with the suites running side by side. */
+	s->port = 0;
 	ck_assert_int_ge(asprintf(&s->log, "%s/daemon.log", s->dir), 0);
 	if (conf_text != NULL) {
 		ck_assert_int_ge(asprintf(&s->conf, "%s/test.conf", s->dir), 0);
@@ -125,11 +126,60 @@ listen_tcp(int *port)
 	return fd;
 }
 
+/* Whether argv says "-l 127.0.0.1:0": a port for the kernel to pick. */
+static bool
+asks_port_zero(const char *const *argv)
+{
+	for (; argv[0] != NULL && argv[1] != NULL; argv++)
+		if (strcmp(argv[0], "-l") == 0 &&
+		    strcmp(argv[1], "127.0.0.1:0") == 0)
+			return true;
+	return false;
+}
+
+/* The port a socket is bound to. */
+static int
+port_of(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	return ntohs(a.sin_port);
+}
+
+/* The port a daemon told "-l 127.0.0.1:0" got, into s->port and s->url:
+ * from its log line, or (its log may be a journal) from /proc, where
+ * not_port is one it was handed. Both stay unset when it exits first:
+ * svc_wait_up says so. */
+static void
+svc_learn_port(struct svc *s, int not_port)
+{
+	long long end = tu_now_ms() + 10000;
+	int i;
+
+	for (i = 1; tu_now_ms() < end; i++) {
+		if ((s->port = tu_log_port(s->log)) > 0)
+			break;
+		/* Now and then: /proc lists every socket of the machine. */
+		if (i % 10 == 0 &&
+		    (s->port = tu_listen_port(s->pid, not_port)) > 0)
+			break;
+		if (tu_exited(s->pid))
+			return;
+		usleep(10000);
+	}
+	ck_assert_msg(s->port > 0, "the daemon did not listen (see %s)",
+	    s->log);
+	snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+}
+
 /*
  * Starts pre... (a launcher, may be NULL) then the daemon with "-c CONF"
  * (when there is one) and args, stdout and stderr to s->log, fds[i] at
  * 3 + i. The log file is opened without being replaced, so that a test may
- * know its inode beforehand.
+ * know its inode beforehand. Told "-l 127.0.0.1:0" (svc_init's port), it
+ * waits until the process listens and sets s->port and s->url.
  */
 static void
 svc_spawn(struct svc *s, const char *const *pre, const char *const *args,
@@ -172,6 +222,8 @@ svc_spawn(struct svc *s, const char *const *pre, const char *const *args,
 	for (i = 0; i < n_fds; i++)
 		close(high[i]);
 	close(logfd);
+	if (asks_port_zero(argv))
+		svc_learn_port(s, n_fds > 0 ? port_of(fds[0]) : 0);
 }
 
 static long
@@ -336,12 +388,21 @@ static int
 svc_signal_wait(struct svc *s, int sig)
 {
 	int st = -1;
+	pid_t w;
 
 	if (s->pid <= 0)
 		return -1;
 	ck_assert_int_eq(kill(s->pid, sig), 0);
-	while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
-		;
+	/* Reading its notifications meanwhile, as systemd would: once ten
+	 * wait unread (a watchdog pings every few ms), the daemon's next
+	 * sd_notify blocks, and it would never get to stop. */
+	while ((w = waitpid(s->pid, &st, s->notify_fd >= 0 ? WNOHANG : 0)) !=
+	    s->pid) {
+		ck_assert_msg(w != -1 || errno == EINTR, "waitpid %d: %s",
+		    (int)s->pid, strerror(errno));
+		if (s->notify_fd >= 0)
+			svc_read_notes(s, 10);
+	}
 	s->pid = 0;
 	return st;
 }
@@ -558,7 +619,7 @@ START_TEST(no_notify_socket)
 	svc_spawn(&s, NULL, ARGS("-l", listen), NULL, 0);
 	ck_assert(svc_wait_up(&s, NULL, 5000));
 	ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
-	usleep(100000);
+	ck_assert(tu_wait_file_has(s.log, "configuration reloaded", 1, 5000));
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
 	ck_assert_int_eq(svc_signal_wait(&s, SIGTERM), 0);
@@ -664,31 +725,6 @@ START_TEST(watchdog_off)
 	svc_free(&s);
 }
 END_TEST
-
-/* Waits until a TCP connection to 127.0.0.1:port is accepted (into the
- * backlog is enough). */
-static bool
-wait_connect(int port, int ms)
-{
-	struct sockaddr_in a;
-	long long end = tu_now_ms() + ms;
-	int fd, rc;
-
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	while (tu_now_ms() < end) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ck_assert_int_ge(fd, 0);
-		rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-		close(fd);
-		if (rc == 0)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
 
 /* --- socket activation --- */
 
@@ -807,18 +843,31 @@ START_TEST(activation_systemd_socket_activate)
 	const char *ssa = "/usr/bin/systemd-socket-activate";
 	struct svc s;
 	char addr[64];
+	int tries, st, up;
 
 	ck_assert_msg(access(ssa, X_OK) == 0, "%s is not installed (make "
 	    "deps-check installs systemd)", ssa);
 	svc_init(&s, reload_conf);
 	svc_notify(&s);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
 	/* It passes only the LISTEN_* variables and those named by -E, and
 	 * starts the program at the first connection, which waits in the
-	 * backlog meanwhile: the first request is answered all the same. */
-	svc_spawn(&s, ARGS(ssa, "-E", "NOTIFY_SOCKET", "-l", addr), NULL,
-	    NULL, 0);
-	ck_assert_msg(wait_connect(s.port, 5000), "%s did not listen", ssa);
+	 * backlog meanwhile: the first request is answered all the same.
+	 * It cannot bind port 0: a free port, another if that was taken. */
+	for (tries = 1;; tries++) {
+		s.port = tu_free_port();
+		snprintf(s.url, sizeof s.url, "http://127.0.0.1:%d", s.port);
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
+		svc_spawn(&s, ARGS(ssa, "-E", "NOTIFY_SOCKET", "-l", addr),
+		    NULL, NULL, 0);
+		if ((up = tu_wait_listening(s.pid, s.port, 5000)) == 1)
+			break;
+		ck_assert_msg(tries < 5 && (up == 0 || tu_port_taken(s.log)),
+		    "%s did not listen (see %s)", ssa, s.log);
+		(void)kill(s.pid, SIGKILL);
+		while (waitpid(s.pid, &st, 0) < 0 && errno == EINTR)
+			;
+		s.pid = 0;
+	}
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
 	ck_assert_int_ge(svc_wait_note(&s, 0, "READY=1", 5000), 0);
@@ -851,7 +900,11 @@ START_TEST(journal_stream_matches)
 	struct svc s;
 	char listen[64], *log;
 
+	int ready;
+
 	svc_init(&s, reload_conf);
+	/* Its log is the journal: the notifications say when it reloaded. */
+	svc_notify(&s);
 	journal_stream(&s, true);
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", s.port);
 	svc_spawn(&s, NULL, ARGS("-l", listen), NULL, 0);
@@ -859,8 +912,11 @@ START_TEST(journal_stream_matches)
 	ck_assert(svc_wait_up(&s, NULL, 5000));
 	ck_assert_int_eq(post_fixture(s.url, "message_created.json", NULL),
 	    200);
+	ready = svc_wait_note(&s, 0, "READY=1", 5000);
+	ck_assert_int_ge(ready, 0);
 	ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
-	usleep(100000);
+	ready = svc_wait_note(&s, (size_t)ready + 1, "READY=1", 5000);
+	ck_assert_msg(ready > 0, "no READY=1 after the reload");
 	ck_assert_int_eq(svc_signal_wait(&s, SIGTERM), 0);
 	/* Every line went to the journal (here: nowhere), none to stderr,
 	 * where journald would have stored it a second time. */

@@ -148,14 +148,8 @@ START_TEST(example_config_exec_runs_once_for_incoming_only)
 	free(post_fixture(url, "message_private.json", 200));
 	free(post_fixture(url, "conversation_updated_full.json", 200));
 	/* The conversation event runs it too: the loop guard is for
-	 * messages. Wait for both, then make sure nothing else comes. */
-	{
-		long long end = tu_now_ms() + 10000;
-
-		while (count_runs() < 2 && tu_now_ms() < end)
-			usleep(20000);
-	}
-	usleep(500000);
+	 * messages. Once every event is finished, exactly those two ran. */
+	ck_assert(tu_wait_idle(&d, 10000));
 	ck_assert_int_eq(count_runs(), 2);
 
 	env = recorded_env(id, &envlen);
@@ -282,8 +276,7 @@ START_TEST(file_sink_reopens_on_sighup)
 	ck_assert(tu_wait_file_lines(path, 1, 5000));
 	ck_assert_int_eq(rename(path, rotated), 0);
 	kill(d.pid, SIGHUP);
-	ck_assert(tu_wait_file_lines(d.log, 2, 5000));
-	usleep(200000);
+	ck_assert(tu_wait_log(&d, "configuration reloaded", 5000));
 	free(post_fixture(url, "conversation_created.json", 200));
 	ck_assert(tu_wait_file_lines(path, 1, 5000));
 	ck_assert_int_eq(tu_count_lines(rotated), 1);
@@ -329,7 +322,8 @@ START_TEST(auto_reply_answers_through_livedesk_send)
 	free(post_fixture(url, "message_created.json", 200));
 	ck_assert_msg(tu_wait_file_lines(log, 1, 10000), "no request reached "
 	    "the mock API; daemon log:\n%s", tu_read_file(d.log, NULL));
-	usleep(500000);
+	/* Both events finished: the one request is all there is. */
+	ck_assert(tu_wait_idle(&d, 10000));
 	ck_assert_int_eq(tu_count_lines(log), 1);
 	text = tu_read_file(log, NULL);
 	req = json_loads(text, JSON_DISABLE_EOF_CHECK, NULL);

@@ -995,16 +995,76 @@ start_daemon_for_proxy(struct tu_daemon *d)
 	    "[sink log]\ntype = log\n", NULL));
 }
 
+/*
+ * Starts a proxy (argv, env) that cannot bind port 0 and say which it got
+ * (nginx, caddy): on two ports that were free, written into its
+ * configuration by write_conf, and again on two others when its log
+ * (nginx: error_log too) says one was taken meanwhile. Returns its pid,
+ * listening on *tls_port.
+ */
+static pid_t
+proxy_start(const char *const *argv, const char *const *env, const char *log,
+    const char *error_log, void (*write_conf)(void *, int, int), void *arg,
+    int *tls_port)
+{
+	int plain_port, tries, up;
+	pid_t pid;
+
+	for (tries = 1;; tries++) {
+		*tls_port = tu_free_port();
+		plain_port = tu_free_port();
+		write_conf(arg, *tls_port, plain_port);
+		pid = spawn_bg(argv, env, log);
+		/* Itself on that port, not another suite's server. */
+		if ((up = tu_wait_listening(pid, *tls_port, 10000)) == 1)
+			return pid;
+		stop_bg(pid);
+		ck_assert_msg(tries < 5 && (up == 0 || tu_port_taken(log) ||
+		    (error_log != NULL && tu_port_taken(error_log))),
+		    "%s did not start (see %s)", argv[0], log);
+		ck_assert_int_eq(truncate(log, 0), 0);
+		if (error_log != NULL)
+			(void)truncate(error_log, 0);
+	}
+}
+
+struct nginx_conf {
+	const char	*text;		/* the site, all but the ports */
+	const char	*site;		/* where it goes */
+};
+
+static void
+nginx_write(void *arg, int tls_port, int plain_port)
+{
+	const struct nginx_conf *nc = arg;
+	char *text = strdup(nc->text), *tls, *plain;
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_ge(asprintf(&tls, "listen 127.0.0.1:%d ssl;", tls_port),
+	    0);
+	replace_all(&text, "listen 443 ssl;", tls);
+	ck_assert_int_ge(asprintf(&plain, "listen 127.0.0.1:%d;", plain_port),
+	    0);
+	replace_all(&text, "listen 80;", plain);
+	tu_write_file(nc->site, text, strlen(text));
+	free(plain);
+	free(tls);
+	free(text);
+}
+
 START_TEST(nginx_in_front)
 {
 	struct tu_daemon d;
-	char *cert, *key, *site, *main_conf, *text, *log, *up, *tls, *plain;
+	struct nginx_conf nc;
+	char *cert, *key, *site, *main_conf, *text, *log, *up, *elog;
 	char *cfg;
-	int tls_port = tu_free_port(), plain_port = tu_free_port(), st;
+	const char *nginx;
+	int tls_port, st;
 	pid_t pid;
 
 	NEED(have("nginx") || access("/usr/sbin/nginx", X_OK) == 0, "nginx");
 	NEED(have("openssl"), "openssl");
+	nginx = have("nginx") ? "nginx" : "/usr/sbin/nginx";
 	ck_assert(make_cert(&cert, &key));
 	start_daemon_for_proxy(&d);
 	/* The example with this test's ports, certificate and logs. */
@@ -1016,48 +1076,46 @@ START_TEST(nginx_in_front)
 	replace_all(&text, "/var/log/nginx/", T);
 	ck_assert_int_ge(asprintf(&up, "server 127.0.0.1:%d;", d.port), 0);
 	replace_all(&text, "server 127.0.0.1:8080;", up);
-	ck_assert_int_ge(asprintf(&tls, "listen 127.0.0.1:%d ssl;", tls_port),
-	    0);
-	replace_all(&text, "listen 443 ssl;", tls);
 	replace_all(&text, "listen [::]:443 ssl;", "");
-	ck_assert_int_ge(asprintf(&plain, "listen 127.0.0.1:%d;", plain_port),
-	    0);
-	replace_all(&text, "listen 80;", plain);
 	replace_all(&text, "listen [::]:80;", "");
 	replace_all(&text, "/var/www/html", T);
 	site = path_in(T, "site.conf");
-	tu_write_file(site, text, strlen(text));
-	free(text);
 	main_conf = path_in(T, "nginx.conf");
+	elog = path_in(T, "nginx.error.log");
 	ck_assert_int_ge(asprintf(&cfg, "%spid %s/nginx.pid;\n"
-	    "error_log %s/nginx.error.log;\ndaemon off;\nevents {}\nhttp {\n"
+	    "error_log %s;\ndaemon off;\nevents {}\nhttp {\n"
 	    "access_log %s/access.log;\n"
 	    "client_body_temp_path %s/body;\nproxy_temp_path %s/proxy;\n"
 	    "fastcgi_temp_path %s/fcgi;\nuwsgi_temp_path %s/uwsgi;\n"
 	    "scgi_temp_path %s/scgi;\ninclude %s;\n}\n",
-	    geteuid() == 0 ? "user root;\n" : "", T, T, T, T, T, T, T, T,
+	    geteuid() == 0 ? "user root;\n" : "", T, elog, T, T, T, T, T, T,
 	    site),
 	    0);
 	tu_write_file(main_conf, cfg, strlen(cfg));
+	nc.text = text;
+	nc.site = site;
+	nginx_write(&nc, 443, 80);
 	log = path_in(T, "nginx.out");
-	st = run(ARGS(have("nginx") ? "nginx" : "/usr/sbin/nginx", "-t", "-c",
-	    main_conf, "-p", T), NULL, log);
-	text = tu_read_file(log, NULL);
-	ck_assert_msg(st == 0, "nginx -t:\n%s", text);
-	free(text);
+	st = run(ARGS(nginx, "-t", "-c", main_conf, "-p", T), NULL, log);
+	{
+		char *out = tu_read_file(log, NULL);
 
-	pid = spawn_bg(ARGS(have("nginx") ? "nginx" : "/usr/sbin/nginx", "-c",
-	    main_conf, "-p", T), NULL, log);
+		ck_assert_msg(st == 0, "nginx -t:\n%s", out);
+		free(out);
+	}
+
+	pid = proxy_start(ARGS(nginx, "-c", main_conf, "-p", T), NULL, log,
+	    elog, nginx_write, &nc, &tls_port);
 	ck_assert_msg(wait_tls(tls_port, pid, 5000), "nginx did not start");
 	proxy_checks(tls_port, "nginx");
 	stop_bg(pid);
 	ck_assert_int_eq(tu_daemon_stop(&d), 0);
 	tu_daemon_free(&d);
+	free(text);
 	free(cfg);
-	free(plain);
-	free(tls);
 	free(up);
 	free(log);
+	free(elog);
 	free(main_conf);
 	free(site);
 	free(cert);
@@ -1065,11 +1123,36 @@ START_TEST(nginx_in_front)
 }
 END_TEST
 
+struct caddy_conf {
+	const char	*text;		/* the Caddyfile, all but the ports */
+	const char	*file;		/* where it goes */
+};
+
+static void
+caddy_write(void *arg, int tls_port, int http_port)
+{
+	const struct caddy_conf *cc = arg;
+	char *text = strdup(cc->text), *site, *global;
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_ge(asprintf(&site, "webhook.example.com:%d {", tls_port),
+	    0);
+	replace_all(&text, "webhook.example.com {", site);
+	ck_assert_int_ge(asprintf(&global, "{\n\tlocal_certs\n\tadmin off\n"
+	    "\tskip_install_trust\n\thttp_port %d\n\thttps_port %d\n}\n%s",
+	    http_port, tls_port, text), 0);
+	tu_write_file(cc->file, global, strlen(global));
+	free(global);
+	free(site);
+	free(text);
+}
+
 START_TEST(caddy_in_front)
 {
 	struct tu_daemon d;
-	char *text, *file, *log, *up, *site, *global, *home, *xdg, *xdgc;
-	int tls_port = tu_free_port(), http_port = tu_free_port(), st;
+	struct caddy_conf cc;
+	char *text, *file, *log, *up, *home, *xdg, *xdgc;
+	int tls_port, st;
 	pid_t pid;
 
 	NEED(have("caddy"), "caddy");
@@ -1094,22 +1177,16 @@ START_TEST(caddy_in_front)
 	/* Run for real: local certificates, this test's ports. */
 	ck_assert_int_ge(asprintf(&up, "127.0.0.1:%d", d.port), 0);
 	replace_all(&text, "127.0.0.1:8080", up);
-	ck_assert_int_ge(asprintf(&site, "webhook.example.com:%d {", tls_port),
-	    0);
-	replace_all(&text, "webhook.example.com {", site);
-	ck_assert_int_ge(asprintf(&global, "{\n\tlocal_certs\n\tadmin off\n"
-	    "\tskip_install_trust\n\thttp_port %d\n\thttps_port %d\n}\n%s",
-	    http_port, tls_port, text), 0);
-	tu_write_file(file, global, strlen(global));
-	pid = spawn_bg(ARGS("caddy", "run", "--config", file, "--adapter",
-	    "caddyfile"), ARGS(home, xdg, xdgc), log);
+	cc.text = text;
+	cc.file = file;
+	pid = proxy_start(ARGS("caddy", "run", "--config", file, "--adapter",
+	    "caddyfile"), ARGS(home, xdg, xdgc), log, NULL, caddy_write, &cc,
+	    &tls_port);
 	ck_assert_msg(wait_tls(tls_port, pid, 8000), "caddy did not start");
 	proxy_checks(tls_port, "caddy");
 	stop_bg(pid);
 	ck_assert_int_eq(tu_daemon_stop(&d), 0);
 	tu_daemon_free(&d);
-	free(global);
-	free(site);
 	free(up);
 	free(log);
 	free(file);

@@ -943,10 +943,12 @@ START_TEST(test_exit_3_connection_refused)
 {
 	struct run r;
 	char url[64];
+	int port, fd = tu_refusing_port(&port);
 
-	snprintf(url, sizeof url, "http://127.0.0.1:%d", tu_free_port());
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
 	run_send(&r, ARGS("--api-url", url, "--retries", "1", "-c", "141",
 	    "hi"), NULL, NULL);
+	close(fd);
 	ck_exit(&r, 3);
 	ck_assert_ptr_nonnull(strstr(r.err, url));
 	/* Nothing reached a server: it tried once more. */

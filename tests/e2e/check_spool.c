@@ -305,7 +305,8 @@ START_TEST(retries_then_dead_letter_then_replay)
 		}
 		ck_assert_int_eq(runs, 3);
 	}
-	usleep(200000);
+	/* Finished, and no dead letter for it. */
+	ck_assert(tu_wait_idle(&d, 5000));
 	free(p);
 	ck_assert_int_ge(asprintf(&p, "%s/spool/failed", dir), 0);
 	ck_assert_int_eq(count_files(p, ".json"), 0);
@@ -574,7 +575,10 @@ START_TEST(graceful_shutdown_keeps_unfinished)
 	int st;
 
 	ck_assert_int_ge(asprintf(&out, "%s/runs", dir), 0);
-	slow = write_script(dir, "slow.sh", "sleep 30");
+	ck_assert_int_ge(asprintf(&cmd, "touch %s/started; sleep 30", dir),
+	    0);
+	slow = write_script(dir, "slow.sh", cmd);
+	free(cmd);
 	ck_assert_int_ge(asprintf(&cmd, "echo \"3 1 $LIVEDESK_DELIVERY_ID\" "
 	    ">> %s", out), 0);
 	fast = write_script(dir, "fast.sh", cmd);
@@ -584,7 +588,10 @@ START_TEST(graceful_shutdown_keeps_unfinished)
 	snprintf(url, sizeof url, "%s/webhook", d.url);
 	id = post_event(url, body, &status);
 	ck_assert_ptr_nonnull(id);
-	usleep(300000);
+	/* The script runs. */
+	ck_assert_int_ge(asprintf(&cmd, "%s/started", dir), 0);
+	ck_assert(tu_wait_file_lines(cmd, 0, 5000));
+	free(cmd);
 	t0 = tu_now_ms();
 	st = tu_daemon_stop(&d);
 	ck_assert(WIFEXITED(st));

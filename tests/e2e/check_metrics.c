@@ -731,7 +731,7 @@ START_TEST(start_time_and_reload)
 	ck_assert_int_eq(post_fixture(&d, "message_created.json"), 200);
 	/* A reload swaps the sinks; the daemon's own counters go on. */
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
-	usleep(300000);
+	ck_assert(tu_wait_log(&d, "configuration reloaded", 5000));
 	scrape(&b, d.url);
 	ck_assert(val(&b, "livedesk_process_start_time_seconds{}") ==
 	    start_time);
@@ -752,21 +752,9 @@ END_TEST
 static void
 wait_reloads(const struct tu_daemon *d, int n)
 {
-	long long end = tu_now_ms() + 5000;
-	const char *needle = "configuration reloaded";
-	char *log, *p;
-	int got;
-
-	for (;;) {
-		log = tu_read_file(d->log, NULL);
-		for (got = 0, p = log; (p = strstr(p, needle)) != NULL; got++)
-			p += strlen(needle);
-		free(log);
-		if (got >= n)
-			return;
-		ck_assert_msg(tu_now_ms() < end, "%d reloads of %d", got, n);
-		usleep(10000);
-	}
+	ck_assert_msg(tu_wait_file_has(d->log, "configuration reloaded", n,
+	    5000), "%d reloads of %d", tu_count_in_file(d->log,
+	    "configuration reloaded"), n);
 }
 
 /* How many descriptors pid has open on path: one per generation whose
