@@ -5,6 +5,8 @@
  * order per conversation, and the restarts in /metrics. The time per
  * event of each mode is printed; make bench measures it properly. */
 #include <check.h>
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,21 +27,19 @@ static const char *const json_ct[] = {
 	"Content-Type: application/json", NULL,
 };
 
-/* Posts per_conv messages to each of convs conversations, round robin,
- * and waits for every one to be handled (out has a line each); returns
- * the milliseconds from the first post to the last line. */
-static long long
-post_all(const char *url, const char *out, int convs, int per_conv)
+/* Posts messages k0 to k1 - 1 of each of convs conversations, round
+ * robin (message id: conversation * 1000 + k). */
+static void
+post_range(const char *url, int convs, int k0, int k1)
 {
 	size_t len;
 	char *tmpl = tu_fixture("message_created_incoming.json", &len), *body;
 	json_t *o = json_loadb(tmpl, len, 0, NULL);
 	struct tu_response r;
-	long long t0 = tu_now_ms();
 	int c, k;
 
 	ck_assert_ptr_nonnull(o);
-	for (k = 0; k < per_conv; k++) {
+	for (k = k0; k < k1; k++) {
 		for (c = 1; c <= convs; c++) {
 			json_object_set_new(json_object_get(o, "conversation"),
 			    "id", json_integer(c));
@@ -51,10 +51,21 @@ post_all(const char *url, const char *out, int convs, int per_conv)
 			free(body);
 		}
 	}
-	ck_assert_msg(tu_wait_file_lines(out, convs * per_conv, 50000),
-	    "%d of %d handled", tu_count_lines(out), convs * per_conv);
 	json_decref(o);
 	free(tmpl);
+}
+
+/* Posts per_conv messages to each of convs conversations, round robin,
+ * and waits for every one to be handled (out has a line each); returns
+ * the milliseconds from the first post to the last line. */
+static long long
+post_all(const char *url, const char *out, int convs, int per_conv)
+{
+	long long t0 = tu_now_ms();
+
+	post_range(url, convs, 0, per_conv);
+	ck_assert_msg(tu_wait_file_lines(out, convs * per_conv, 50000),
+	    "%d of %d handled", tu_count_lines(out), convs * per_conv);
 	return tu_now_ms() - t0;
 }
 
@@ -161,6 +172,89 @@ START_TEST(persistent_handler_exits)
 }
 END_TEST
 
+/* How many running processes have all of words in their command line. */
+static int
+handlers_with(const char *a, const char *b)
+{
+	char path[300], buf[4096];
+	struct dirent *de;
+	DIR *dir = opendir("/proc");
+	int n = 0;
+	size_t got, i;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		got = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		for (i = 0; i < got; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[got] = '\0';
+		n += strstr(buf, a) != NULL && strstr(buf, b) != NULL;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* SIGHUP with handlers running and events in flight: each old process
+ * finishes its event and goes (its stdin closed), the new generation's
+ * processes take the rest; every event once, in order per conversation,
+ * and no old process left behind. */
+START_TEST(reload_with_handlers_running)
+{
+	enum { C = 20, K = 10 };
+	struct tu_daemon d;
+	char cwd[512], *conf[2], *out, url[256];
+	const char *every[2] = { "0", "100000" };
+	int i;
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	out = xasprintf("/tmp/handled.reload.%d", (int)getpid());
+	unlink(out);
+	/* The generations differ only in the handler's last argument,
+	 * which tells their processes apart. */
+	for (i = 0; i < 2; i++)
+		conf[i] = xasprintf("[server]\nqueue_size = 4096\n"
+		    "[sink bot]\ntype = exec\nmode = persistent\n"
+		    "command = %s/tests/scripts/persist_handler.py persistent "
+		    "%s %s\nconcurrency = 2\n", cwd, out, every[i]);
+	ck_assert(tu_daemon_start(&d, conf[0], NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	post_range(url, C, 0, K / 2);
+	ck_assert_int_gt(handlers_with(out, " 0"), 0);
+	tu_write_file(d.conf, conf[1], strlen(conf[1]));
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	post_range(url, C, K / 2, K);
+	ck_assert(tu_wait_log(&d, "configuration reloaded", 10000));
+	ck_assert_msg(tu_wait_file_lines(out, C * K, 50000),
+	    "%d of %d handled", tu_count_lines(out), C * K);
+	assert_in_order(out, C, K);
+	ck_assert(tu_wait_idle(&d, 10000));
+	/* The old generation's processes: gone once it is reaped. */
+	{
+		long long end = tu_now_ms() + 10000;
+
+		while (handlers_with(out, " 0") > 0 && tu_now_ms() < end)
+			usleep(50000);
+	}
+	ck_assert_int_eq(handlers_with(out, " 0"), 0);
+	ck_assert_int_gt(handlers_with(out, " 100000"), 0);
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+	ck_assert_int_eq(handlers_with(out, " 100000"), 0);
+	tu_daemon_free(&d);
+	unlink(out);
+	free(out);
+	free(conf[0]);
+	free(conf[1]);
+}
+END_TEST
+
 static Suite *
 persist_e2e_suite(void)
 {
@@ -170,6 +264,7 @@ persist_e2e_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, spawn_then_persistent);
 	tcase_add_test(tc, persistent_handler_exits);
+	tcase_add_test(tc, reload_with_handlers_running);
 	suite_add_tcase(s, tc);
 	return s;
 }
