@@ -140,3 +140,24 @@ log_raw(int prio, const char *line)
 	(void)util_write_all(STDERR_FILENO, l, (size_t)n);
 	free(l);
 }
+
+bool
+log_rate_allow(struct log_rate *r, int burst, uint64_t *held)
+{
+	int64_t now = util_mono_msec();
+	bool ok;
+
+	pthread_mutex_lock(&r->lock);
+	if (now - r->window_ms >= 1000) {
+		r->window_ms = now;
+		r->n = 0;
+	}
+	if ((ok = r->n < burst)) {
+		r->n++;
+		*held = r->held;
+		r->held = 0;
+	} else
+		r->held++;
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}

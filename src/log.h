@@ -3,7 +3,9 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -56,6 +58,22 @@ int	log_format(char *buf, size_t len, int prio, const struct log_ctx *,
 	    const char *msg);
 /* buf holds whole lines: one write to stderr, as every line gets. */
 void	log_write_lines(const char *buf, size_t len);
+
+/*
+ * A bound on one kind of line (a full disk fails every commit): at most
+ * burst a second go out, the rest are counted, and the next one let
+ * through says how many were not written. Guarded by its own mutex.
+ */
+struct log_rate {
+	pthread_mutex_t	 lock;
+	int64_t		 window_ms;	/* when the current second began */
+	int		 n;		/* lines let through in it */
+	uint64_t	 held;		/* lines not written since */
+};
+#define LOG_RATE_INIT	{ PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 }
+/* Whether a line may go out now; if so, *held is how many were not
+ * written before it (to say so in the line). */
+bool	log_rate_allow(struct log_rate *, int burst, uint64_t *held);
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)

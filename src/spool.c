@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,26 @@ backlog_levels(struct spool *s)
 	}
 }
 
+void
+spool_write_error(struct spool *s, const char *fmt, ...)
+{
+	uint64_t held;
+	va_list ap;
+	char *msg;
+
+	if (!log_rate_allow(&s->write_log, SPOOL_WRITE_LOG_BURST, &held))
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (held > 0)
+		log_err("%s (%llu more write errors not logged)", msg,
+		    (unsigned long long)held);
+	else
+		log_err("%s", msg);
+	free(msg);
+}
+
 static void
 commit(struct spool *s, struct spool_queue *list)
 {
@@ -182,8 +203,8 @@ commit(struct spool *s, struct spool_queue *list)
 		pthread_mutex_lock(&s->lock);
 		s->write_errors++;
 		pthread_mutex_unlock(&s->lock);
-		log_err("spool: write %s/tmp/%s.batch: %s; answering 503",
-		    s->dir, b->name, strerror(errno));
+		spool_write_error(s, "spool: write %s/tmp/%s.batch: %s; "
+		    "answering 503", s->dir, b->name, strerror(errno));
 		free(b);
 		b = NULL;
 	}
@@ -403,6 +424,7 @@ spool_open(const char *dir, bool durable, char **err)
 	LIST_INIT(&s->entries);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->dead_lock, NULL);
+	pthread_mutex_init(&s->write_log.lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	{
 		pthread_condattr_t ca;
@@ -491,6 +513,7 @@ spool_free(struct spool *s)
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->load_cond);
 	pthread_mutex_destroy(&s->dead_lock);
+	pthread_mutex_destroy(&s->write_log.lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);

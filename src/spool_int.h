@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "log.h"
 #include "spool.h"
 
 struct ld_event;
@@ -136,6 +137,9 @@ struct spool {
 	size_t		 n_open_done;
 	uint64_t	 next_seq;
 	uint64_t	 write_errors;
+	/* A full disk fails every commit and progress line: their log
+	 * lines, a few a second. */
+	struct log_rate	 write_log;
 	size_t		 n_entries;	/* events not yet finished */
 	size_t		 n_batches;
 	size_t		 n_dead;		/* dead letters in failed/ */
@@ -238,5 +242,11 @@ bool	 spool_lanes_past(struct spool *, const struct spool_batch *);
 /* Deletes the batches every sink is past and no lane holds. Under lock
  * (let go of while files are removed). */
 void	 spool_sweep(struct spool *);
+
+/* Write errors: a few log lines a second, the rest counted (a full disk
+ * fails every write). */
+#define SPOOL_WRITE_LOG_BURST	5
+void	spool_write_error(struct spool *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -49,7 +49,8 @@ done_open(struct spool *s, struct spool_batch *b)
 	p = spool_path(s, "new", b->name, ".done");
 	b->done_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (b->done_fd == -1)
-		log_err("spool: open %s: %s", p, strerror(errno));
+		spool_write_error(s, "spool: open %s: %s", p,
+		    strerror(errno));
 	else
 		s->open_done[s->n_open_done++] = b;
 	free(p);
@@ -70,8 +71,8 @@ spool_progress_add(struct spool *s, struct spool_batch *b, uint64_t seq,
 	n = snprintf(line, sizeof line, "%" PRIu64 " %s\n", seq, what);
 	if (n > 0 && (size_t)n < sizeof line &&
 	    util_write_all(b->done_fd, line, (size_t)n) == -1)
-		log_err("spool: write %s/new/%s.done: %s", s->dir, b->name,
-		    strerror(errno));
+		spool_write_error(s, "spool: write %s/new/%s.done: %s", s->dir,
+		    b->name, strerror(errno));
 }
 
 json_t *

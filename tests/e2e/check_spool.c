@@ -720,6 +720,18 @@ START_TEST(disk_full_503)
 	    "livedesk_events_dropped_total{reason=\"spool_error\"} 4"));
 	ck_assert_ptr_nonnull(strstr(metrics, "livedesk_spool_write_errors"));
 	tu_response_free(&r);
+	/* A full disk fails every commit: its log lines are a few a second,
+	 * and the next one says how many were not written. */
+	snprintf(big, 8192, "%s/webhook", d.url);
+	for (i = 0; i < 30; i++) {
+		tu_http(&r, "POST", big, json_ct, "{\"event\":\"x\"}", 13);
+		ck_assert_int_eq(r.status, 503);
+		tu_response_free(&r);
+	}
+	usleep(1100 * 1000);
+	tu_http(&r, "POST", big, json_ct, "{\"event\":\"x\"}", 13);
+	tu_response_free(&r);
+	ck_assert(tu_wait_log(&d, "more write errors not logged", 3000));
 	tu_daemon_kill(&d, SIGKILL);
 	tu_daemon_free(&d);
 	/* Everything acknowledged is still there: a restart with room
