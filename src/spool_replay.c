@@ -122,10 +122,17 @@ spool_replay_read(const char *path, spool_recover_fn fn, void *arg,
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		if ((names = spool_list_dir(path, NULL, ".reason.json", &n, err)) ==
+		/* Every payload, ID.json, with its reason or without (one
+		 * whose reason was lost is still a customer's message). */
+		if ((names = spool_list_dir(path, NULL, ".json", &n, err)) ==
 		    NULL)
 			return -1;
 		for (i = 0; i < n && count >= 0; i++) {
+			size_t nl = strlen(names[i]);
+
+			if (nl > 12 && strcmp(names[i] + nl - 12,
+			    ".reason.json") == 0)
+				continue;
 			p = xasprintf("%s/%s", path, names[i]);
 			count = replay_dead_letter(p, fn, arg, err) == -1 ? -1 :
 			    count + 1;
@@ -133,6 +140,11 @@ spool_replay_read(const char *path, spool_recover_fn fn, void *arg,
 		}
 		util_strv_free(names, n);
 		return count;
+	}
+	/* A device or a pipe (/dev/zero) would be read without end. */
+	if (!S_ISREG(st.st_mode)) {
+		*err = xasprintf("%s: not a regular file or a directory", path);
+		return -1;
 	}
 	if ((f = fopen(path, "re")) == NULL) {
 		*err = xasprintf("open %s: %s", path, strerror(errno));

@@ -1040,6 +1040,53 @@ START_TEST(reason_exit_code_and_signal)
 }
 END_TEST
 
+/* --replay on what an operator may point it at: a device is refused at
+ * once (it would be read without end), and a dead letter whose reason
+ * file was lost is replayed all the same, with its delivery id. */
+START_TEST(replay_odd_inputs)
+{
+	char *dir = tu_tmpdir(), *failed, *out, *conf, *p, *cmd, *body, *got;
+	size_t len;
+
+	ck_assert_int_ge(asprintf(&failed, "%s/failed", dir), 0);
+	ck_assert_int_eq(mkdir(failed, 0700), 0);
+	body = tu_fixture("message_created_incoming.json", &len);
+	ck_assert_int_ge(asprintf(&p, "%s/0192-lost-reason.json", failed), 0);
+	tu_write_file(p, body, len);
+	free(p);
+	ck_assert_int_ge(asprintf(&out, "%s/out.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink b]\ntype = file\npath = %s\n",
+	    out), 0);
+	ck_assert_int_ge(asprintf(&p, "%s/b.conf", dir), 0);
+	tu_write_file(p, conf, strlen(conf));
+	ck_assert_int_ge(asprintf(&cmd, "timeout 10 %s/livedesk-webhookd -c %s "
+	    "--replay /dev/zero 2>%s/err", tu_build_dir(), p, dir), 0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/err", dir), 0);
+	got = tu_read_file(cmd, NULL);
+	ck_assert_msg(strstr(got, "/dev/zero: not a regular file") != NULL,
+	    "%s", got);
+	free(got);
+	free(cmd);
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s >/dev/null 2>&1", tu_build_dir(), p, failed), 0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+	ck_assert_int_eq(tu_count_lines(out), 1);
+	got = tu_read_file(out, NULL);
+	ck_assert_ptr_nonnull(strstr(got, "\"delivery_id\":\"0192-lost-reason\""));
+	free(got);
+	free(cmd);
+	free(p);
+	free(conf);
+	free(out);
+	free(body);
+	free(failed);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -1050,6 +1097,7 @@ spool_suite(void)
 	tcase_add_test(tc, crash_loses_nothing_acknowledged);
 	tcase_add_test(tc, crash_during_recovery);
 	tcase_add_test(tc, retries_then_dead_letter_then_replay);
+	tcase_add_test(tc, replay_odd_inputs);
 	tcase_add_test(tc, replay_archive);
 	tcase_add_test(tc, dead_letter_written_before_crash);
 	tcase_add_test(tc, dead_letter_unwritable_keeps_event);
