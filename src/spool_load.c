@@ -145,6 +145,18 @@ hand_open(struct spool *s, struct spool_lane *l)
 	return h->f != NULL;
 }
 
+/* The batch file and progress a hand holds, let go. */
+static void
+hand_release(struct spool_hand *h)
+{
+	if (h->f != NULL)
+		fclose(h->f);
+	json_decref(h->prog);
+	h->f = NULL;
+	h->prog = NULL;
+	h->b = NULL;
+}
+
 /* Leaves l's batch: l is past it. Under lock. */
 static void
 hand_close(struct spool *s, struct spool_lane *l, bool damaged)
@@ -152,12 +164,7 @@ hand_close(struct spool *s, struct spool_lane *l, bool damaged)
 	struct spool_hand *h = &l->h;
 	struct spool_batch *b = h->b;
 
-	if (h->f != NULL)
-		fclose(h->f);
-	json_decref(h->prog);
-	h->f = NULL;
-	h->prog = NULL;
-	h->b = NULL;
+	hand_release(h);
 	b->damaged |= damaged;
 	if (l->cursor < b->first + b->n)
 		l->cursor = b->first + b->n;
@@ -301,12 +308,7 @@ hand_drop(struct spool_lane *l)
 		ld_event_unref(h->ev);
 		h->ev = NULL;
 	}
-	if (h->f != NULL)
-		fclose(h->f);
-	json_decref(h->prog);
-	h->f = NULL;
-	h->prog = NULL;
-	h->b = NULL;
+	hand_release(h);
 }
 
 void *
