@@ -298,6 +298,7 @@ struct scan {
 	int		 n_headers;
 	int		 n_length;
 	int		 n_encoding;
+	int		 n_type;	/* Content-Type headers */
 	const char	*length;
 	const char	*encoding;
 	bool		 bad;		/* a CR or NUL in a header */
@@ -380,6 +381,8 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0 &&
 	    s->n_encoding++ == 0)
 		s->encoding = value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+		s->n_type++;
 	if (value == NULL || !token(key, klen) ||
 	    memchr(value, '\r', vlen) != NULL)
 		goto bad;
@@ -438,6 +441,10 @@ framing_refusal(const struct scan *s, unsigned *status)
 		return "more than one Transfer-Encoding";
 	if (s->n_length > 0 && s->n_encoding > 0)
 		return "both Content-Length and Transfer-Encoding";
+	/* We would check the first, a proxy or a script might read the
+	 * last. */
+	if (s->n_type > 1)
+		return "more than one Content-Type";
 	if (s->length != NULL && (s->length[0] == '\0' ||
 	    strspn(s->length, "0123456789") != strlen(s->length)))
 		return "Content-Length is not a number";

@@ -711,6 +711,8 @@ START_TEST(test_framing)
 		    "\r\n0\r\n\r\n", 501 },
 		{ "Transfer-Encoding: identity", HEAD
 		    "Transfer-Encoding: identity\r\n\r\n" EVENT, 501 },
+		{ "two Content-Types", HEAD "Content-Type: text/plain\r\n"
+		    "Content-Length: 34\r\n\r\n" EVENT, 400 },
 	};
 	char buf[4096];
 	size_t i;
@@ -729,9 +731,9 @@ START_TEST(test_framing)
 		assert_json_error(body_of(buf));
 	}
 	ck_assert_int_eq(metric(EVENTS_TAKEN), 0);
-	ck_assert_int_eq(requests("400"), 4);
+	ck_assert_int_eq(requests("400"), 5);
 	ck_assert_int_eq(requests("501"), 2);
-	ck_assert_int_eq(drops("bad_request"), 4);
+	ck_assert_int_eq(drops("bad_request"), 5);
 	ck_assert_int_eq(drops("unsupported"), 2);
 	ck_assert(log_count_at_least("refused 400 from 127.0.0.1: more than "
 	    "one Content-Length", 2));
