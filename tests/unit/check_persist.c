@@ -328,14 +328,14 @@ START_TEST(never_reads_stdin)
 	struct ld_event_error e;
 	struct ld_event *ev;
 	struct sink_result r;
-	size_t n = 300000;
+	size_t n = 300000, head;
 
 	body = xmalloc(n + 200);
 	snprintf(body, 200, "{\"event\":\"message_created\",\"message_type\":"
 	    "\"incoming\",\"conversation\":{\"id\":1},\"content\":\"");
-	memset(body + strlen(body), 'x', n);
-	strcpy(body + n + 100, "");
-	memcpy(body + strlen(body), "\"}", 3);
+	head = strlen(body);
+	memset(body + head, 'x', n);
+	memcpy(body + head + n, "\"}", 3);
 	ev = ld_event_parse(body, strlen(body), 0, &e);
 	ck_assert_msg(ev != NULL, "%s", e.text);
 	deliver(st, ev, &r);
