@@ -20,11 +20,10 @@
 
 /* How often the watchdog looks for requests past request_timeout. */
 #define HTTP_WATCH_MSEC		200
-/* Refusal lines: this many a window, the rest counted and the count
- * logged once the window is over. A flood leaves a trace, not a disk's
- * worth of lines. */
+/* Refusal lines: this many a second, the rest counted and the count
+ * logged once the second is over (log_rate). A flood leaves a trace,
+ * not a disk's worth of lines. */
 #define HTTP_LOG_BURST		20
-#define HTTP_LOG_WINDOW_MSEC	1000
 /* After an answer sent while the body still arrives: how long, and how
  * much more, the rest is read and dropped before the connection closes. */
 #define HTTP_DRAIN_MSEC		1000
@@ -33,21 +32,15 @@
 #define HTTP_SWEEP_MSEC		1000
 #define HTTP_GONE_MSEC		1000
 
-/* Closes the log window once it is over: the refusals it did not show
- * are logged as a count. The caller holds log_lock. */
+/* Says how many refusals the last second did not log one by one. */
 static void
-refusal_window(struct http *h, int64_t now, bool force)
+refusals_held(uint64_t held, int64_t span_ms)
 {
-	if (!force && now - h->log_window_ms < HTTP_LOG_WINDOW_MSEC)
-		return;
-	if (h->log_unlogged > 0)
+	if (held > 0)
 		log_info("refused %llu more requests in the last %lld ms, not "
 		    "logged one by one (at most %d lines a second; "
-		    "/metrics counts them all)", h->log_unlogged,
-		    (long long)(now - h->log_window_ms), HTTP_LOG_BURST);
-	h->log_window_ms = now;
-	h->log_lines = 0;
-	h->log_unlogged = 0;
+		    "/metrics counts them all)", (unsigned long long)held,
+		    (long long)span_ms, HTTP_LOG_BURST);
 }
 
 /* Logs one refused request or connection: the sender never retries, so
@@ -57,16 +50,13 @@ refusal_window(struct http *h, int64_t now, bool force)
 void
 http_conn_log_refusal(struct http *h, const char *fmt, ...)
 {
+	uint64_t held;
+	int64_t span;
 	va_list ap;
 	bool show;
 
-	pthread_mutex_lock(&h->log_lock);
-	refusal_window(h, util_mono_msec(), false);
-	if ((show = h->log_lines < HTTP_LOG_BURST))
-		h->log_lines++;
-	else
-		h->log_unlogged++;
-	pthread_mutex_unlock(&h->log_lock);
+	show = log_rate_allow(&h->refusals, HTTP_LOG_BURST, &held, &span);
+	refusals_held(held, span);
 	if (!show)
 		return;
 	va_start(ap, fmt);
@@ -301,7 +291,8 @@ watchdog(void *arg)
 	struct timespec until;
 	struct http_conn *k;
 	char a[NETADDR_STRLEN];
-	int64_t now, swept = util_mono_msec();
+	int64_t now, swept = util_mono_msec(), span;
+	uint64_t held;
 	bool sweep;
 
 	pthread_mutex_lock(&h->lock);
@@ -335,9 +326,8 @@ watchdog(void *arg)
 		}
 		/* A flood's count of unlogged refusals goes out when its
 		 * second is over, even if nothing follows it. */
-		pthread_mutex_lock(&h->log_lock);
-		refusal_window(h, now, false);
-		pthread_mutex_unlock(&h->log_lock);
+		held = log_rate_close(&h->refusals, false, &span);
+		refusals_held(held, span);
 		util_deadline(&until, HTTP_WATCH_MSEC);
 		(void)pthread_cond_timedwait(&h->wake, &h->lock, &until);
 	}
@@ -354,10 +344,9 @@ http_conn_start(struct http *h, const struct config *cfg, char **err)
 	h->request_timeout_ms = cfg->request_timeout_ms;
 	h->max_per_ip = cfg->max_connections_per_ip;
 	h->max_conns = cfg->max_connections;
-	h->log_window_ms = util_mono_msec();
+	log_rate_init(&h->refusals);
 	LIST_INIT(&h->conns);
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_mutex_init(&h->log_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->wake, &ca);
@@ -374,6 +363,9 @@ http_conn_start(struct http *h, const struct config *cfg, char **err)
 void
 http_conn_stop(struct http *h)
 {
+	int64_t span;
+	uint64_t held;
+
 	if (h->watching) {
 		pthread_mutex_lock(&h->lock);
 		h->stop = true;
@@ -382,10 +374,9 @@ http_conn_stop(struct http *h)
 		pthread_join(h->watchdog, NULL);
 	}
 	/* The last count of unlogged refusals is not lost. */
-	pthread_mutex_lock(&h->log_lock);
-	refusal_window(h, util_mono_msec(), true);
-	pthread_mutex_unlock(&h->log_lock);
+	held = log_rate_close(&h->refusals, true, &span);
+	refusals_held(held, span);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
-	pthread_mutex_destroy(&h->log_lock);
+	log_rate_destroy(&h->refusals);
 }

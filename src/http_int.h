@@ -12,6 +12,7 @@
 
 #include <microhttpd.h>
 
+#include "log.h"
 #include "netaddr.h"
 
 struct auth_dedupe;
@@ -63,11 +64,8 @@ struct http {
 	bool			 stop;
 	LIST_HEAD(, http_conn)	 conns;
 	size_t			 n_conns;
-	/* Refusal lines in the current window, and those not logged. */
-	pthread_mutex_t		 log_lock;
-	int64_t			 log_window_ms;
-	int			 log_lines;
-	unsigned long long	 log_unlogged;
+	/* Refusal lines: a few a second, the rest counted. */
+	struct log_rate		 refusals;
 };
 
 /* http.c */

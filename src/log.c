@@ -141,23 +141,60 @@ log_raw(int prio, const char *line)
 	free(l);
 }
 
-bool
-log_rate_allow(struct log_rate *r, int burst, uint64_t *held)
+void
+log_rate_init(struct log_rate *r)
 {
-	int64_t now = util_mono_msec();
+	pthread_mutex_init(&r->lock, NULL);
+	r->window_ms = util_mono_msec();
+	r->n = 0;
+	r->held = 0;
+}
+
+void
+log_rate_destroy(struct log_rate *r)
+{
+	pthread_mutex_destroy(&r->lock);
+}
+
+/* Under r->lock: ends the second if it is over (or force). */
+static uint64_t
+rate_roll(struct log_rate *r, int64_t now, bool force, int64_t *span_ms)
+{
+	uint64_t held;
+
+	if (!force && now - r->window_ms < 1000)
+		return 0;
+	held = r->held;
+	*span_ms = now - r->window_ms;
+	r->window_ms = now;
+	r->n = 0;
+	r->held = 0;
+	return held;
+}
+
+bool
+log_rate_allow(struct log_rate *r, int burst, uint64_t *held,
+    int64_t *span_ms)
+{
 	bool ok;
 
 	pthread_mutex_lock(&r->lock);
-	if (now - r->window_ms >= 1000) {
-		r->window_ms = now;
-		r->n = 0;
-	}
-	if ((ok = r->n < burst)) {
+	*held = rate_roll(r, util_mono_msec(), false, span_ms);
+	if ((ok = r->n < burst))
 		r->n++;
-		*held = r->held;
-		r->held = 0;
-	} else
+	else
 		r->held++;
 	pthread_mutex_unlock(&r->lock);
 	return ok;
+}
+
+uint64_t
+log_rate_close(struct log_rate *r, bool force, int64_t *span_ms)
+{
+	uint64_t held;
+
+	pthread_mutex_lock(&r->lock);
+	held = rate_roll(r, util_mono_msec(), force, span_ms);
+	pthread_mutex_unlock(&r->lock);
+	return held;
 }

@@ -60,20 +60,26 @@ int	log_format(char *buf, size_t len, int prio, const struct log_ctx *,
 void	log_write_lines(const char *buf, size_t len);
 
 /*
- * A bound on one kind of line (a full disk fails every commit): at most
- * burst a second go out, the rest are counted, and the next one let
- * through says how many were not written. Guarded by its own mutex.
+ * A bound on one kind of line (refusals under a flood, write errors on a
+ * full disk): at most burst a second go out, the rest are counted, and
+ * the count is said once the second is over. Guarded by its own mutex.
  */
 struct log_rate {
 	pthread_mutex_t	 lock;
 	int64_t		 window_ms;	/* when the current second began */
 	int		 n;		/* lines let through in it */
-	uint64_t	 held;		/* lines not written since */
+	uint64_t	 held;		/* lines counted, not written */
 };
-#define LOG_RATE_INIT	{ PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 }
-/* Whether a line may go out now; if so, *held is how many were not
- * written before it (to say so in the line). */
-bool	log_rate_allow(struct log_rate *, int burst, uint64_t *held);
+void	log_rate_init(struct log_rate *);
+void	log_rate_destroy(struct log_rate *);
+/* Whether a line may go out now. When the last second is over, *held is
+ * how many it did not write and *span_ms how long it was (to say so
+ * first); else *held is 0. */
+bool	log_rate_allow(struct log_rate *, int burst, uint64_t *held,
+	    int64_t *span_ms);
+/* The same count, for a caller that looks now and then (or at the end:
+ * force), so that a flood's last second is not left unsaid. */
+uint64_t log_rate_close(struct log_rate *, bool force, int64_t *span_ms);
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)

@@ -165,19 +165,23 @@ void
 spool_write_error(struct spool *s, const char *fmt, ...)
 {
 	uint64_t held;
+	int64_t span;
 	va_list ap;
 	char *msg;
+	bool show;
 
-	if (!log_rate_allow(&s->write_log, SPOOL_WRITE_LOG_BURST, &held))
+	show = log_rate_allow(&s->write_log, SPOOL_WRITE_LOG_BURST, &held,
+	    &span);
+	if (held > 0)
+		log_err("spool: %llu more write errors not logged one by one "
+		    "in the last %lld ms (/metrics counts them all)",
+		    (unsigned long long)held, (long long)span);
+	if (!show)
 		return;
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (held > 0)
-		log_err("%s (%llu more write errors not logged)", msg,
-		    (unsigned long long)held);
-	else
-		log_err("%s", msg);
+	log_err("%s", msg);
 	free(msg);
 }
 
@@ -424,7 +428,7 @@ spool_open(const char *dir, bool durable, char **err)
 	LIST_INIT(&s->entries);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->dead_lock, NULL);
-	pthread_mutex_init(&s->write_log.lock, NULL);
+	log_rate_init(&s->write_log);
 	pthread_cond_init(&s->cond, NULL);
 	{
 		pthread_condattr_t ca;
@@ -513,7 +517,7 @@ spool_free(struct spool *s)
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->load_cond);
 	pthread_mutex_destroy(&s->dead_lock);
-	pthread_mutex_destroy(&s->write_log.lock);
+	log_rate_destroy(&s->write_log);
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);
