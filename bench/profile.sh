@@ -2,9 +2,12 @@
 # Where the daemon's time goes under a bench load, for the notes on missed
 # targets. Not part of make bench (perf and valgrind are not its deps).
 #
-#   bench/profile.sh perf log|exec     perf record -g of the daemon (its
+#   bench/profile.sh perf log|exec|durable
+#                                      perf record -g of the daemon (its
 #                                      threads and the programs it starts)
-#                                      under wrk, 32 connections, 4 s
+#                                      under wrk, 32 connections, 4 s;
+#                                      durable: the log sink behind a
+#                                      durable spool (scenario 4)
 #   bench/profile.sh callgrind log     instructions per request under
 #                                      callgrind (4 connections, 10 s):
 #                                      machine-load independent
@@ -29,7 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 usage() {
-	echo "usage: bench/profile.sh perf log|exec | callgrind log" >&2
+	echo "usage: bench/profile.sh perf log|exec|durable | callgrind log|durable" >&2
 	exit 2
 }
 [ $# -eq 2 ] || usage
@@ -37,6 +40,7 @@ tool=$1 sink=$2
 case "$sink" in
 log)	printf '[server]\nmax_connections_per_ip = 0\n[sink log]\ntype = log\n' ;;
 exec)	printf '[server]\nmax_connections_per_ip = 0\n[sink run]\ntype = exec\ncommand = /bin/true\nconcurrency = 4\n' ;;
+durable) printf '[server]\nmax_connections_per_ip = 0\nspool_dir = %s\ndurable = yes\n[sink log]\ntype = log\n' "$work/spool" ;;
 *)	usage ;;
 esac >"$work/d.conf"
 
@@ -88,7 +92,7 @@ perf)
 	    --stdio 2>/dev/null | grep '%' | head -25
 	;;
 callgrind)
-	[ "$sink" = log ] || usage
+	[ "$sink" != exec ] || usage
 	command -v valgrind >/dev/null || { echo "profile: valgrind is missing" >&2; exit 1; }
 	valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
 	    "$daemon" -c "$work/d.conf" -l "127.0.0.1:$port" 2>"$work/d.log" &
