@@ -13,6 +13,13 @@
  *
  * One mutex guards all of it; deliveries run without it. The queue bound
  * may be shared with other dispatchers (see struct dispatch_bound).
+ *
+ * Wake-ups are batched: a worker that is awake and not delivering picks
+ * up whatever is ready before it sleeps, so a new event wakes a sleeping
+ * worker only when neither such a worker nor a wake-up already on its way
+ * will take it. Under load the workers stay busy and the HTTP threads
+ * hand events over without a futex call each; a worker that takes work
+ * while more is ready wakes the next, so that concurrency is kept.
  */
 #include <sys/queue.h>
 #include <sys/random.h>
@@ -30,6 +37,10 @@
 #include "hash.h"
 #include "log.h"
 #include "util.h"
+
+/* How long a worker that has just delivered waits for more before it
+ * sleeps (see linger()). */
+#define DISPATCH_LINGER_USEC	200
 
 const double dispatch_duration_bounds[12] = {
 	0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
@@ -115,6 +126,13 @@ struct dispatch {
 	size_t			 abandoned;	/* cut short at shutdown */
 	int64_t			 next_private_key;
 	uint64_t		 rng;
+	/* Workers by state (see wake()): awake and not delivering, so
+	 * ready for work; waiting for work; and signals sent, not yet
+	 * taken up. */
+	size_t			 ready_workers;
+	size_t			 sleepers;
+	size_t			 wakes;
+	uint64_t		 wakeups;	/* wakes, counted */
 	bool			 held;		/* start nothing yet */
 	bool			 closed;	/* no new events */
 	bool			 quit;		/* workers stop when idle */
@@ -348,6 +366,38 @@ dispatch_unreserve_sink(struct dispatch *d, const char *sink, size_t len)
 	bound_sink_give(d->bound, sink, len);
 }
 
+/*
+ * Wakes sleeping workers for n new pieces of work, with the lock held: as
+ * many as the awake, idle workers and the wake-ups already sent will not
+ * cover. Never loses work: an idle worker checks for work under the lock
+ * before it sleeps, and a signal sent while a worker waits wakes one.
+ */
+static void
+wake(struct dispatch *d, size_t n)
+{
+	size_t covered = d->ready_workers + d->wakes;
+
+	while (n > covered && d->sleepers > d->wakes) {
+		pthread_cond_signal(&d->work);
+		d->wakes++;
+		d->wakeups++;
+		covered++;
+	}
+}
+
+/* Whether a worker could start a delivery now. Under lock. */
+static bool
+pickable(const struct dispatch *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_lanes; i++)
+		if (!TAILQ_EMPTY(&d->lanes[i].ready) &&
+		    d->lanes[i].running < d->lanes[i].cs->concurrency)
+			return true;
+	return false;
+}
+
 static bool
 skipped(const char *name, const char *const *skip, size_t n_skip)
 {
@@ -456,10 +506,8 @@ submit(struct dispatch *d, struct ld_event *ev, const char *const *skip,
 		d->queued_lanes++;
 		d->queued_lanes_bytes += ev->raw_len;
 	}
-	/* Wake as many workers as there is new work, not all of them: an
-	 * event behind a busy conversation wakes nobody. */
-	while (ready-- > 0)
-		pthread_cond_signal(&d->work);
+	/* An event behind a busy conversation wakes nobody. */
+	wake(d, ready);
 	pthread_mutex_unlock(&d->lock);
 	if (match != stack)
 		free(match);
@@ -711,7 +759,11 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 		    attempts);
 	pthread_mutex_lock(&d->lock);
 	done = settle(d, l, c, &r, util_mono_usec() - t0, final, cut);
-	pthread_cond_signal(&d->work);
+	/* A retry now waits: a sleeping worker must learn when it is due
+	 * (this one may be delivering something else by then). Anything
+	 * ready, this worker picks itself when it comes back. */
+	if (!final)
+		wake(d, d->ready_workers + d->wakes + 1);
 	pthread_mutex_unlock(&d->lock);
 	if (final)
 		free(it);
@@ -719,6 +771,7 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 		finish_job(d, done);
 	ld_event_unref(ev);
 	pthread_mutex_lock(&d->lock);
+	d->ready_workers++;
 }
 
 static void
@@ -727,12 +780,46 @@ timed_wait(struct dispatch *d, int64_t due)
 	struct timespec ts;
 	int64_t wait = due - util_mono_msec();
 
-	if (due == INT64_MAX) {
+	d->ready_workers--;
+	d->sleepers++;
+	if (due == INT64_MAX)
 		pthread_cond_wait(&d->work, &d->lock);
-		return;
+	else {
+		util_deadline(&ts, wait < 1 ? 1 : wait);
+		(void)pthread_cond_timedwait(&d->work, &d->lock, &ts);
 	}
-	util_deadline(&ts, wait < 1 ? 1 : wait);
+	/* Whatever woke us (a signal, a broadcast, the timeout), we look
+	 * for work before sleeping again: a signal on its way is ours. */
+	d->sleepers--;
+	d->ready_workers++;
+	if (d->wakes > 0)
+		d->wakes--;
+}
+
+/*
+ * Waits DISPATCH_LINGER_USEC for more work, still counted as ready: the
+ * HTTP threads do not wake it, so what they hand over meanwhile is taken
+ * in one go. Under load that is one wake-up for a batch of events rather
+ * than one for each; idle, it costs the first event after a lull nothing.
+ */
+static void
+linger(struct dispatch *d, int64_t due)
+{
+	struct timespec ts;
+	int64_t usec = DISPATCH_LINGER_USEC, left;
+
+	if (due != INT64_MAX && (left = (due - util_mono_msec()) * 1000) <
+	    usec)
+		usec = left < 1 ? 1 : left;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)(usec * 1000);
+	while (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	(void)pthread_cond_timedwait(&d->work, &d->lock, &ts);
+	if (d->wakes > 0)
+		d->wakes--;
 }
 
 static void *
@@ -743,19 +830,33 @@ worker(void *arg)
 	struct lane *l;
 	struct conv *c;
 	int64_t due = INT64_MAX;
+	bool warm = false;
 
 	pthread_mutex_lock(&d->lock);
+	d->ready_workers++;
 	for (;;) {
 		if (atomic_load(&d->cancel))
 			break;
 		if (!d->held && (c = pick(d, &start, &l, &due)) != NULL) {
+			/* Off to deliver: if more is ready and no one else
+			 * is awake for it, the next worker takes it. */
+			d->ready_workers--;
+			if (pickable(d))
+				wake(d, 1);
 			deliver_one(d, l, c);
+			warm = true;
 			continue;
 		}
 		if (d->quit && d->queued == 0)
 			break;
+		if (warm && !d->held && !d->quit) {
+			warm = false;
+			linger(d, due);
+			continue;
+		}
 		timed_wait(d, d->held ? INT64_MAX : due);
 	}
+	d->ready_workers--;
 	pthread_cond_broadcast(&d->work);
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -906,6 +1007,7 @@ dispatch_stats(struct dispatch *d, struct dispatch_stats *s)
 	s->n_sinks = d->n_lanes;
 	s->sinks = xcalloc(d->n_lanes, sizeof *s->sinks);
 	s->retrying = 0;
+	s->wakeups = d->wakeups;
 	for (i = 0; i < d->n_lanes; i++) {
 		const struct conv *c;
 

@@ -46,6 +46,9 @@ struct dispatch_stats {
 	size_t		 queued;	/* events accepted, not yet finished */
 	size_t		 queued_bytes;
 	size_t		 retrying;	/* deliveries waiting for a retry */
+	/* Sleeping workers woken for new work: far fewer than events
+	 * under load, when hand-overs are batched. */
+	uint64_t	 wakeups;
 	size_t		 n_sinks;
 	struct dispatch_sink_stats *sinks;	/* n_sinks, caller frees */
 };

@@ -189,6 +189,11 @@ render_dispatch(FILE *f, const struct dispatch_stats *ds)
 	fprintf(f, "# HELP livedesk_queue_bytes Bytes of the events in the "
 	    "queue.\n# TYPE livedesk_queue_bytes gauge\n"
 	    "livedesk_queue_bytes %zu\n", ds->queued_bytes);
+	fprintf(f, "# HELP livedesk_dispatch_wakeups_total Times a sleeping "
+	    "worker was woken for new work (under load, far fewer than "
+	    "events).\n# TYPE livedesk_dispatch_wakeups_total counter\n"
+	    "livedesk_dispatch_wakeups_total %llu\n",
+	    (unsigned long long)ds->wakeups);
 	render_sinks(f, ds);
 }
 

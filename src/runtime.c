@@ -55,6 +55,7 @@ struct runtime {
 	 * no counter (a generation's counts move here as it is reaped). */
 	struct runtime_sink_total *gone;
 	size_t		 n_gone;
+	uint64_t	 gone_wakeups;
 	/* Readers: requests handing an event over; the writer: shutdown,
 	 * setting stopping. */
 	pthread_rwlock_t ingest_lock;
@@ -357,6 +358,7 @@ gone_add(struct runtime *rt, const struct dispatch_stats *st)
 	struct runtime_sink_total *t;
 	size_t i;
 
+	rt->gone_wakeups += st->wakeups;
 	for (i = 0; i < st->n_sinks; i++) {
 		if ((t = gone_find(rt, &st->sinks[i])) == NULL) {
 			rt->gone = xreallocarray(rt->gone, rt->n_gone + 1,
@@ -411,6 +413,7 @@ stats_add(struct dispatch_stats *out, struct gen *o)
 	out->queued += st.queued;
 	out->queued_bytes += st.queued_bytes;
 	out->retrying += st.retrying;
+	out->wakeups += st.wakeups;
 	for (i = 0; i < out->n_sinks; i++)
 		for (j = 0; j < st.n_sinks; j++)
 			if (strcmp(out->sinks[i].name, st.sinks[j].name) == 0 &&
@@ -430,6 +433,7 @@ runtime_stats(struct runtime *rt, struct gen *g, struct dispatch_stats *out)
 	/* Held throughout, so that no generation is reaped half-counted. */
 	pthread_mutex_lock(&rt->lock);
 	dispatch_stats(g->disp, out);
+	out->wakeups += rt->gone_wakeups;
 	for (i = 0; i < out->n_sinks; i++)
 		if ((t = gone_find(rt, &out->sinks[i])) != NULL)
 			dispatch_sink_stats_add(&out->sinks[i], &t->st);

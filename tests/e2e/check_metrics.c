@@ -597,6 +597,8 @@ START_TEST(exposition_format)
 	    "counter");
 	ck_assert_str_eq(family_type(&sc, "livedesk_queue_depth"), "gauge");
 	ck_assert_str_eq(family_type(&sc, "livedesk_queue_bytes"), "gauge");
+	ck_assert_str_eq(family_type(&sc, "livedesk_dispatch_wakeups_total"),
+	    "counter");
 	ck_assert_str_eq(family_type(&sc, "livedesk_sink_deliveries_total"),
 	    "counter");
 	ck_assert_str_eq(family_type(&sc, "livedesk_sink_failures_total"),

@@ -32,6 +32,7 @@ static struct {
 	bool		 always_fail;
 	int		 sleep_us;
 	bool		 block_until_cancel;
+	atomic_bool	 gate;		/* deliveries wait while set */
 	int		 sink_done;
 	int		 sink_done_attempts;
 	bool		 sink_done_ok;
@@ -71,6 +72,8 @@ t_deliver(void *state, struct ld_event *ev, struct sink_result *r)
 		usleep((useconds_t)(rec.sleep_us / 2 + rand() % (rec.sleep_us
 		    / 2 + 1)));
 	while (rec.block_until_cancel && !atomic_load(cancel_flag))
+		usleep(1000);
+	while (atomic_load(&rec.gate))
 		usleep(1000);
 	pthread_mutex_lock(&rec.lock);
 	rec.running--;
@@ -192,6 +195,27 @@ wait_done(int n, int ms)
 		usleep(2000);
 	} while (tu_now_ms() < end);
 	return false;
+}
+
+static int
+running_now(void)
+{
+	int n;
+
+	pthread_mutex_lock(&rec.lock);
+	n = rec.running;
+	pthread_mutex_unlock(&rec.lock);
+	return n;
+}
+
+static uint64_t
+wakeups(struct dispatch *d)
+{
+	struct dispatch_stats st;
+
+	dispatch_stats(d, &st);
+	free(st.sinks);
+	return st.wakeups;
 }
 
 /* Waits until d holds nothing: its events' places are free. */
@@ -519,6 +543,70 @@ START_TEST(filter_and_skip)
 }
 END_TEST
 
+/* Every worker busy: new events are handed over without waking anyone,
+ * and once the workers are free they take them all, two at a time. */
+START_TEST(busy_workers_not_woken)
+{
+	struct config *cfg = test_config(2, 0, 10);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	long long end = tu_now_ms() + 5000;
+	uint64_t w0;
+	int i;
+
+	ck_assert_ptr_nonnull(d);
+	atomic_store(&rec.gate, true);
+	submit(d, 0, 0, 0);
+	submit(d, 1, 1, 0);
+	while (running_now() < 2 && tu_now_ms() < end)
+		usleep(1000);
+	ck_assert_int_eq(running_now(), 2);
+	w0 = wakeups(d);
+	ck_assert_uint_le(w0, 2);
+	for (i = 2; i < 202; i++)
+		submit(d, i, i, 0);
+	ck_assert_uint_eq(wakeups(d), w0);
+	atomic_store(&rec.gate, false);
+	ck_assert(wait_done(202, 10000));
+	ck_assert_int_eq(rec.n, 202);
+	ck_assert_int_le(rec.max_running, 2);
+	/* Both were awake throughout: nobody slept to be woken. */
+	ck_assert_uint_eq(wakeups(d), w0);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
+/* Events a few tens of microseconds apart, each delivered at once: the
+ * worker that delivered one waits a moment for the next instead of going
+ * to sleep and being woken for it, so wake-ups are far fewer than events. */
+START_TEST(steady_trickle_batched)
+{
+	struct config *cfg = test_config(1, 0, 10);
+	char *err = NULL;
+	struct dispatch *d = dispatch_new(cfg, &hooks, &err);
+	struct ld_event *evs[200];
+	uint64_t w;
+	int i;
+
+	ck_assert_ptr_nonnull(d);
+	for (i = 0; i < 200; i++)
+		evs[i] = event(i, i);
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(dispatch_submit(d, evs[i], NULL, 0, 0), 0);
+		ld_event_unref(evs[i]);
+		usleep(20);
+	}
+	ck_assert(wait_done(200, 10000));
+	ck_assert_int_eq(rec.n, 200);
+	w = wakeups(d);
+	ck_assert_msg(w < 100, "%llu wake-ups for 200 events",
+	    (unsigned long long)w);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(drain_finishes_queue)
 {
 	struct config *cfg = test_config(2, 0, 10);
@@ -556,6 +644,8 @@ dispatch_suite(void)
 	tcase_add_test(tc, per_sink_windows);
 	tcase_add_test(tc, filter_and_skip);
 	tcase_add_test(tc, drain_finishes_queue);
+	tcase_add_test(tc, busy_workers_not_woken);
+	tcase_add_test(tc, steady_trickle_batched);
 	suite_add_tcase(s, tc);
 	return s;
 }
