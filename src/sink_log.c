@@ -165,39 +165,74 @@ emit_text(struct log_state *s, const struct log_ctx *ctx, const char *msg)
 		emit(s, buf, (size_t)n);
 }
 
-/* " key=123" when the id is set. */
+/*
+ * A text line is built in place: the log's message is at most 4095 bytes
+ * (log_format), and the event's fields are appended to it as they fit,
+ * escaped straight into it. No allocation per line: this runs for every
+ * event.
+ */
+struct text {
+	char	 buf[4096];
+	size_t	 len;
+};
+
 static void
-put_id(FILE *f, const char *key, struct ld_id id)
+put_raw(struct text *t, const char *s)
 {
-	if (id.set)
-		fprintf(f, " %s=%" PRId64, key, id.v);
+	size_t n = strlen(s);
+
+	if (n >= sizeof t->buf - t->len)
+		n = sizeof t->buf - t->len - 1;
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
 }
 
-/* " key=value" (quoted when asked) when the string is set, escaped: every
- * string here is the sender's text and must not split the line. */
+/* " key=123" when the id is set. */
 static void
-put_str(FILE *f, const char *key, const char *value, size_t max, bool quote)
+put_id(struct text *t, const char *key, struct ld_id id)
 {
-	char *e;
+	size_t room = sizeof t->buf - t->len;
+	int n;
 
+	if (!id.set)
+		return;
+	n = snprintf(t->buf + t->len, room, " %s=%" PRId64, key, id.v);
+	t->len += n < 0 ? 0 : (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/* The sender's text, escaped: it must not split the line. */
+static void
+put_escaped(struct text *t, const char *value, size_t max)
+{
+	t->len += util_escape_into(t->buf + t->len, sizeof t->buf - t->len,
+	    value, max);
+}
+
+/* " key=value" (quoted when asked) when the string is set. */
+static void
+put_str(struct text *t, const char *key, const char *value, size_t max,
+    bool quote)
+{
 	if (value == NULL)
 		return;
-	e = util_escape(value, max);
-	fprintf(f, " %s=%s%s%s", key, quote ? "\"" : "", e, quote ? "\"" : "");
-	free(e);
+	put_raw(t, " ");
+	put_raw(t, key);
+	put_raw(t, quote ? "=\"" : "=");
+	put_escaped(t, value, max);
+	if (quote)
+		put_raw(t, "\"");
 }
 
 /* " changed=a,b,c": what a conversation_updated changed. */
 static void
-put_changes(FILE *f, const struct ld_event *ev)
+put_changes(struct text *t, const struct ld_event *ev)
 {
 	size_t i;
-	char *e;
 
 	for (i = 0; i < ev->n_changes && i < 16; i++) {
-		e = util_escape(ev->changes[i].name, 64);
-		fprintf(f, "%s%s", i == 0 ? " changed=" : ",", e);
-		free(e);
+		put_raw(t, i == 0 ? " changed=" : ",");
+		put_escaped(t, ev->changes[i].name, 64);
 	}
 }
 
@@ -207,33 +242,25 @@ log_text(struct log_state *s, const struct ld_event *ev,
 {
 	const struct ld_person *sender = ld_event_is_message(ev) ?
 	    &ev->message.sender : &ev->conversation.sender;
-	char *line = NULL, *name = util_escape(ev->name, 64);
-	size_t len = 0;
-	FILE *f = open_memstream(&line, &len);
+	struct text t;
 
-	if (f == NULL) {
-		free(name);
-		return;
-	}
-	fputs(name, f);
-	put_id(f, "account", ev->account.id);
-	put_id(f, "inbox", ev->inbox.id);
-	put_id(f, "conversation", ev->conversation.id);
-	put_id(f, "message", ev->message.id);
+	t.len = 0;
+	put_escaped(&t, ev->name, 64);
+	put_id(&t, "account", ev->account.id);
+	put_id(&t, "inbox", ev->inbox.id);
+	put_id(&t, "conversation", ev->conversation.id);
+	put_id(&t, "message", ev->message.id);
 	if (!ld_event_is_message(ev))
-		put_str(f, "status", ev->conversation.status, 32, false);
-	put_str(f, "type", ld_message_type_name(ev->message.message_type), 0,
+		put_str(&t, "status", ev->conversation.status, 32, false);
+	put_str(&t, "type", ld_message_type_name(ev->message.message_type), 0,
 	    false);
 	if (ev->message.is_private.set && ev->message.is_private.v)
-		fputs(" private", f);
-	put_str(f, "sender", sender->name, 64, true);
-	put_changes(f, ev);
-	put_str(f, "content", ev->message.content,
+		put_raw(&t, " private");
+	put_str(&t, "sender", sender->name, 64, true);
+	put_changes(&t, ev);
+	put_str(&t, "content", ev->message.content,
 	    (size_t)s->conf->max_content, true);
-	if (fclose(f) == 0)
-		emit_text(s, ctx, line);
-	free(line);
-	free(name);
+	emit_text(s, ctx, t.buf);
 }
 
 /* Compact JSON, escaped by jansson (control characters become \uXXXX, so

@@ -320,42 +320,65 @@ utf8_len(const unsigned char *p, size_t n)
 char *
 util_escape(const char *s, size_t max)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), cut = 0, o = 0, l;
+	size_t n = strlen(s), cap;
 	char *out;
+
+	if (max != 0 && n > max)
+		n = max;
+	/* Room for the worst case: every byte as \xNN, then "...". */
+	cap = n * 4 + 4;
+	out = xmalloc(cap);
+	util_escape_into(out, cap, s, max);
+	return out;
+}
+
+size_t
+util_escape_into(char *out, size_t cap, const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), o = 0, l, w;
+	bool cut = false;
+	char esc[5];
 
 	if (max != 0 && n > max) {
 		n = util_utf8_cut(s, max);
-		cut = 1;
+		cut = true;
 	}
-	out = xmalloc(n * 4 + 4);
 	while (n > 0) {
-		if (*p == '\\') {
-			out[o++] = '\\'; out[o++] = '\\'; l = 1;
-		} else if (*p == '\n') {
-			out[o++] = '\\'; out[o++] = 'n'; l = 1;
-		} else if (*p == '\t') {
-			out[o++] = '\\'; out[o++] = 't'; l = 1;
-		} else if (*p == '\r') {
-			out[o++] = '\\'; out[o++] = 'r'; l = 1;
+		const char *src = esc;
+
+		if (*p == '\\' || *p == '\n' || *p == '\t' || *p == '\r') {
+			esc[0] = '\\';
+			esc[1] = *p == '\\' ? '\\' : *p == '\n' ? 'n' :
+			    *p == '\t' ? 't' : 'r';
+			w = 2;
+			l = 1;
 		} else if (*p >= 0x20 && *p < 0x7f) {
-			out[o++] = (char)*p; l = 1;
+			src = (const char *)p;
+			w = l = 1;
 		} else if (*p >= 0x80 && (l = utf8_len(p, n)) > 0) {
-			memcpy(out + o, p, l);
-			o += l;
+			src = (const char *)p;
+			w = l;
 		} else {
-			o += (size_t)snprintf(out + o, 5, "\\x%02x", *p);
+			w = (size_t)snprintf(esc, sizeof esc, "\\x%02x", *p);
 			l = 1;
 		}
+		/* Room kept for the mark while more is to come. */
+		if (o + w >= cap || (n > l && o + w + 3 >= cap)) {
+			cut = true;
+			break;
+		}
+		memcpy(out + o, src, w);
+		o += w;
 		p += l;
 		n -= l;
 	}
-	if (cut) {
+	if (cut && o + 3 < cap) {
 		memcpy(out + o, "...", 3);
 		o += 3;
 	}
 	out[o] = '\0';
-	return out;
+	return o;
 }
 
 char *

@@ -52,6 +52,11 @@ void	 util_delivery_id(char buf[40]);
  * a cut is marked with "...".
  */
 char	*util_escape(const char *s, size_t max);
+/* The same into out (cap bytes, at least 1), NUL-terminated, stopping
+ * before an escaped character that would not fit whole, with room kept
+ * for the "..." that marks the cut (when cap is at least 4). Returns the
+ * length written. */
+size_t	 util_escape_into(char *out, size_t cap, const char *s, size_t max);
 
 /* The largest length <= n that does not cut a UTF-8 sequence of s, which
  * is at least n bytes long. */

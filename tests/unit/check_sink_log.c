@@ -194,6 +194,66 @@ START_TEST(test_line_alone)
 }
 END_TEST
 
+/* A text line longer than a log line may be is cut where an escape ends,
+ * never inside one, and stays one line. */
+START_TEST(test_long_line_cut_whole)
+{
+	const struct sink_ops *ops = sink_find("log");
+	void *conf = NULL, *state = NULL;
+	char *err = NULL, rec[65536], *body, *c;
+	struct sink_ctx ctx = { .name = "log" };
+	struct sink_result r;
+	struct ld_event_error perr;
+	struct ld_event *ev;
+	size_t i, len, run;
+	int sv[2], saved;
+	ssize_t n;
+
+	/* 3,000 newlines: 6,000 bytes escaped. */
+	body = malloc(3000 * 2 + 100);
+	ck_assert_ptr_nonnull(body);
+	len = (size_t)sprintf(body, "{\"event\":\"message_created\","
+	    "\"content\":\"");
+	for (i = 0; i < 3000; i++, len += 2)
+		memcpy(body + len, "\\n", 2);
+	len += (size_t)sprintf(body + len, "\"}");
+	ev = ld_event_parse(body, len, 64, &perr);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_int_eq(ops->conf_set(&conf, "max_content", "100000", &err),
+	    0);
+	ck_assert_int_eq(ops->conf_check(&conf, &err), 0);
+	ck_assert_int_eq(ops->start(&state, conf, &ctx, &err), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_eq(dup2(sv[0], STDERR_FILENO), STDERR_FILENO);
+	log_init(LOG_TARGET_STDERR, LOG_INFO);
+	ops->deliver(state, ev, &r);
+	n = recv(sv[1], rec, sizeof rec - 1, MSG_DONTWAIT);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ck_assert_int_gt(n, 0);
+	rec[n] = '\0';
+	ck_assert_int_eq(count_lines(rec, (size_t)n), 1);
+	ck_assert_int_eq(rec[n - 1], '\n');
+	ck_assert_int_lt(n, LOG_LINE_MAX);
+	c = strstr(rec, "content=\"");
+	ck_assert_ptr_nonnull(c);
+	c += 9;
+	for (run = 0; c[run] == '\\' || c[run] == 'n'; run++)
+		ck_assert_int_eq(c[run], run % 2 ? 'n' : '\\');
+	ck_assert_uint_eq(run % 2, 0);
+	ck_assert_uint_gt(run, 3000);
+	ck_assert_msg(strncmp(c + run, "...", 3) == 0,
+	    "after the content: \"%.20s\" (run %zu, line %zd)", c + run, run, n);
+	ops->stop(state);
+	ops->conf_free(conf);
+	ld_event_unref(ev);
+	close(sv[0]);
+	close(sv[1]);
+	free(body);
+}
+END_TEST
+
 static Suite *
 sink_log_suite(void)
 {
@@ -202,6 +262,7 @@ sink_log_suite(void)
 
 	tcase_add_test(tc, test_lines_gathered);
 	tcase_add_test(tc, test_line_alone);
+	tcase_add_test(tc, test_long_line_cut_whole);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -196,6 +196,41 @@ START_TEST(escape)
 }
 END_TEST
 
+/* Into a buffer of its own size: escapes and characters whole, the cut
+ * said when "..." fits, always terminated. */
+START_TEST(escape_into)
+{
+	char buf[8];
+	size_t n;
+
+	n = util_escape_into(buf, sizeof buf, "abc", 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(buf, "abc");
+	/* 7 bytes of room, 3 kept for the mark while more is to come. */
+	n = util_escape_into(buf, sizeof buf, "\n\n\n\n", 0);
+	ck_assert_str_eq(buf, "\\n\\n...");
+	ck_assert_uint_eq(n, 7);
+	n = util_escape_into(buf, sizeof buf, "ab\x01" "cdefgh", 0);
+	ck_assert_str_eq(buf, "ab...");
+	n = util_escape_into(buf, sizeof buf, "abcdefghij", 0);
+	ck_assert_str_eq(buf, "abcd...");
+	n = util_escape_into(buf, sizeof buf, "abcd\x01", 0);
+	ck_assert_str_eq(buf, "abcd...");
+	n = util_escape_into(buf, sizeof buf, "ab\xc3\xa9\xc3\xa9\xc3\xa9", 0);
+	ck_assert_str_eq(buf, "ab\xc3\xa9...");
+	ck_assert_uint_eq(n, 7);
+	/* The last character may use the room. */
+	n = util_escape_into(buf, sizeof buf, "abcd\n", 0);
+	ck_assert_str_eq(buf, "abcd\\n");
+	n = util_escape_into(buf, 1, "abc", 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_str_eq(buf, "");
+	/* The same bytes as util_escape when it fits. */
+	n = util_escape_into(buf, sizeof buf, "abcdef", 3);
+	ck_assert_str_eq(buf, "abc...");
+}
+END_TEST
+
 START_TEST(utf8_cut)
 {
 	ck_assert_uint_eq(util_utf8_cut("abc", 2), 2);
@@ -323,6 +358,7 @@ util_suite(void)
 	tcase_add_test(tc, ints_and_bools);
 	tcase_add_test(tc, format_duration);
 	tcase_add_test(tc, escape);
+	tcase_add_test(tc, escape_into);
 	tcase_add_test(tc, utf8_cut);
 	tcase_add_test(tc, delivery_ids);
 	tcase_add_test(tc, signal_names);
