@@ -504,11 +504,13 @@ listening_port(struct tu_daemon *d, long long end)
 	return false;
 }
 
-bool
-tu_daemon_start(struct tu_daemon *d, const char *conf_text,
-    const char *const *extra)
+/* tu_daemon_start, with the soft RLIMIT_NOFILE at nofile (0: as is) from
+ * before the daemon runs. */
+static bool
+daemon_start(struct tu_daemon *d, const char *conf_text,
+    const char *const *extra, unsigned nofile)
 {
-	char listen[64], bin[256], health[160];
+	char listen[64], bin[256], health[160], ulimit[64];
 	const char *argv[64];
 	int argc = 0, fd;
 	posix_spawn_file_actions_t fa;
@@ -529,6 +531,20 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 	}
 	snprintf(bin, sizeof bin, "%s/livedesk-webhookd", tu_build_dir());
 	ck_assert_int_ge(asprintf(&d->log, "%s/daemon.log", d->dir), 0);
+	if (nofile != 0) {
+		/* Set by a shell that then execs: under check-valgrind this
+		 * process is itself under valgrind, which keeps a setrlimit
+		 * of RLIMIT_NOFILE to itself and never gives it to the
+		 * kernel, so no child would inherit it. Only the soft limit:
+		 * valgrind keeps its own descriptors above it, up to the
+		 * hard one. */
+		snprintf(ulimit, sizeof ulimit, "ulimit -S -n %u && "
+		    "exec \"$@\"", nofile);
+		argv[argc++] = "/bin/sh";
+		argv[argc++] = "-c";
+		argv[argc++] = ulimit;
+		argv[argc++] = "sh";
+	}
 	if (getenv("LD_VALGRIND_DAEMON") != NULL) {
 		/* The daemon itself under memcheck: errors and leaks make it
 		 * exit 99, which tu_daemon_free and tu_daemon_stop report. */
@@ -592,6 +608,20 @@ tu_daemon_start(struct tu_daemon *d, const char *conf_text,
 		return true;
 	}
 	return false;
+}
+
+bool
+tu_daemon_start(struct tu_daemon *d, const char *conf_text,
+    const char *const *extra)
+{
+	return daemon_start(d, conf_text, extra, 0);
+}
+
+bool
+tu_daemon_start_nofile(struct tu_daemon *d, const char *conf_text,
+    const char *const *extra, unsigned nofile)
+{
+	return daemon_start(d, conf_text, extra, nofile);
 }
 
 bool

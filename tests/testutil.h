@@ -88,6 +88,16 @@ struct tu_daemon {
  */
 bool		 tu_daemon_start(struct tu_daemon *, const char *conf_text,
 		    const char *const *extra_args);
+/*
+ * The same, with the daemon's soft RLIMIT_NOFILE at nofile from before it
+ * runs, as a unit's LimitNOFILE= would set it. Lowering it with prlimit
+ * on the running daemon is not the same under valgrind: valgrind keeps its
+ * own descriptors above the limit it started with, and its forked children
+ * die (status 1) before exec once the kernel's limit is below them.
+ */
+bool		 tu_daemon_start_nofile(struct tu_daemon *,
+		    const char *conf_text, const char *const *extra_args,
+		    unsigned nofile);
 /* Waits up to ms for the daemon's log to hold text, e.g. "configuration
  * reloaded" after a SIGHUP; false if it does not. */
 bool		 tu_wait_log(const struct tu_daemon *, const char *text,
