@@ -261,18 +261,32 @@ util_format_duration(int64_t msec, char *buf, size_t len)
 void
 util_delivery_id(char buf[40])
 {
+	/* Random bytes for this thread's next ids: one getrandom call for
+	 * 24 ids rather than one for each request. Each thread has its
+	 * own; nothing else reads them. */
+	static _Thread_local struct {
+		uint8_t	 b[240];
+		size_t	 used;
+	} pool = { .used = 240 };
 	uint8_t b[16];
 	uint64_t ms = (uint64_t)(util_now_usec() / 1000);
 	size_t got = 0;
 	ssize_t r;
 
-	while (got < 10) {
-		r = getrandom(b + 6 + got, 10 - got, 0);
+	while (pool.used == sizeof pool.b) {
+		r = getrandom(pool.b + got, sizeof pool.b - got, 0);
 		if (r > 0)
 			got += (size_t)r;
 		else if (errno != EINTR)
 			break;	/* cannot happen on Linux >= 3.17 */
+		if (got == sizeof pool.b)
+			pool.used = 0;
 	}
+	if (pool.used < sizeof pool.b) {
+		memcpy(b + 6, pool.b + pool.used, 10);
+		pool.used += 10;
+	} else
+		memset(b + 6, 0, 10);
 	b[0] = (uint8_t)(ms >> 40); b[1] = (uint8_t)(ms >> 32);
 	b[2] = (uint8_t)(ms >> 24); b[3] = (uint8_t)(ms >> 16);
 	b[4] = (uint8_t)(ms >> 8);  b[5] = (uint8_t)ms;

@@ -276,6 +276,19 @@ START_TEST(delivery_ids)
 		ck_assert_int_le(strncmp(a, b, 13), 0);
 		memcpy(a, b, sizeof a);
 	}
+	/* The random part is never reused, across the refills of the
+	 * thread's pool of random bytes too (24 ids a refill). */
+	{
+		static char tails[100][24];
+
+		for (i = 0; i < 100; i++) {
+			util_delivery_id(b);
+			memcpy(tails[i], b + 14, 22);
+			tails[i][22] = '\0';
+			for (j = 0; j < i; j++)
+				ck_assert_str_ne(tails[i], tails[j]);
+		}
+	}
 }
 END_TEST
 
