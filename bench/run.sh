@@ -211,11 +211,12 @@ run_daemon() {
 	hwm=$(hwm_kb)
 	n200=$(metric 'livedesk_http_requests_total{code="200"}')
 	n503=$(metric 'livedesk_http_requests_total{code="503"}')
+	wakeups=$(metric livedesk_dispatch_wakeups_total)
 	stop
 	record "$row" "$rep" "$((c1 - c0))" "$hwm" "$n200" "$ex_end" \
 	    "$ex_after" "$label"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$row" "$rep" "$n503" \
-	    "$mid" "$end" "$bl_events" "$bl_bytes" >>"$work/503.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$row" "$rep" "$n503" \
+	    "$mid" "$end" "$bl_events" "$bl_bytes" "$wakeups" >>"$work/503.tsv"
 }
 
 # run_daemon with the operator's page and its API fetched once a second
@@ -275,7 +276,7 @@ run_drain() {
 	# The row's figures: wrk's for the fill, the restart's for the rest.
 	W_seconds=$(printf '%s %s\n' "$t0" "$t1" | awk '{ printf "%.3f", $2 - $1 }')
 	record "$row" 1 "$((c1 - c0))" "$hwm" "$n200" "$ran" "$ran" "$label"
-	printf '%s\t1\t%s\t-\t-\t%s\t%s\t%s\n' "$row" "$n503" "$backlog" \
+	printf '%s\t1\t%s\t-\t-\t%s\t%s\t%s\t-\n' "$row" "$n503" "$backlog" \
 	    "$bl_bytes" "$left" >>"$work/503.tsv"
 }
 
@@ -495,9 +496,10 @@ out=$results/$stamp.txt
 	echo
 	echo "The daemon's own count of 503 answers, its RSS in kB half-way"
 	echo "through wrk's run and when it ended, its backlog (events, bytes)"
-	echo "when wrk ended and, in the drain row, the events left when it ended:"
+	echo "when wrk ended and, in the drain row, the events left when it ended,"
+	echo "and how many times a sleeping worker was woken for new work:"
 	echo
-	printf 'row\trep\tn503\trss_mid_kb\trss_end_kb\tbacklog_events\tbacklog_bytes\tleft_events\n'
+	printf 'row\trep\tn503\trss_mid_kb\trss_end_kb\tbacklog_events\tbacklog_bytes\tleft_events\twakeups\n'
 	cat "$work/503.tsv"
 	if [ -s "$work/py.txt" ]; then
 		echo
