@@ -356,8 +356,11 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	ev->spool->whole = p->n_later == 0;
 	free(names);
 	spool_entry_add(s, ev->spool);
+	/* The writer waits only on an empty queue: the first event wakes
+	 * it, the rest find it awake (or committing, and it looks again). */
+	if (STAILQ_EMPTY(&s->queue))
+		pthread_cond_broadcast(&s->cond);
 	STAILQ_INSERT_TAIL(&s->queue, p, link);
-	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
