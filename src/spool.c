@@ -8,6 +8,7 @@
  *                       "len":N} then N raw bytes and a newline
  *   new/NAME.done       progress, appended: "SEQ SINK\n" when a sink is
  *                       finished with an event, "SEQ *\n" when all are
+ *                       (the last sink writes "*" alone)
  *   failed/ID.json      a dead letter's payload, byte for byte
  *   failed/ID.reason.json  why: sink, attempts, exit code or signal,
  *                       stderr tail
