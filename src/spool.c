@@ -8,6 +8,7 @@
  *                       "len":N} then N raw bytes and a newline
  *   new/NAME.done       progress, appended: "SEQ SINK\n" when a sink is
  *                       finished with an event, "SEQ *\n" when all are
+ *                       (the last sink writes "*" alone)
  *   failed/ID.json      a dead letter's payload, byte for byte
  *   failed/ID.reason.json  why: sink, attempts, exit code or signal,
  *                       stderr tail
@@ -354,10 +355,14 @@ spool_append(struct spool *s, struct ld_event *ev, spool_commit_fn fn,
 	 * is finished at once). */
 	ev->spool->direct = s->window_set && (p->n_to > 0 || p->n_later == 0);
 	ev->spool->whole = p->n_later == 0;
+	ev->spool->sinks_left = p->n_to;
 	free(names);
 	spool_entry_add(s, ev->spool);
+	/* The writer waits only on an empty queue: the first event wakes
+	 * it, the rest find it awake (or committing, and it looks again). */
+	if (STAILQ_EMPTY(&s->queue))
+		pthread_cond_broadcast(&s->cond);
 	STAILQ_INSERT_TAIL(&s->queue, p, link);
-	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -428,6 +433,7 @@ spool_open(const char *dir, bool durable, char **err)
 	LIST_INIT(&s->entries);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->dead_lock, NULL);
+	pthread_mutex_init(&s->done_lock, NULL);
 	log_rate_init(&s->write_log);
 	pthread_cond_init(&s->cond, NULL);
 	{
@@ -517,6 +523,7 @@ spool_free(struct spool *s)
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->load_cond);
 	pthread_mutex_destroy(&s->dead_lock);
+	pthread_mutex_destroy(&s->done_lock);
 	log_rate_destroy(&s->write_log);
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
@@ -581,20 +588,28 @@ spool_sink_done(void *arg, struct ld_event *ev, const char *sink,
 {
 	struct spool *s = arg;
 	struct spool_entry *e = ev->spool;
-	bool ok = true;
+	bool ok = true, star = false;
 
 	if (e == NULL || e->batch == NULL)
 		return;
 	if (!r->ok && spool_dead_add(s, ev, sink, r, attempts) == -1)
 		ok = false;
 	pthread_mutex_lock(&s->lock);
-	if (ok)
-		spool_progress_add(s, e->batch, e->seq, sink);
-	else
+	if (!ok)
 		e->keep = true;
+	else if (e->whole && e->sinks_left > 0 && --e->sinks_left == 0 &&
+	    !e->keep) {
+		/* The last of the sinks it was handed to: one "*" line says
+		 * this sink's part and the event's both. */
+		star = e->star = true;
+	}
 	/* The sink's window has room again: its loader may go on. */
 	spool_load_wake(s);
 	pthread_mutex_unlock(&s->lock);
+	/* Outside the lock (its batch stays while e is live): the HTTP
+	 * threads and the writer need not wait for a write. */
+	if (ok)
+		spool_progress_add(s, e->batch, e->seq, star ? "*" : sink);
 }
 
 void
@@ -635,16 +650,19 @@ spool_event_done(void *arg, struct ld_event *ev)
 
 	if (e == NULL || e->batch == NULL)
 		return;
-	pthread_mutex_lock(&s->lock);
 	b = e->batch;
+	/* Every sink it goes to had it from here: it is done, unless its
+	 * last sink said so already (spool_sink_done). Loaded for one sink,
+	 * it is that sink's line that counts. Its sinks are all done: no
+	 * other thread touches e now. */
+	if (!e->keep && e->whole && !e->star)
+		spool_progress_add(s, b, e->seq, "*");
+	pthread_mutex_lock(&s->lock);
 	if (e->keep) {
 		log_err("spool: %s stays in the spool for the next start: its "
 		    "dead letter could not be written", ev->delivery_id);
 		b->keep = true;
 	} else if (e->whole) {
-		/* Every sink it goes to had it from here: it is done. Loaded
-		 * for one sink, it is that sink's line that counts. */
-		spool_progress_add(s, b, e->seq, "*");
 		s->backlog_events--;
 		b->n_star++;
 	}

@@ -69,6 +69,8 @@ struct spool_entry {
 					 * through the loader */
 	bool		 whole;		/* handed to every sink it goes to at
 					 * once: its end is the event's */
+	bool		 star;		/* its "*" line is written */
+	size_t		 sinks_left;	/* whole: sinks not yet done with it */
 };
 
 /* An event waiting for the next group commit; fn is its spool_commit_fn
@@ -132,7 +134,10 @@ struct spool {
 	 * free what shutdown left unfinished. */
 	TAILQ_HEAD(, spool_batch) batches;
 	LIST_HEAD(, spool_entry) entries;
-	/* The batches whose progress file is open, oldest first. */
+	/* The batches whose progress file is open, oldest first, under
+	 * done_lock (taken after lock, never before): a progress line is
+	 * written without holding up the HTTP threads and the writer. */
+	pthread_mutex_t	 done_lock;
 	struct spool_batch *open_done[SPOOL_OPEN_DONE];
 	size_t		 n_open_done;
 	uint64_t	 next_seq;
@@ -190,11 +195,12 @@ void	 spool_batch_finished(struct spool *, struct spool_batch *);
  * takes it out of the live ones for spool_batch_finished. Under lock. */
 bool	 spool_batch_unlink_if_done(struct spool *, struct spool_batch *);
 
-/* spool_progress.c: the progress files, under lock. Appends "SEQ WHAT\n"
- * to b's (WHAT: a sink, or "*" for the whole event). */
+/* spool_progress.c: the progress files. Appends "SEQ WHAT\n" to b's
+ * (WHAT: a sink, or "*" for the whole event); b must stay live meanwhile
+ * (an entry of it held). Takes done_lock itself; not under lock. */
 void	 spool_progress_add(struct spool *, struct spool_batch *, uint64_t seq,
 	    const char *what);
-/* Closes b's progress file, if open. */
+/* Closes b's progress file, if open. Takes done_lock itself. */
 void	 spool_progress_close(struct spool *, struct spool_batch *);
 /* NAME's progress file read back as {"SEQ": ["sink", ..., "*"]}. */
 json_t	*spool_progress_read(struct spool *, const char *name);

@@ -29,7 +29,17 @@
 void
 spool_load_wake(struct spool *s)
 {
-	pthread_cond_broadcast(&s->load_cond);
+	size_t i;
+
+	/* Only a deferred lane gives the loader anything to do: without
+	 * one, a wake per finished event and per commit cost a futex call
+	 * and a context switch each, for nothing. A lane is deferred under
+	 * the lock before the commit that wakes the loader for it. */
+	for (i = 0; i < s->n_lanes; i++)
+		if (s->lanes[i]->deferred) {
+			pthread_cond_broadcast(&s->load_cond);
+			return;
+		}
 }
 
 /* Waits for a wake, or ms at most. Under lock. */

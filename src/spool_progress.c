@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,9 @@
 #include "util.h"
 
 /* Closes b's progress file, if open, and takes it out of the cache of open
- * ones. */
-void
-spool_progress_close(struct spool *s, struct spool_batch *b)
+ * ones. Under done_lock. */
+static void
+done_close(struct spool *s, struct spool_batch *b)
 {
 	size_t i;
 
@@ -35,8 +36,16 @@ spool_progress_close(struct spool *s, struct spool_batch *b)
 	}
 }
 
+void
+spool_progress_close(struct spool *s, struct spool_batch *b)
+{
+	pthread_mutex_lock(&s->done_lock);
+	done_close(s, b);
+	pthread_mutex_unlock(&s->done_lock);
+}
+
 /* b's progress file, opened (closing the oldest open one when the cache
- * is full) if need be; -1 when it cannot be. Under s->lock. */
+ * is full) if need be; -1 when it cannot be. Under done_lock. */
 static int
 done_open(struct spool *s, struct spool_batch *b)
 {
@@ -45,7 +54,7 @@ done_open(struct spool *s, struct spool_batch *b)
 	if (b->done_fd != -1)
 		return b->done_fd;
 	if (s->n_open_done == SPOOL_OPEN_DONE)
-		spool_progress_close(s, s->open_done[0]);
+		done_close(s, s->open_done[0]);
 	p = spool_path(s, "new", b->name, ".done");
 	b->done_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (b->done_fd == -1)
@@ -66,13 +75,13 @@ spool_progress_add(struct spool *s, struct spool_batch *b, uint64_t seq,
 	char line[160];
 	int n;
 
-	if (done_open(s, b) == -1)
-		return;
 	n = snprintf(line, sizeof line, "%" PRIu64 " %s\n", seq, what);
-	if (n > 0 && (size_t)n < sizeof line &&
+	pthread_mutex_lock(&s->done_lock);
+	if (done_open(s, b) != -1 && n > 0 && (size_t)n < sizeof line &&
 	    util_write_all(b->done_fd, line, (size_t)n) == -1)
 		spool_write_error(s, "spool: write %s/new/%s.done: %s", s->dir,
 		    b->name, strerror(errno));
+	pthread_mutex_unlock(&s->done_lock);
 }
 
 json_t *

@@ -456,8 +456,8 @@ END_TEST
  */
 START_TEST(recovery_streams_through_the_loader)
 {
-	static const long long want_a[] = { 0, 3, 4, 6, 7, 8, 9 };
-	static const long long want_b[] = { 0, 2, 3, 4, 6, 7, 8, 9 };
+	static const long long want_a[] = { 0, 3, 4, 7, 8, 9 };
+	static const long long want_b[] = { 0, 2, 3, 4, 7, 8, 9 };
 	char *sd = spool_sub(), *p = NULL;
 	int i;
 
@@ -479,6 +479,12 @@ START_TEST(recovery_streams_through_the_loader)
 	    (uint64_t)2), 0);
 	tu_write_file(p, "2 a\n", 4);
 	free(p);
+	/* Seq 6 done by every sink as its last sink writes it: "*" alone
+	 * (seq 1's is as older runs wrote it, the sink's line first). */
+	ck_assert_int_ge(asprintf(&p, "%s/new/%016" PRIx64 ".done", sd,
+	    (uint64_t)6), 0);
+	tu_write_file(p, "6 *\n", 4);
+	free(p);
 	/* A gap: seq 5's batch never made it (its commit failed). */
 	ck_assert_int_ge(asprintf(&p, "%s/new/%016" PRIx64 ".batch", sd,
 	    (uint64_t)5), 0);
@@ -495,11 +501,11 @@ START_TEST(recovery_streams_through_the_loader)
 	usleep(100000);
 	ck_assert_int_eq(w.sn[0], 3);
 	ck_assert_int_eq(w.sn[1], 3);
-	drain_sink(0, 7);
-	drain_sink(1, 8);
-	for (i = 0; i < 7; i++)
+	drain_sink(0, 6);
+	drain_sink(1, 7);
+	for (i = 0; i < 6; i++)
 		ck_assert_int_eq(w.smsg[0][i], want_a[i]);
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 7; i++)
 		ck_assert_int_eq(w.smsg[1][i], want_b[i]);
 	for (i = 0; i < 100 && count_files(sd, ".batch") > 0; i++)
 		usleep(10000);
@@ -572,6 +578,55 @@ START_TEST(stuck_sink_holds_back_only_its_own)
 }
 END_TEST
 
+/*
+ * The progress lines of an event handed to every sink at once: a line for
+ * each sink but the last, whose line is the event's "*" (one write, not
+ * two), and nothing more when the event ends; a failure whose dead letter
+ * is written counts as done like a success. The batch goes at the end.
+ */
+START_TEST(last_sink_writes_the_star)
+{
+	struct sink_result ok = { .ok = true };
+	struct spool_status st;
+	struct ld_event *ev;
+	char *sd = spool_sub(), *p = NULL, *text, *err = NULL;
+
+	open_spool_sinks(1, 2);
+	append(1, 1);
+	wait_committed(1);
+	wait_sink(0, 1);
+	wait_sink(1, 1);
+	pthread_mutex_lock(&w.lock);
+	ck_assert_int_eq(w.n_held, 1);
+	ev = w.held[0].ev;
+	w.n_held = 0;
+	pthread_mutex_unlock(&w.lock);
+	ck_assert_int_ge(asprintf(&p, "%s/new/%016" PRIx64 ".done", sd,
+	    (uint64_t)0), 0);
+	spool_sink_done(S, ev, "a", &ok, 1);
+	text = tu_read_file(p, NULL);
+	ck_assert_str_eq(text, "0 a\n");
+	free(text);
+	spool_sink_done(S, ev, "b", &ok, 1);
+	text = tu_read_file(p, NULL);
+	ck_assert_str_eq(text, "0 a\n0 *\n");
+	free(text);
+	/* Done for every sink on disk; the backlog counts it until the
+	 * event ends. */
+	ck_assert_int_eq(spool_status(S, NULL, &st, &err), 0);
+	ck_assert_uint_eq(st.pending, 1);
+	spool_event_done(S, ev);
+	ld_event_unref(ev);
+	ck_assert_int_eq(spool_status(S, NULL, &st, &err), 0);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_int_eq(count_files(sd, ".batch"), 0);
+	ck_assert_int_eq(count_files(sd, ".done"), 0);
+	close_spool();
+	free(p);
+	free(sd);
+}
+END_TEST
+
 /* spool_max: the room the spool answers for, and back when drained. */
 START_TEST(spool_max_refuses)
 {
@@ -616,6 +671,7 @@ spool_load_suite(void)
 	tcase_add_test(tc, recovery_streams_through_the_loader);
 	tcase_add_test(tc, stuck_sink_holds_back_only_its_own);
 	tcase_add_test(tc, spool_max_refuses);
+	tcase_add_test(tc, last_sink_writes_the_star);
 	suite_add_tcase(s, tc);
 	return s;
 }
