@@ -3,6 +3,7 @@
  * own conversation, dead letters, the queue bound, drain and cancel. */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -577,6 +578,74 @@ START_TEST(busy_workers_not_woken)
 }
 END_TEST
 
+/* Producers that pause at random, so that workers go to sleep, linger and
+ * are woken in every order: no event is left waiting with a worker asleep
+ * (a lost wake-up would leave the last events undelivered). */
+struct producer {
+	struct dispatch	*d;
+	int		 first;
+	unsigned	 seed;
+};
+
+static void *
+produce(void *arg)
+{
+	struct producer *p = arg;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		submit(p->d, (p->first + i) % 40, p->first + i, 0);
+		switch (rand_r(&p->seed) % 4) {
+		case 0:
+			usleep((useconds_t)(rand_r(&p->seed) % 400));
+			break;
+		case 1:
+			sched_yield();
+			break;
+		default:
+			break;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(no_lost_wakeups)
+{
+	struct config *cfg = test_config(3, 0, 10);
+	char *err = NULL;
+	struct dispatch *d;
+	struct producer p[4];
+	pthread_t t[4];
+	int i, round;
+
+	/* Room for every event, however slow the workers (valgrind): a
+	 * full queue is not what this is about. */
+	cfg->queue_size = 10000;
+	d = dispatch_new(cfg, &hooks, &err);
+	ck_assert_ptr_nonnull(d);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 4; i++) {
+			p[i].d = d;
+			p[i].first = round * 1200 + i * 300;
+			p[i].seed = (unsigned)(round * 4 + i + 1);
+			ck_assert_int_eq(pthread_create(&t[i], NULL, produce,
+			    &p[i]), 0);
+		}
+		for (i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		/* Quiet now: whatever is left must be taken by workers
+		 * that were awake, lingering, or woken. */
+		ck_assert_msg(wait_done((round + 1) * 1200, 10000),
+		    "round %d: %d of %d events done", round, rec.event_done,
+		    (round + 1) * 1200);
+		usleep(1000 * (useconds_t)round);
+	}
+	ck_assert(!rec.overlap);
+	dispatch_free(d);
+	config_free(cfg);
+}
+END_TEST
+
 /* Events a few tens of microseconds apart, each delivered at once: the
  * worker that delivered one waits a moment for the next instead of going
  * to sleep and being woken for it, so wake-ups are far fewer than events. */
@@ -646,6 +715,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, drain_finishes_queue);
 	tcase_add_test(tc, busy_workers_not_woken);
 	tcase_add_test(tc, steady_trickle_batched);
+	tcase_add_test(tc, no_lost_wakeups);
 	suite_add_tcase(s, tc);
 	return s;
 }
