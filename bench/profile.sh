@@ -8,9 +8,11 @@
 #                                      under wrk, 32 connections, 4 s;
 #                                      durable: the log sink behind a
 #                                      durable spool (scenario 4)
-#   bench/profile.sh callgrind log     instructions per request under
+#   bench/profile.sh callgrind log|durable|floorj
+#                                      instructions per request under
 #                                      callgrind (4 connections, 10 s):
-#                                      machine-load independent
+#                                      machine-load independent; floorj:
+#                                      the floor + jansson, to compare
 #
 # Prints a summary on stdout. Environment: BUILD (build), BENCH_KEEP=1 to
 # keep the work directory with the raw profile.
@@ -32,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 usage() {
-	echo "usage: bench/profile.sh perf log|exec|durable | callgrind log|durable" >&2
+	echo "usage: bench/profile.sh perf log|exec|durable | callgrind log|durable|floorj" >&2
 	exit 2
 }
 [ $# -eq 2 ] || usage
@@ -40,6 +42,7 @@ tool=$1 sink=$2
 case "$sink" in
 log)	printf '[server]\nmax_connections_per_ip = 0\n[sink log]\ntype = log\n' ;;
 exec)	printf '[server]\nmax_connections_per_ip = 0\n[sink run]\ntype = exec\ncommand = /bin/true\nconcurrency = 4\n' ;;
+floorj)	: ;;
 durable) printf '[server]\nmax_connections_per_ip = 0\nspool_dir = %s\ndurable = yes\n[sink log]\ntype = log\n' "$work/spool" ;;
 *)	usage ;;
 esac >"$work/d.conf"
@@ -61,6 +64,7 @@ wait_up() {
 
 case "$tool" in
 perf)
+	[ "$sink" != floorj ] || usage
 	command -v perf >/dev/null || { echo "profile: perf is missing" >&2; exit 1; }
 	"$daemon" -c "$work/d.conf" -l "127.0.0.1:$port" 2>"$work/d.log" &
 	pid=$!
@@ -94,8 +98,15 @@ perf)
 callgrind)
 	[ "$sink" != exec ] || usage
 	command -v valgrind >/dev/null || { echo "profile: valgrind is missing" >&2; exit 1; }
-	valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-	    "$daemon" -c "$work/d.conf" -l "127.0.0.1:$port" 2>"$work/d.log" &
+	if [ "$sink" = floorj ]; then
+		valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+		    "$top/$BUILD/bench/floor" -j "127.0.0.1:$port" \
+		    2>"$work/d.log" &
+	else
+		valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+		    "$daemon" -c "$work/d.conf" -l "127.0.0.1:$port" \
+		    2>"$work/d.log" &
+	fi
 	pid=$!
 	wait_up
 	line=$(load 4 10)
