@@ -174,15 +174,39 @@ emit_text(struct log_state *s, const struct log_ctx *ctx, const char *msg)
 struct text {
 	char	 buf[4096];
 	size_t	 len;
+	size_t	 cap;		/* of buf in use: see text_cap() */
 };
+
+/*
+ * How much of buf a line for ctx may use. To stderr, the whole line with
+ * the log's stamp and suffix must fit in BLOCK_MAX: a longer write to a
+ * pipe goes alone and may be split, another thread's line landing inside
+ * it. The journal takes up to log_format's 4095 bytes.
+ */
+static size_t
+text_cap(const struct log_ctx *ctx)
+{
+	char line[LOG_LINE_MAX];
+	int n;
+
+	if (log_dest(LOG_INFO) != LOG_DEST_STDERR)
+		return sizeof ((struct text *)0)->buf;
+	/* The line without a message: what the rest may take. */
+	n = log_format(line, sizeof line, LOG_INFO, ctx, "");
+	if (n <= 0 || (size_t)n >= BLOCK_MAX)
+		return 1;
+	/* + 1: the NUL, which the line does not carry (n >= 1: at most
+	 * BLOCK_MAX, the size of buf). */
+	return BLOCK_MAX - (size_t)n + 1;
+}
 
 static void
 put_raw(struct text *t, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n >= sizeof t->buf - t->len)
-		n = sizeof t->buf - t->len - 1;
+	if (n >= t->cap - t->len)
+		n = t->cap - t->len - 1;
 	memcpy(t->buf + t->len, s, n);
 	t->len += n;
 	t->buf[t->len] = '\0';
@@ -192,7 +216,7 @@ put_raw(struct text *t, const char *s)
 static void
 put_id(struct text *t, const char *key, struct ld_id id)
 {
-	size_t room = sizeof t->buf - t->len;
+	size_t room = t->cap - t->len;
 	int n;
 
 	if (!id.set)
@@ -205,8 +229,8 @@ put_id(struct text *t, const char *key, struct ld_id id)
 static void
 put_escaped(struct text *t, const char *value, size_t max)
 {
-	t->len += util_escape_into(t->buf + t->len, sizeof t->buf - t->len,
-	    value, max);
+	t->len += util_escape_into(t->buf + t->len, t->cap - t->len, value,
+	    max);
 }
 
 /* " key=value" (quoted when asked) when the string is set. */
@@ -245,6 +269,8 @@ log_text(struct log_state *s, const struct ld_event *ev,
 	struct text t;
 
 	t.len = 0;
+	t.cap = text_cap(ctx);
+	t.buf[0] = '\0';
 	put_escaped(&t, ev->name, 64);
 	put_id(&t, "account", ev->account.id);
 	put_id(&t, "inbox", ev->inbox.id);
