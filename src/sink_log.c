@@ -243,9 +243,14 @@ put_str(struct text *t, const char *key, const char *value, size_t max,
 	put_raw(t, " ");
 	put_raw(t, key);
 	put_raw(t, quote ? "=\"" : "=");
-	put_escaped(t, value, max);
-	if (quote)
+	/* A cut value keeps its closing quote: a byte is held back for it. */
+	if (quote && t->cap - t->len > 1) {
+		t->cap--;
+		put_escaped(t, value, max);
+		t->cap++;
 		put_raw(t, "\"");
+	} else
+		put_escaped(t, value, max);
 }
 
 /* " changed=a,b,c": what a conversation_updated changed. */

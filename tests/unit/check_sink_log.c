@@ -247,7 +247,7 @@ START_TEST(test_long_line_cut_whole)
 		ck_assert_int_eq(c[run], run % 2 ? 'n' : '\\');
 	ck_assert_uint_eq(run % 2, 0);
 	ck_assert_uint_gt(run, 3000);
-	ck_assert_msg(strncmp(c + run, "...", 3) == 0,
+	ck_assert_msg(strncmp(c + run, "...\"", 4) == 0,
 	    "after the content: \"%.20s\" (run %zu, line %zd)", c + run, run, n);
 	ops->stop(state);
 	ops->conf_free(conf);
