@@ -13,6 +13,17 @@ export LD_BUILD="$BUILD"
 jobs=${LD_TEST_JOBS:-4}
 [ "${VALGRIND:-0}" = 1 ] && jobs=${LD_TEST_JOBS:-1}
 
+# A glob such as build/tests/check_* also names the logs, objects and
+# dependency files beside the suites: only the suites themselves run.
+suites=()
+for t in "$@"; do
+	case "$(basename "$t")" in
+	*.*) ;;
+	*) suites+=("$t") ;;
+	esac
+done
+set -- "${suites[@]}"
+
 # Where a suite's log goes, and what names it in the report.
 log_of() { echo "$(dirname "$1")/$(basename "$1").log"; }
 label_of() {
