@@ -61,6 +61,23 @@ under_valgrind(void)
 }
 
 /*
+ * Under valgrind the daemon runs some fifty times slower: the load tests
+ * take a twentieth of their events (div) and three times their time, and
+ * still say the same about order, loss and disk.
+ */
+static int
+scaled(int n, int div)
+{
+	return under_valgrind() ? n / div : n;
+}
+
+static long long
+slow(long long ms)
+{
+	return under_valgrind() ? ms * 3 : ms;
+}
+
+/*
  * AddressSanitizer keeps freed memory in a 256 MB quarantine by default,
  * which is all a memory bound would measure: the daemon gets a small one
  * (the environment is inherited by tu_daemon_start's posix_spawn).
@@ -463,7 +480,9 @@ write_backlog(const char *spool, int n, int per_batch, int n_conv, int pad)
  */
 START_TEST(burst_all_200_flat_then_in_order)
 {
-	enum { N = 20000, NCONV = 2000, CONC = 4 };
+	/* NCONV: a multiple of the 8 clients at either scale. */
+	const int N = scaled(20000, 20), NCONV = scaled(2000, 25);
+	enum { CONC = 4 };
 	char *started = path_in("started"), *release = path_in("release");
 	char *ran = path_in("ran"), *out = path_in("out"), *blocked, *fast;
 	char *conf, *text, *line, *save = NULL, url[192];
@@ -492,7 +511,7 @@ START_TEST(burst_all_200_flat_then_in_order)
 	snprintf(url, sizeof url, "%s/webhook", d.url);
 	f.url = url;
 	t0 = tu_now_ms();
-	f.deadline = t0 + 40000;
+	f.deadline = t0 + slow(40000);
 	flood(&f);
 	hwm = status_kb(d.pid, "VmHWM:");
 	fprintf(stderr, "burst: %d messages in %lld ms; VmRSS idle %ld kB, "
@@ -519,7 +538,7 @@ START_TEST(burst_all_200_flat_then_in_order)
 	    "concurrency = %d\ntimeout = 10s\n", T, fast, 4 * CONC), 0);
 	t0 = tu_now_ms();
 	ck_assert(tu_daemon_start(&d, conf, NULL));
-	i = wait_lines(out, N, 50000);
+	i = wait_lines(out, N, (int)slow(50000));
 	fprintf(stderr, "burst: %d of %d ran in %lld ms after the restart\n",
 	    i, N, tu_now_ms() - t0);
 	ck_assert_msg(i >= N, "%d of %d accepted events ran after the "
@@ -696,7 +715,7 @@ END_TEST
  */
 START_TEST(restart_large_backlog_flat)
 {
-	enum { N = 100000 };
+	const int N = scaled(100000, 20);
 	char *spool = path_in("spool"), *arch = path_in("archive.jsonl");
 	char *conf, url_label[64];
 	struct tu_daemon d;
@@ -725,7 +744,7 @@ START_TEST(restart_large_backlog_flat)
 	    d.log);
 	snprintf(url_label, sizeof url_label, "sink=\"archive\"");
 	done = wait_metric_ge(&d, "livedesk_sink_deliveries_total", url_label,
-	    N, 50000);
+	    N, (int)slow(50000));
 	hwm = status_kb(d.pid, "VmHWM:");
 	fprintf(stderr, "large backlog: %d events (%lld bytes on disk), %.0f "
 	    "delivered in %lld ms; VmRSS idle %ld kB, VmHWM %ld kB (%.0f "
@@ -755,7 +774,10 @@ END_TEST
  */
 START_TEST(disk_reclaimed_while_draining)
 {
-	enum { N = 3000, NCONV = 400, PAD = 300 };
+	/* Thirty windows whatever the scale. */
+	const int N = scaled(3000, 10), NCONV = scaled(400, 10);
+	const int WINDOW = scaled(100, 10);
+	enum { PAD = 300 };
 	char *started = path_in("started"), *release = path_in("release");
 	char *ran = path_in("ran"), *newdir, *script, *conf, url[192];
 	struct tu_daemon d;
@@ -769,14 +791,14 @@ START_TEST(disk_reclaimed_while_draining)
 	ck_assert_int_ge(asprintf(&newdir, "%s/spool/new", T), 0);
 	/* durable = no: what is measured is the files, not fsync. */
 	ck_assert_int_ge(asprintf(&conf, "[server]\nspool_dir = %s/spool\n"
-	    "durable = no\nqueue_size = 100\nshutdown_grace = 1s\n"
+	    "durable = no\nqueue_size = %d\nshutdown_grace = 1s\n"
 	    "[sink run]\ntype = exec\ncommand = %s\nconcurrency = 4\n"
-	    "timeout = 120s\n", T, script), 0);
+	    "timeout = 120s\n", T, WINDOW, script), 0);
 	ck_assert(tu_daemon_start(&d, conf, NULL));
 	pid = d.pid;
 	snprintf(url, sizeof url, "%s/webhook", d.url);
 	f.url = url;
-	f.deadline = tu_now_ms() + 30000;
+	f.deadline = tu_now_ms() + slow(30000);
 	flood(&f);
 	assert_all_200(&f, &d);
 	peak = du_bytes(newdir, &largest);
@@ -784,7 +806,7 @@ START_TEST(disk_reclaimed_while_draining)
 	    "bytes for %d events of %d bytes", peak, N, PAD);
 
 	tu_write_file(release, "", 0);
-	end = tu_now_ms() + 30000;
+	end = tu_now_ms() + slow(30000);
 	while ((n = tu_count_lines(ran)) < N && tu_now_ms() < end) {
 		if (mid < 0 && n >= N * 3 / 4)
 			mid = du_bytes(newdir, NULL);
@@ -798,7 +820,7 @@ START_TEST(disk_reclaimed_while_draining)
 	    "bytes with three quarters of the backlog run, %lld at the peak",
 	    mid, peak);
 	/* Drained: near empty, the same daemon. */
-	end = tu_now_ms() + 5000;
+	end = tu_now_ms() + slow(5000);
 	while ((now = du_bytes(newdir, NULL)) > 8192 + largest &&
 	    tu_now_ms() < end)
 		usleep(50000);
