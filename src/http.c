@@ -1,6 +1,7 @@
 /* The HTTP front (http.h): one libmicrohttpd daemon per listening socket,
  * and the daemon's own pages, /healthz and /metrics. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "http.h"
 #include "http_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "spool.h"
 #include "util.h"
@@ -72,6 +74,35 @@ static void
 mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * A request libmicrohttpd answered itself, before any of ours saw it (a
+ * target or headers too long, an HTTP version it does not speak, a
+ * Content-Length it cannot read): it says so only in its log, with the
+ * status. Counted and logged as our refusals are, since the sender never
+ * retries and each is an event lost. Returns whether msg was one.
+ */
+static bool
+mhd_refusal(struct http *h, const char *msg)
+{
+	static const char prefix[] = "Error processing request (HTTP "
+	    "response code is ";
+	unsigned status;
+
+	if (strncmp(msg, prefix, sizeof prefix - 1) != 0 ||
+	    sscanf(msg + sizeof prefix - 1, "%u", &status) != 1 ||
+	    status < 400 || status > 599)
+		return false;
+	metrics_request(runtime_metrics(h->rt), status);
+	metrics_drop(runtime_metrics(h->rt), status == 413 || status == 414 ||
+	    status == 431 ? DROP_TOO_LARGE : DROP_BAD_REQUEST);
+	http_conn_log_refusal(h, "refused %u: answered by libmicrohttpd "
+	    "itself (%s)", status, status == 414 ? "request target too long" :
+	    status == 431 ? "headers too large" : status == 413 ?
+	    "Content-Length too large" : status == 505 ?
+	    "HTTP version not supported" : "malformed request");
+	return true;
+}
+
 /* libmicrohttpd's own messages, as debug lines through our log: they
  * tell of sockets closed and the like, which the one line per refused
  * request already says; escaped, as they may quote request bytes. */
@@ -80,11 +111,12 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char *msg = xvasprintf(fmt, ap), *shown;
 
-	(void)cls;
 	msg[strcspn(msg, "\n")] = '\0';
-	shown = util_escape(msg, 300);
-	log_debug("libmicrohttpd: %s", shown);
-	free(shown);
+	if (!mhd_refusal(cls, msg)) {
+		shown = util_escape(msg, 300);
+		log_debug("libmicrohttpd: %s", shown);
+		free(shown);
+	}
 	free(msg);
 }
 

@@ -14,8 +14,8 @@
 #include "util.h"
 
 static const unsigned statuses[METRICS_STATUSES] = {
-	200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 501,
-	503, 0,
+	200, 400, 401, 403, 404, 405, 408, 413, 414, 415, 422, 429, 431, 500,
+	501, 503, 505, 0,
 };
 
 static const char *const drop_names[DROP_MAX] = {

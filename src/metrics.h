@@ -33,7 +33,7 @@ enum metrics_drop {
 	DROP_MAX
 };
 
-#define METRICS_STATUSES 16
+#define METRICS_STATUSES 18
 
 struct metrics {
 	int64_t		 start_usec;

@@ -840,6 +840,80 @@ START_TEST(test_stray_bytes)
 }
 END_TEST
 
+/*
+ * What libmicrohttpd answers itself, before the daemon's handler sees the
+ * request: a target or headers past max_header_size, an HTTP version it
+ * does not speak, a Content-Length it cannot hold. Each is counted by its
+ * status and reason and logged as a refusal, like the daemon's own.
+ */
+START_TEST(test_library_refusals_counted)
+{
+	static const struct {
+		const char	*what;
+		int		 status;
+		const char	*logged;
+	} cases[] = {
+		{ "target", 414, "refused 414: answered by libmicrohttpd itself "
+		    "(request target too long)" },
+		{ "header", 431, "refused 431: answered by libmicrohttpd itself "
+		    "(headers too large)" },
+		{ "version", 505, "refused 505: answered by libmicrohttpd itself "
+		    "(HTTP version not supported)" },
+		{ "length", 413, "refused 413: answered by libmicrohttpd itself "
+		    "(Content-Length too large)" },
+	};
+	char buf[8192], name[96], *req = NULL;
+	size_t i;
+	int n;
+	bool closed;
+
+	start(SINK);
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *pad = malloc(40001);
+
+		ck_assert_ptr_nonnull(pad);
+		memset(pad, 'a', 40000);
+		pad[40000] = '\0';
+		switch (cases[i].status) {
+		case 414:
+			n = asprintf(&req, "POST /webhook?%s HTTP/1.1\r\n"
+			    "Host: x\r\nContent-Length: 34\r\n\r\n" EVENT, pad);
+			break;
+		case 431:
+			n = asprintf(&req, HEAD "X-Pad: %s\r\n"
+			    "Content-Length: 34\r\n\r\n" EVENT, pad);
+			break;
+		case 505:
+			n = asprintf(&req, "POST /webhook HTTP/3.7\r\n"
+			    "Host: x\r\nContent-Length: 34\r\n\r\n" EVENT);
+			break;
+		default:
+			n = asprintf(&req, HEAD "Content-Length: "
+			    "99999999999999999999999\r\n\r\n" EVENT);
+			break;
+		}
+		free(pad);
+		ck_assert_int_gt(n, 0);
+		exchange(req, (size_t)n, buf, sizeof buf, &closed);
+		free(req);
+		req = NULL;
+		ck_assert_msg(status_of(buf) == cases[i].status, "%s: '%.80s'",
+		    cases[i].what, buf);
+		snprintf(name, sizeof name,
+		    "livedesk_http_requests_total{code=\"%d\"}",
+		    cases[i].status);
+		ck_assert_msg(metric(name) == 1, "%s: %s is %lld",
+		    cases[i].what, name, metric(name));
+		ck_assert_msg(log_count_at_least(cases[i].logged, 1),
+		    "%s: not logged", cases[i].what);
+	}
+	ck_assert_int_eq(drops("too_large"), 3);
+	ck_assert_int_eq(drops("bad_request"), 1);
+	ck_assert_int_eq(metric(EVENTS_TAKEN), 0);
+	stop();
+}
+END_TEST
+
 /* ---- body memory ---- */
 
 /* A 60,000-byte event: a small object padded with blanks. */
@@ -1532,6 +1606,7 @@ limits_suite(void)
 	tcase_add_test(input, test_routes_and_methods);
 	tcase_add_test(input, test_framing);
 	tcase_add_test(input, test_stray_bytes);
+	tcase_add_test(input, test_library_refusals_counted);
 	tcase_add_test(input, test_refusals_logged);
 	tcase_set_timeout(input, 30);
 	suite_add_tcase(s, input);
