@@ -211,6 +211,22 @@ first_start(const char *runs, int *ppid, int *pid)
 	free(text);
 }
 
+/* slow.sh: says "start ID PPID PID" in runs, sleeps SECS the first time it
+ * runs only, then says "done ID PPID". */
+static char *
+slow_once_script(const char *dir, const char *runs, const char *secs)
+{
+	char *cmd, *script;
+
+	ck_assert_int_ge(asprintf(&cmd, "echo \"start $LIVEDESK_DELIVERY_ID "
+	    "$PPID $$\" >> %s\n[ -e %s.once ] || { touch %s.once; sleep %s; }"
+	    "\necho \"done $LIVEDESK_DELIVERY_ID $PPID\" >> %s", runs, runs,
+	    runs, secs, runs), 0);
+	script = write_script(dir, "slow.sh", cmd);
+	free(cmd);
+	return script;
+}
+
 /* SIGKILL a worker mid-script: after claim_after the other claims the
  * entry and completes it; while the first lived, nobody took it. */
 START_TEST(killed_worker_entry_claimed)
@@ -225,12 +241,7 @@ START_TEST(killed_worker_entry_claimed)
 
 	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
 	/* The first run outlives claim_after; the claimed one need not. */
-	ck_assert_int_ge(asprintf(&cmd, "echo \"start $LIVEDESK_DELIVERY_ID "
-	    "$PPID $$\" >> %s\n[ -e %s.once ] || { touch %s.once; sleep 2.5; }"
-	    "\necho \"done $LIVEDESK_DELIVERY_ID $PPID\" >> %s", runs, runs,
-	    runs, runs), 0);
-	script = write_script(dir, "slow.sh", cmd);
-	free(cmd);
+	script = slow_once_script(dir, runs, "2.5");
 	rsrv_start(&r, 0, NULL, false, NULL);
 	conf = receiver_conf(&r, "", "");
 	ck_assert_int_ge(asprintf(&cmd, "[sink run]\ntype = exec\n"
@@ -288,12 +299,7 @@ START_TEST(worker_restart_runs_own_pending)
 
 	ck_assert_int_ge(asprintf(&runs, "%s/runs", dir), 0);
 	/* The first run is killed in its sleep; the second need not wait. */
-	ck_assert_int_ge(asprintf(&cmd, "echo \"start $LIVEDESK_DELIVERY_ID "
-	    "$PPID $$\" >> %s\n[ -e %s.once ] || { touch %s.once; sleep 1; }"
-	    "\necho \"done $LIVEDESK_DELIVERY_ID $PPID\" >> %s", runs, runs,
-	    runs, runs), 0);
-	script = write_script(dir, "slow.sh", cmd);
-	free(cmd);
+	script = slow_once_script(dir, runs, "1");
 	rsrv_start(&r, 0, NULL, false, NULL);
 	conf = receiver_conf(&r, "", "");
 	ck_assert_int_ge(asprintf(&cmd, "[sink run]\ntype = exec\n"
