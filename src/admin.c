@@ -445,6 +445,19 @@ failed_in(json_t *reason, const char *sink)
 	return false;
 }
 
+/* Takes dead letter id out of failed/: through the spool, which counts
+ * them, when the daemon runs one. */
+static int
+dead_remove(struct admin *a, const char *id, const char *path,
+    const char *rpath)
+{
+	if (runtime_spool(a->rt) != NULL)
+		return spool_dead_remove(runtime_spool(a->rt), id);
+	if (unlink(rpath) == -1)
+		return -1;
+	return unlink(path);
+}
+
 /* Replays dead letter id to the sinks that failed it, with the running
  * configuration; once every one delivered, it leaves failed/. Returns
  * 0 (the result in msg) or -1 with msg saying why it did not run. */
@@ -494,7 +507,7 @@ replay_one(struct admin *a, const char *id, char *msg, size_t len,
 	*ok = rp.failed == 0 && rp.ok > 0;
 	if (*ok) {
 		/* Delivered: it is no longer a dead letter. */
-		if (unlink(rpath) == -1 || unlink(path) == -1)
+		if (dead_remove(a, id, path, rpath) == -1)
 			log_err("admin: replayed %s, but cannot remove it from "
 			    "failed/: %s", id, strerror(errno));
 		snprintf(msg, len, "replayed %s: %zu deliver%s ok", id, rp.ok,

@@ -513,7 +513,6 @@ spool_free(struct spool *s)
 		struct spool_entry *e = LIST_FIRST(&s->entries);
 
 		spool_entry_remove(s, e);
-		json_decref(e->failures);
 		free(e);
 	}
 	if (s->new_fd != -1)
@@ -667,7 +666,6 @@ spool_event_done(void *arg, struct ld_event *ev)
 		b->n_star++;
 	}
 	b->in_lane--;
-	json_decref(e->failures);
 	spool_entry_remove(s, e);
 	free(e);
 	ev->spool = NULL;

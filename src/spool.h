@@ -76,6 +76,10 @@ void		 spool_set_limits(struct spool *, uint64_t max,
 /* Whether an event of len bytes may be accepted now; past a limit, the
  * log says which and by how much, once a minute at most. */
 enum spool_full	 spool_room(struct spool *, size_t len);
+/* Removes dead letter id from failed/ (its reason file, then its payload),
+ * as a replay that delivered it does: the count of dead letters follows.
+ * Returns -1 with errno set when a file could not be removed. */
+int		 spool_dead_remove(struct spool *, const char *id);
 /* Stops the writer (after writing what is queued) and frees. */
 void		 spool_free(struct spool *);	/* NULL is a no-op */
 bool		 spool_durable(const struct spool *);

@@ -44,44 +44,66 @@ out:
 	return rc;
 }
 
-/* The event failed for good in a sink: its payload (once) and the reason,
- * rewritten with every failure so far. Called under dead_lock. */
+/*
+ * The event failed for good in a sink: failure f (taken) joins those its
+ * reason file already has, and the payload is written with the first. The
+ * file is the one record of them: another sink may have failed the same
+ * event through another entry (taken directly, loaded from disk, or before
+ * a restart), and a replay goes to every sink it names. Under dead_lock.
+ */
 static int
-dead_letter(struct spool *s, struct ld_event *ev, struct spool_entry *e)
+dead_letter(struct spool *s, struct ld_event *ev, json_t *f)
 {
-	char when[40], now[40], *name = NULL, *reason;
-	json_t *o;
+	char when[40], now[40], *name, *path, *reason = NULL;
+	json_t *old = NULL, *failures, *o;
+	bool first;
 	int rc = -1;
 
+	name = xasprintf("%s.reason.json", ev->delivery_id);
+	path = xasprintf("%s/failed/%s", s->dir, name);
+	first = access(path, F_OK) == -1;
+	if (!first)
+		old = json_load_file(path, 0, NULL);
+	failures = json_incref(json_object_get(old, "failures"));
+	if (!json_is_array(failures)) {
+		json_decref(failures);
+		failures = json_array();
+	}
+	if (failures == NULL || json_array_append_new(failures, f) == -1) {
+		json_decref(failures);
+		goto out;
+	}
 	ld_time_format(ev->received_usec, when, sizeof when);
 	ld_time_format(util_now_usec(), now, sizeof now);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:O}", "delivery_id",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "delivery_id",
 	    ev->delivery_id, "event", ev->name, "received_at", when,
-	    "failed_at", now, "failures", e->failures);
+	    "failed_at", now, "failures", failures);
 	reason = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (reason == NULL)
-		return -1;
-	if (!e->dead_written) {
-		name = xasprintf("%s.json", ev->delivery_id);
-		if (write_failed(s, name, ev->raw, ev->raw_len) == -1)
+		goto out;
+	if (first) {
+		char *payload = xasprintf("%s.json", ev->delivery_id);
+
+		rc = write_failed(s, payload, ev->raw, ev->raw_len);
+		free(payload);
+		if (rc == -1)
 			goto out;
-		free(name);
 	}
-	name = xasprintf("%s.reason.json", ev->delivery_id);
 	if ((rc = write_failed(s, name, reason, strlen(reason))) == -1)
 		goto out;
 	log_err("spool: %s is a dead letter in %s/failed/", ev->delivery_id,
 	    s->dir);
-	if (!e->dead_written) {
-		e->dead_written = true;
+	if (first) {
 		pthread_mutex_lock(&s->lock);
 		s->n_dead++;
 		pthread_mutex_unlock(&s->lock);
 	}
 out:
-	free(name);
+	json_decref(old);
 	free(reason);
+	free(path);
+	free(name);
 	return rc;
 }
 
@@ -116,17 +138,35 @@ int
 spool_dead_add(struct spool *s, struct ld_event *ev, const char *sink,
     const struct sink_result *r, int attempts)
 {
-	struct spool_entry *e = ev->spool;
 	json_t *f = failure_json(sink, r, attempts);
-	int rc = 0;
+	int rc;
+
+	if (f == NULL)
+		return -1;
+	pthread_mutex_lock(&s->dead_lock);
+	rc = dead_letter(s, ev, f);
+	pthread_mutex_unlock(&s->dead_lock);
+	return rc;
+}
+
+int
+spool_dead_remove(struct spool *s, const char *id)
+{
+	char *reason = xasprintf("%s/failed/%s.reason.json", s->dir, id);
+	char *payload = xasprintf("%s/failed/%s.json", s->dir, id);
+	int rc = -1;
 
 	pthread_mutex_lock(&s->dead_lock);
-	if (e->failures == NULL)
-		e->failures = json_array();
-	if (f == NULL || e->failures == NULL ||
-	    json_array_append_new(e->failures, f) == -1 ||
-	    dead_letter(s, ev, e) == -1)
-		rc = -1;
+	/* The reason file is what counts as a dead letter (spool_open). */
+	if (unlink(reason) == 0) {
+		pthread_mutex_lock(&s->lock);
+		if (s->n_dead > 0)
+			s->n_dead--;
+		pthread_mutex_unlock(&s->lock);
+		rc = unlink(payload);
+	}
 	pthread_mutex_unlock(&s->dead_lock);
+	free(reason);
+	free(payload);
 	return rc;
 }

@@ -61,8 +61,6 @@ struct spool_entry {
 	LIST_ENTRY(spool_entry) link;	/* every live entry */
 	struct spool_batch *batch;
 	uint64_t	 seq;
-	json_t		*failures;	/* array, NULL while none */
-	bool		 dead_written;	/* its payload is in failed/ */
 	bool		 keep;		/* a dead letter could not be written:
 					 * not done, runs again at next start */
 	bool		 direct;	/* into the window at commit, not

@@ -15,8 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "livedesk/event.h"
 #include "spool.h"
+#include "spool_int.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -627,6 +630,54 @@ START_TEST(last_sink_writes_the_star)
 }
 END_TEST
 
+/*
+ * One event failed for good by two sinks through two entries (one took it
+ * directly, the other loaded it from disk: two copies of the event): its
+ * reason file names both, it counts as one dead letter, and removing it
+ * takes both files and the count.
+ */
+START_TEST(dead_letter_keeps_every_sinks_failure)
+{
+	struct sink_result fail = { .ok = false, .exited = true,
+	    .exit_status = 3 };
+	struct spool_status st;
+	struct ld_event *direct = event(7, 1), *loaded = event(7, 1);
+	char *sd = spool_sub(), *p = NULL, *err = NULL;
+	json_t *reason, *f;
+
+	open_spool_sinks(1, 2);
+	snprintf(fail.detail, sizeof fail.detail, "exited with status 3");
+	ck_assert_int_eq(spool_dead_add(S, direct, "a", &fail, 2), 0);
+	ck_assert_int_eq(spool_dead_add(S, loaded, "b", &fail, 1), 0);
+	ck_assert_int_ge(asprintf(&p, "%s/failed/d-7.reason.json", sd), 0);
+	reason = json_load_file(p, 0, NULL);
+	ck_assert_ptr_nonnull(reason);
+	f = json_object_get(reason, "failures");
+	ck_assert_uint_eq(json_array_size(f), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(f,
+	    0), "sink")), "a");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(f,
+	    1), "sink")), "b");
+	json_decref(reason);
+	ck_assert_int_eq(spool_status(S, NULL, &st, &err), 0);
+	ck_assert_uint_eq(st.dead, 1);
+
+	ck_assert_int_eq(spool_dead_remove(S, "d-7"), 0);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/failed/d-7.json", sd), 0);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	ck_assert_int_eq(spool_status(S, NULL, &st, &err), 0);
+	ck_assert_uint_eq(st.dead, 0);
+	ck_assert_int_eq(spool_dead_remove(S, "d-7"), -1);
+	close_spool();
+	ld_event_unref(direct);
+	ld_event_unref(loaded);
+	free(p);
+	free(sd);
+}
+END_TEST
+
 /* spool_max: the room the spool answers for, and back when drained. */
 START_TEST(spool_max_refuses)
 {
@@ -672,6 +723,7 @@ spool_load_suite(void)
 	tcase_add_test(tc, stuck_sink_holds_back_only_its_own);
 	tcase_add_test(tc, spool_max_refuses);
 	tcase_add_test(tc, last_sink_writes_the_star);
+	tcase_add_test(tc, dead_letter_keeps_every_sinks_failure);
 	suite_add_tcase(s, tc);
 	return s;
 }
