@@ -758,7 +758,7 @@ deliver_one(struct dispatch *d, struct lane *l, struct conv *c)
 		d->hooks.sink_done(d->hooks.arg, ev, l->cs->name, &r,
 		    attempts);
 	pthread_mutex_lock(&d->lock);
-	done = settle(d, l, c, &r, util_mono_usec() - t0, final, cut);
+	done = settle(d, l, c, &r, r.duration_usec, final, cut);
 	/* A retry now waits: a sleeping worker must learn when it is due
 	 * (this one may be delivering something else by then). Anything
 	 * ready, this worker picks itself when it comes back. */
