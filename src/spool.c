@@ -168,22 +168,20 @@ spool_write_error(struct spool *s, const char *fmt, ...)
 	uint64_t held;
 	int64_t span;
 	va_list ap;
-	char *msg;
 	bool show;
 
 	show = log_rate_allow(&s->write_log, SPOOL_WRITE_LOG_BURST, &held,
 	    &span);
 	if (held > 0)
 		log_err("spool: %llu more write errors not logged one by one "
-		    "in the last %lld ms (/metrics counts them all)",
+		    "in the last %lld ms (livedesk_spool_write_errors_total "
+		    "counts the commits among them)",
 		    (unsigned long long)held, (long long)span);
 	if (!show)
 		return;
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	log_vctx(LOG_ERR, NULL, fmt, ap);
 	va_end(ap);
-	log_err("%s", msg);
-	free(msg);
 }
 
 static void
