@@ -419,13 +419,10 @@ replay_sink_done(void *arg, struct ld_event *ev, const char *sink,
 }
 
 static void
-replay_submit(void *arg, struct ld_event *ev, const char *const *done,
-    size_t n_done)
+replay_submit(void *arg, struct ld_event *ev)
 {
 	struct replay *rp = arg;
 
-	(void)done;
-	(void)n_done;
 	(void)dispatch_submit(rp->d, ev, rp->skip, rp->n_skip,
 	    DISPATCH_FORCE);
 }

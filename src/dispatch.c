@@ -426,17 +426,6 @@ dispatch_sink_names(struct dispatch *d, const struct ld_event *ev,
 	return n;
 }
 
-size_t
-dispatch_match_count(struct dispatch *d, const struct ld_event *ev)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < d->n_lanes; i++)
-		if (filter_match(&d->lanes[i].cs->filter, ev))
-			n++;
-	return n;
-}
-
 /*
  * Queues ev for the matching sinks: those not in skip, or with only set,
  * those in only[0..n_only). See dispatch_submit and dispatch_submit_only.

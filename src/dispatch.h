@@ -128,8 +128,6 @@ void		 dispatch_unreserve_sink(struct dispatch *, const char *sink,
  * is NULL. Returns their count, which may be more than max. */
 size_t		 dispatch_sink_names(struct dispatch *,
 		    const struct ld_event *ev, char (*names)[65], size_t max);
-/* How many sinks ev would go to. */
-size_t		 dispatch_match_count(struct dispatch *, const struct ld_event *);
 
 /* While held, the workers start nothing: events queue up (recovery fills
  * the queue before the daemon is sure it can serve). */

@@ -274,12 +274,6 @@ runtime_no_room(struct gen *g, size_t len)
 	    "queue full, retry later";
 }
 
-bool
-runtime_has_room(struct gen *g, size_t len)
-{
-	return runtime_no_room(g, len) == NULL;
-}
-
 struct metrics *
 runtime_metrics(struct runtime *rt)
 {

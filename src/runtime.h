@@ -48,11 +48,10 @@ void		 runtime_free(struct runtime *);	/* NULL: no-op */
  */
 struct gen	*runtime_acquire(struct runtime *);
 void		 runtime_release(struct gen *);
-/* What a held generation runs with: its configuration, whether an event of
- * len bytes would fit in the queue bound now. */
+/* What a held generation runs with: its configuration. */
 const struct config *runtime_config(const struct gen *);
-bool		 runtime_has_room(struct gen *, size_t len);
-/* The same, with why not: NULL when it fits, else the refusal's text.
+/* Whether an event of len bytes would fit in the queue bound now: NULL
+ * when it fits, else the refusal's text.
  * With a spool, only spool_max and spool_min_free refuse. */
 const char	*runtime_no_room(struct gen *, size_t len);
 

@@ -21,10 +21,8 @@ struct spool;
  * those sinks; the others load it from disk later. */
 typedef void (*spool_commit_fn)(void *arg, struct ld_event *, bool ok,
 		    bool direct);
-/* Called by spool_replay_read for each event, with the sinks that had
- * already finished it. */
-typedef void (*spool_recover_fn)(void *arg, struct ld_event *,
-		    const char *const *done, size_t n_done);
+/* Called by spool_replay_read for each event. */
+typedef void (*spool_replay_fn)(void *arg, struct ld_event *);
 /* A sink's name, NUL included (config: 1 to 64 bytes). */
 #define SPOOL_SINK_NAME	65
 /*
@@ -129,7 +127,7 @@ int		 spool_status(struct spool *, const char *dir,
  * file-sink JSON Lines archive and calls fn for each event, with its
  * original delivery id. Returns the count, or -1 with *err.
  */
-long		 spool_replay_read(const char *path, spool_recover_fn fn,
+long		 spool_replay_read(const char *path, spool_replay_fn fn,
 		    void *arg, char **err);
 
 #endif

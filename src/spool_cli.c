@@ -35,10 +35,9 @@ replay_sink_done(void *arg, struct ld_event *ev, const char *sink,
 }
 
 static void
-replay_submit(void *arg, struct ld_event *ev, const char *const *done,
-    size_t n_done)
+replay_submit(void *arg, struct ld_event *ev)
 {
-	(void)dispatch_submit(arg, ev, done, n_done, DISPATCH_FORCE);
+	(void)dispatch_submit(arg, ev, NULL, 0, DISPATCH_FORCE);
 }
 
 int

@@ -15,19 +15,19 @@
 /* Calls fn with ev as a new receipt: received now, with a new delivery
  * id unless it carries one. Takes the caller's reference. */
 static void
-replay_event(struct ld_event *ev, spool_recover_fn fn, void *arg)
+replay_event(struct ld_event *ev, spool_replay_fn fn, void *arg)
 {
 	if (ev->delivery_id[0] == '\0')
 		util_delivery_id(ev->delivery_id);
 	ev->received_usec = util_now_usec();
-	fn(arg, ev, NULL, 0);
+	fn(arg, ev);
 	ld_event_unref(ev);
 }
 
 /* Calls fn with body as an event carrying id (NULL: a new one). */
 static int
 replay_one(const char *what, const char *body, size_t len, const char *id,
-    spool_recover_fn fn, void *arg, char **err)
+    spool_replay_fn fn, void *arg, char **err)
 {
 	struct ld_event_error perr;
 	struct ld_event *ev = ld_event_parse(body, len, 0, &perr);
@@ -45,7 +45,7 @@ replay_one(const char *what, const char *body, size_t len, const char *id,
 /* A dead letter: PATH is failed/ID.json (or its ID.reason.json); the
  * delivery id is the file's name. */
 static int
-replay_dead_letter(const char *path, spool_recover_fn fn, void *arg,
+replay_dead_letter(const char *path, spool_replay_fn fn, void *arg,
     char **err)
 {
 	size_t pl = strlen(path), len;
@@ -77,7 +77,7 @@ replay_dead_letter(const char *path, spool_recover_fn fn, void *arg,
 /* A file sink archive: one event per line (codec_archive.h), each with
  * its original delivery id. */
 static long
-replay_archive(const char *path, FILE *f, spool_recover_fn fn, void *arg,
+replay_archive(const char *path, FILE *f, spool_replay_fn fn, void *arg,
     char **err)
 {
 	char *line = NULL, *why = NULL;
@@ -105,7 +105,7 @@ replay_archive(const char *path, FILE *f, spool_recover_fn fn, void *arg,
 }
 
 long
-spool_replay_read(const char *path, spool_recover_fn fn, void *arg,
+spool_replay_read(const char *path, spool_replay_fn fn, void *arg,
     char **err)
 {
 	struct stat st;
