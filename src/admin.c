@@ -470,7 +470,7 @@ replay_one(struct admin *a, const char *id, char *msg, size_t len,
 	char *rpath = xasprintf("%s/failed/%s.reason.json", a->spool_dir, id);
 	char *err = NULL;
 	json_t *reason = json_load_file(rpath, 0, NULL);
-	size_t i;
+	size_t i, skipped = 0;
 	int rc = -1;
 
 	memset(&rp, 0, sizeof rp);
@@ -495,7 +495,8 @@ replay_one(struct admin *a, const char *id, char *msg, size_t len,
 	hooks.event_done = NULL;
 	hooks.arg = &rp;
 	if ((rp.d = dispatch_new(cfg, &hooks, &err)) == NULL ||
-	    spool_replay_read(path, replay_submit, &rp, &err) == -1) {
+	    spool_replay_read(path, replay_submit, &rp, &skipped, &err) ==
+	    -1) {
 		snprintf(msg, len, "%s: %s", id, err);
 		goto out;
 	}

@@ -125,9 +125,12 @@ int		 spool_status(struct spool *, const char *dir,
 /*
  * Reads dead letters (a failed/ payload file, a directory of them) or a
  * file-sink JSON Lines archive and calls fn for each event, with its
- * original delivery id. Returns the count, or -1 with *err.
+ * original delivery id. Returns the count, or -1 with *err when nothing
+ * could be read. In a directory or an archive, what cannot be read (a
+ * damaged file, a line a crash cut) is logged and counted in *skipped,
+ * and the rest is still read: what went to fn before it has gone.
  */
 long		 spool_replay_read(const char *path, spool_replay_fn fn,
-		    void *arg, char **err);
+		    void *arg, size_t *skipped, char **err);
 
 #endif

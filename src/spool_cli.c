@@ -48,6 +48,7 @@ spool_cli_replay(struct config *cfg, const char *path, const char *sink,
 	struct dispatch_hooks hooks = { replay_sink_done, NULL, &rc };
 	struct dispatch *d = NULL;
 	char *err = NULL;
+	size_t skipped = 0;
 	long n;
 	int status = 1;
 
@@ -60,13 +61,17 @@ spool_cli_replay(struct config *cfg, const char *path, const char *sink,
 	    config_log_prio(cfg));
 	if ((d = dispatch_new(cfg, &hooks, &err)) == NULL)
 		goto fail;
-	if ((n = spool_replay_read(path, replay_submit, d, &err)) == -1)
+	if ((n = spool_replay_read(path, replay_submit, d, &skipped, &err))
+	    == -1)
 		goto fail;
 	(void)dispatch_drain(d, INT64_MAX / 4);
-	printf("replayed %ld event%s from %s: %zu deliver%s ok, %zu failed\n",
+	printf("replayed %ld event%s from %s: %zu deliver%s ok, %zu failed",
 	    n, n == 1 ? "" : "s", path, rc.ok, rc.ok == 1 ? "y" : "ies",
 	    rc.failed);
-	status = rc.failed == 0 ? 0 : 1;
+	if (skipped > 0)
+		printf("; %zu could not be read (logged above)", skipped);
+	printf("\n");
+	status = rc.failed == 0 && skipped == 0 ? 0 : 1;
 	goto out;
 fail:
 	fprintf(stderr, "livedesk-webhookd: %s\n", err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec_archive.h"
+#include "log.h"
 #include "spool.h"
 #include "spool_int.h"
 #include "util.h"
@@ -78,7 +79,7 @@ replay_dead_letter(const char *path, spool_replay_fn fn, void *arg,
  * its original delivery id. */
 static long
 replay_archive(const char *path, FILE *f, spool_replay_fn fn, void *arg,
-    char **err)
+    size_t *skipped)
 {
 	char *line = NULL, *why = NULL;
 	size_t cap = 0;
@@ -92,10 +93,12 @@ replay_archive(const char *path, FILE *f, spool_replay_fn fn, void *arg,
 			continue;
 		if ((ev = codec_archive_decode(line, (size_t)n, 0, &why)) ==
 		    NULL) {
-			*err = xasprintf("%s:%ld: %s", path, lineno, why);
+			log_err("replay: %s:%ld: %s; skipped", path, lineno,
+			    why);
 			free(why);
-			free(line);
-			return -1;
+			why = NULL;
+			(*skipped)++;
+			continue;
 		}
 		replay_event(ev, fn, arg);
 		count++;
@@ -106,7 +109,7 @@ replay_archive(const char *path, FILE *f, spool_replay_fn fn, void *arg,
 
 long
 spool_replay_read(const char *path, spool_replay_fn fn, void *arg,
-    char **err)
+    size_t *skipped, char **err)
 {
 	struct stat st;
 	char **names, *p;
@@ -127,15 +130,21 @@ spool_replay_read(const char *path, spool_replay_fn fn, void *arg,
 		if ((names = spool_list_dir(path, NULL, ".json", &n, err)) ==
 		    NULL)
 			return -1;
-		for (i = 0; i < n && count >= 0; i++) {
+		for (i = 0; i < n; i++) {
 			size_t nl = strlen(names[i]);
+			char *why = NULL;
 
 			if (nl > 12 && strcmp(names[i] + nl - 12,
 			    ".reason.json") == 0)
 				continue;
 			p = xasprintf("%s/%s", path, names[i]);
-			count = replay_dead_letter(p, fn, arg, err) == -1 ? -1 :
-			    count + 1;
+			if (replay_dead_letter(p, fn, arg, &why) == 0)
+				count++;
+			else {
+				log_err("replay: %s; skipped", why);
+				(*skipped)++;
+			}
+			free(why);
 			free(p);
 		}
 		util_strv_free(names, n);
@@ -160,7 +169,7 @@ spool_replay_read(const char *path, spool_replay_fn fn, void *arg,
 	}
 	if (codec_archive_recognise(head, hn)) {
 		rewind(f);
-		count = replay_archive(path, f, fn, arg, err);
+		count = replay_archive(path, f, fn, arg, skipped);
 		fclose(f);
 		return count;
 	}

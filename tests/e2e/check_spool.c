@@ -563,6 +563,68 @@ START_TEST(replay_archive)
 }
 END_TEST
 
+/* An archive line that cannot be read (a crash cut it, someone edited
+ * it) is logged and skipped: the lines around it are still replayed, and
+ * the exit status and the summary say one was not. */
+START_TEST(replay_archive_skips_bad_line)
+{
+	char *dir = tu_tmpdir(), *arch, *conf, *p, *cmd, *out, *text, *mixed;
+	char url[256], *id, *body, *res;
+	struct tu_daemon d;
+	long status;
+	int i;
+
+	ck_assert_int_ge(asprintf(&arch, "%s/archive.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink a]\ntype = file\npath = %s\n",
+	    arch), 0);
+	ck_assert(tu_daemon_start(&d, conf, NULL));
+	snprintf(url, sizeof url, "%s/webhook", d.url);
+	for (i = 0; i < 2; i++) {
+		body = body_for(1, i);
+		id = post_event(url, body, &status);
+		ck_assert_ptr_nonnull(id);
+		free(id);
+		free(body);
+	}
+	ck_assert(tu_wait_file_lines(arch, 2, 5000));
+	tu_daemon_free(&d);
+	free(conf);
+	/* Line 2 of 4 is not an event; line 4 was cut short. */
+	text = tu_read_file(arch, NULL);
+	ck_assert_ptr_nonnull(strchr(text, '\n'));
+	ck_assert_int_ge(asprintf(&mixed, "%.*s{\"not\": \"an archive "
+	    "line\"}\n%s{\"v\":1,\"deli", (int)(strchr(text, '\n') - text +
+	    1), text, strchr(text, '\n') + 1), 0);
+	tu_write_file(arch, mixed, strlen(mixed));
+	ck_assert_int_ge(asprintf(&out, "%s/out.jsonl", dir), 0);
+	ck_assert_int_ge(asprintf(&conf, "[sink b]\ntype = file\npath = %s\n",
+	    out), 0);
+	ck_assert_int_ge(asprintf(&p, "%s/b.conf", dir), 0);
+	tu_write_file(p, conf, strlen(conf));
+	ck_assert_int_ge(asprintf(&res, "%s/res", dir), 0);
+	ck_assert_int_ge(asprintf(&cmd, "%s/livedesk-webhookd -c %s --replay "
+	    "%s >%s 2>&1", tu_build_dir(), p, arch, res), 0);
+	ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+	ck_assert_int_eq(tu_count_lines(out), 2);
+	free(text);
+	text = tu_read_file(res, NULL);
+	ck_assert_msg(strstr(text, "archive.jsonl:2:") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "archive.jsonl:4:") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "replayed 2 events") != NULL &&
+	    strstr(text, "2 could not be read") != NULL, "%s", text);
+	free(text);
+	free(res);
+	free(cmd);
+	free(mixed);
+	free(p);
+	free(arch);
+	free(out);
+	free(conf);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* SIGTERM with a script still running: it gets shutdown_grace, then the
  * event stays in the spool and runs at the next start; exit code 0. */
 START_TEST(graceful_shutdown_keeps_unfinished)
@@ -1113,6 +1175,7 @@ spool_suite(void)
 	tcase_add_test(tc, retries_then_dead_letter_then_replay);
 	tcase_add_test(tc, replay_odd_inputs);
 	tcase_add_test(tc, replay_archive);
+	tcase_add_test(tc, replay_archive_skips_bad_line);
 	tcase_add_test(tc, dead_letter_written_before_crash);
 	tcase_add_test(tc, dead_letter_unwritable_keeps_event);
 	tcase_add_test(tc, graceful_shutdown_keeps_unfinished);
