@@ -459,12 +459,6 @@ redis_conn_wait_ms(const struct redis_conn *rc)
 	return d > 0 ? d : 0;
 }
 
-bool
-redis_conn_failing(const struct redis_conn *rc)
-{
-	return rc->fails > 0;
-}
-
 unsigned
 redis_conn_generation(const struct redis_conn *rc)
 {

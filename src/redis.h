@@ -56,8 +56,6 @@ void		 redis_conn_free(struct redis_conn *);	/* NULL: no-op */
 int		 redis_conn_ready(struct redis_conn *, char *err, size_t len);
 /* Milliseconds until the next connection attempt (0: now or connected). */
 int64_t		 redis_conn_wait_ms(const struct redis_conn *);
-/* Whether a connection attempt has failed since the last success. */
-bool		 redis_conn_failing(const struct redis_conn *);
 /* How many times the connection has been made: a change means a new
  * connection (to a Redis that may have restarted). */
 unsigned	 redis_conn_generation(const struct redis_conn *);
