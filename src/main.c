@@ -2,6 +2,8 @@
  * what runs: a command (check-config, replay, spool-status, dry-run,
  * run-once), or the daemon
  * as a receiver (HTTP) or as a worker (a Redis stream). */
+#include <sys/socket.h>
+
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "config.h"
 #include "livedesk/event.h"
 #include "daemon.h"
+#include "netaddr.h"
 #include "spool_cli.h"
 #include "tool_cli.h"
 #include "util.h"
@@ -138,6 +141,17 @@ load_config(const struct options *o, char **err)
 	if (cfg == NULL)
 		return NULL;
 	if (o->listen != NULL) {
+		struct sockaddr_storage ss;
+		unsigned sl;
+		char *why = NULL;
+
+		/* Checked as the file's listen is (config_load). */
+		if (netaddr_parse_listen(o->listen, &ss, &sl, &why) == -1) {
+			*err = xasprintf("-l %s: %s", o->listen, why);
+			free(why);
+			config_free(cfg);
+			return NULL;
+		}
 		free(cfg->listen);
 		cfg->listen = xstrdup(o->listen);
 	}

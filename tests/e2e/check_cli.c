@@ -645,6 +645,12 @@ START_TEST(refusals_and_usage)
 	daemon_cmd(&r, conf, ARGS("--dry-run"), NULL);
 	ck_exit(&r, 2);
 	run_free(&r);
+	/* -l is checked as the file's listen is, not taken on trust. */
+	daemon_cmd(&r, conf, ARGS("--check-config", "-l", "garbage"), NULL);
+	ck_exit(&r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "-l garbage: listen 'garbage': "
+	    "expected ADDR:PORT"));
+	run_free(&r);
 	free(conf);
 	free(sh);
 	free(text);
