@@ -442,19 +442,6 @@ failed_in(json_t *reason, const char *sink)
 	return false;
 }
 
-/* Takes dead letter id out of failed/: through the spool, which counts
- * them, when the daemon runs one. */
-static int
-dead_remove(struct admin *a, const char *id, const char *path,
-    const char *rpath)
-{
-	if (runtime_spool(a->rt) != NULL)
-		return spool_dead_remove(runtime_spool(a->rt), id);
-	if (unlink(rpath) == -1)
-		return -1;
-	return unlink(path);
-}
-
 /* Replays dead letter id to the sinks that failed it, with the running
  * configuration; once every one delivered, it leaves failed/. Returns
  * 0 (the result in msg) or -1 with msg saying why it did not run. */
@@ -505,7 +492,7 @@ replay_one(struct admin *a, const char *id, char *msg, size_t len,
 	*ok = rp.failed == 0 && rp.ok > 0;
 	if (*ok) {
 		/* Delivered: it is no longer a dead letter. */
-		if (dead_remove(a, id, path, rpath) == -1)
+		if (spool_dead_remove(runtime_spool(a->rt), id) == -1)
 			log_err("admin: replayed %s, but cannot remove it from "
 			    "failed/: %s", id, strerror(errno));
 		snprintf(msg, len, "replayed %s: %zu deliver%s ok", id, rp.ok,
@@ -808,7 +795,10 @@ serve_page(struct admin *a, struct MHD_Connection *c, const char *open_id)
 		for (i = 0; i < v.n_dl && detail == NULL; i++)
 			if (strcmp(v.dl[i].id, open_id) == 0)
 				detail = &v.dl[i];
-		payload = payload_of(a, open_id);
+		/* Only a delivery shown has its payload read (from the
+		 * archives' tails: up to megabytes, every refresh). */
+		if (detail != NULL)
+			payload = payload_of(a, open_id);
 	}
 	admin_page_render(&b, &v, detail, payload);
 	memcpy(nonce, v.nonce, sizeof nonce);
@@ -1109,7 +1099,9 @@ admin_new(struct runtime *rt, const struct config *cfg, char **err)
 	random_hex(a->csrf, 32);
 	if (cfg->admin_token != NULL)
 		a->token = xstrdup(cfg->admin_token);
-	if (cfg->spool_dir != NULL)
+	/* The dead letters of the spool this daemon runs (a worker has
+	 * none: its spool_dir is another process's). */
+	if (runtime_spool(rt) != NULL)
 		a->spool_dir = xstrdup(cfg->spool_dir);
 	if (cfg->admin_listen[0] == '/') {
 		if ((fd = unix_listen(cfg->admin_listen, err)) == -1)
