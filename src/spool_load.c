@@ -74,13 +74,20 @@ spool_window_sinks(struct spool *s, const struct ld_event *ev,
     char (**names)[SPOOL_SINK_NAME])
 {
 	const struct spool_window *w = &s->window;
-	size_t n = w->sinks(w->arg, ev, NULL, 0), got;
+	size_t cap = 16, n;
 
-	/* However many sinks: a reload in between may change the count,
-	 * so the second answer is bounded by the first's room. */
-	*names = xcalloc(n > 0 ? n : 1, sizeof **names);
-	got = w->sinks(w->arg, ev, *names, n);
-	return got < n ? got : n;
+	/* One call runs the filters (this is the request's path), with room
+	 * for as many sinks as a configuration has; more: a second call,
+	 * bounded by its room (a reload may change the count between). The
+	 * loader calls this unlocked: no spool state sizes it. */
+	*names = xcalloc(cap, sizeof **names);
+	if ((n = w->sinks(w->arg, ev, *names, cap)) <= cap)
+		return n;
+	free(*names);
+	cap = n;
+	*names = xcalloc(cap, sizeof **names);
+	n = w->sinks(w->arg, ev, *names, cap);
+	return n < cap ? n : cap;
 }
 
 bool
