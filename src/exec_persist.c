@@ -162,9 +162,12 @@ proc_kill(struct exec_persist *pool, struct proc *p, struct exec_output *out)
 		(void)poll(pfd, (nfds_t)n, 20);
 		stderr_drain(p, out);
 	}
-	/* The rest of its group too: what it started goes with it. */
+	/* The rest of its group too: what it started goes with it (the
+	 * group outlives its leader while it has members). The leader
+	 * itself only while not reaped: its pid may be another's now. */
 	(void)killpg(p->pid, SIGKILL);
-	(void)kill(p->pid, SIGKILL);
+	if (!p->reaped)
+		(void)kill(p->pid, SIGKILL);
 	(void)proc_reap(p, true);
 }
 
