@@ -289,7 +289,10 @@ log_text(struct log_state *s, const struct ld_event *ev,
 		put_raw(&t, " private");
 	put_str(&t, "sender", sender->name, 64, true);
 	put_changes(&t, ev);
-	put_str(&t, "content", ev->message.content,
+	/* max_content = 0 shows none of it, as in a JSON line (to
+	 * util_escape_into, 0 is no limit). */
+	put_str(&t, "content", ev->message.content == NULL ? NULL :
+	    s->conf->max_content > 0 ? ev->message.content : "",
 	    (size_t)s->conf->max_content, true);
 	emit_text(s, ctx, t.buf);
 }

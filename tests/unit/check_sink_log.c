@@ -258,6 +258,50 @@ START_TEST(test_long_line_cut_whole)
 }
 END_TEST
 
+/* max_content = 0: a text line shows none of the content, as a JSON line
+ * does (it showed all of it). */
+START_TEST(test_no_content)
+{
+	const struct sink_ops *ops = sink_find("log");
+	void *conf = NULL, *state = NULL;
+	char *err = NULL, rec[65536];
+	struct sink_ctx ctx = { .name = "log" };
+	struct sink_result r;
+	struct ld_event_error perr;
+	struct ld_event *ev;
+	size_t len;
+	char *body = tu_fixture("message_created.json", &len);
+	int sv[2], saved;
+	ssize_t n;
+
+	ev = ld_event_parse(body, len, 64, &perr);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_ptr_nonnull(ev->message.content);
+	ck_assert_int_gt(strlen(ev->message.content), 4);
+	ck_assert_int_eq(ops->conf_set(&conf, "max_content", "0", &err), 0);
+	ck_assert_int_eq(ops->conf_check(&conf, &err), 0);
+	ck_assert_int_eq(ops->start(&state, conf, &ctx, &err), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_eq(dup2(sv[0], STDERR_FILENO), STDERR_FILENO);
+	log_init(LOG_TARGET_STDERR, LOG_INFO);
+	ops->deliver(state, ev, &r);
+	n = recv(sv[1], rec, sizeof rec - 1, MSG_DONTWAIT);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ck_assert_int_gt(n, 0);
+	rec[n] = '\0';
+	ck_assert_msg(strstr(rec, " content=\"\"") != NULL, "%s", rec);
+	ck_assert_msg(strstr(rec, ev->message.content) == NULL, "%s", rec);
+	ops->stop(state);
+	ops->conf_free(conf);
+	ld_event_unref(ev);
+	close(sv[0]);
+	close(sv[1]);
+	free(body);
+}
+END_TEST
+
 static Suite *
 sink_log_suite(void)
 {
@@ -267,6 +311,7 @@ sink_log_suite(void)
 	tcase_add_test(tc, test_lines_gathered);
 	tcase_add_test(tc, test_line_alone);
 	tcase_add_test(tc, test_long_line_cut_whole);
+	tcase_add_test(tc, test_no_content);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
