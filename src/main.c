@@ -4,7 +4,9 @@
  * as a receiver (HTTP) or as a worker (a Redis stream). */
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +218,15 @@ main(int argc, char **argv)
 	if ((cfg = load_config(&o, &err)) == NULL) {
 		fprintf(stderr, "livedesk-webhookd: %s\n", err);
 		free(err);
+		return 1;
+	}
+	/* The commands deliver as the daemon does (daemon.c ignores it
+	 * too): a sink's peer gone (a Redis restarted, a handler exited)
+	 * is an error of that delivery, not the end of the process. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		fprintf(stderr, "livedesk-webhookd: signal SIGPIPE: %s\n",
+		    strerror(errno));
+		config_free(cfg);
 		return 1;
 	}
 	if (o.replay != NULL)
