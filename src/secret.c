@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -18,12 +20,17 @@ secret_read(const char *path, char **err)
 	char buf[4096], *line = NULL;
 	struct stat st;
 	size_t n;
-	FILE *f;
+	FILE *f = NULL;
+	int fd;
 
 	/* A regular file only, read with a bound: /dev/stdin would block
-	 * the start-up and /dev/zero would eat the memory. */
-	if ((f = fopen(path, "re")) == NULL || fstat(fileno(f), &st) == -1) {
+	 * the start-up and /dev/zero would eat the memory; opened without
+	 * blocking, as a FIFO would block the open itself. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1 ||
+	    fstat(fd, &st) == -1 || (f = fdopen(fd, "r")) == NULL) {
 		*err = xasprintf("open %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {

@@ -149,6 +149,23 @@ START_TEST(errors_name_file_line_key)
 	    "3: [sink a] retry_cap: '100000000d' is not a duration between");
 	load_fails("[server]\ntoken_file = /dev/zero\n[sink a]\ntype = log\n",
 	    "2: [server] token_file: /dev/zero is not a regular file");
+	/* A FIFO with no writer: refused, where opening it blocked. */
+	{
+		char *d = tu_tmpdir(), *fifo, *text, *want;
+
+		ck_assert_int_ge(asprintf(&fifo, "%s/fifo", d), 0);
+		ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+		ck_assert_int_ge(asprintf(&text, "[server]\ntoken_file = %s\n"
+		    "[sink a]\ntype = log\n", fifo), 0);
+		ck_assert_int_ge(asprintf(&want, "2: [server] token_file: %s is "
+		    "not a regular file", fifo), 0);
+		load_fails(text, want);
+		free(want);
+		free(text);
+		free(fifo);
+		tu_rmtree(d);
+		free(d);
+	}
 }
 END_TEST
 
