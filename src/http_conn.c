@@ -310,7 +310,11 @@ watchdog(void *arg)
 				(void)shutdown(k->fd, SHUT_RDWR);
 				continue;
 			}
-			if (k->cut || now - k->since_ms < (k->answered ?
+			/* A request received whole and not yet answered
+			 * waits on us (a durable spool's commit), not on the
+			 * client: its event may be accepted already. */
+			if (k->cut || (k->complete && !k->answered) ||
+			    now - k->since_ms < (k->answered ?
 			    HTTP_DRAIN_MSEC : h->request_timeout_ms))
 				continue;
 			k->cut = true;
