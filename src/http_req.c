@@ -46,7 +46,6 @@ struct req {
 	char		*forwarded_for;	/* every X-Forwarded-For, joined */
 	char		 client[2 * NETADDR_STRLEN + 8];	/* for logs */
 	struct auth_claim *claimed;	/* what dedupe holds for it, or NULL */
-	bool		 accepted;
 	/* While the spool commits: the connection is suspended, and the
 	 * status to answer is set before it is resumed. */
 	struct MHD_Connection *conn;
@@ -788,14 +787,6 @@ settle_claim(struct http *h, struct req *r, bool keep)
 	}
 }
 
-/* Marks the event accepted, so that its delivery id is kept. */
-static void
-accepted(struct http *h, struct req *r)
-{
-	settle_claim(h, r, true);
-	r->accepted = true;
-}
-
 /* The signature over the bytes received, then redelivery and replay.
  * Returns -1 to go on with the event, else the answer already queued. */
 static int
@@ -854,7 +845,8 @@ answer_ingest(struct http *h, struct MHD_Connection *c, struct req *r,
 		    "retry later" : "queue full, retry later",
 		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	}
-	accepted(h, r);
+	/* Accepted: its delivery id is kept. */
+	settle_claim(h, r, true);
 	snprintf(ok, sizeof ok, "{\"ok\":true,\"delivery_id\":\"%s\"}",
 	    r->delivery_id);
 	return http_req_reply(h, c, MHD_HTTP_OK, ok, NULL, NULL);
@@ -975,11 +967,8 @@ http_req_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	/* Not accepted (refused, cut off, failed): the sender's retry of
 	 * this delivery must get in. */
-	if (r->claimed != NULL)
-		auth_dedupe_done(h->dedupe, r->claimed, false,
-		    util_mono_msec());
+	settle_claim(h, r, false);
 	runtime_release(r->gen);
-	free(r->claimed);
 	free(r->path_token);
 	free(r->forwarded_for);
 	body_free(h, r);
