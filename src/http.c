@@ -196,13 +196,13 @@ http_free(struct http *h)
 
 	if (h == NULL)
 		return;
-	for (i = 0; i < h->n_mhd; i++) {
-		MHD_socket fd = MHD_quiesce_daemon(h->mhd[i]);
-
+	/* No MHD_quiesce_daemon first: in libmicrohttpd 0.9.75 it races a
+	 * worker thread that takes the listening socket out of its epoll
+	 * set at the connection limit, and aborts the process when it loses
+	 * ("Failed to remove listen FD from epoll set"). MHD_stop_daemon
+	 * stops the threads before it lets the socket go, and closes it. */
+	for (i = 0; i < h->n_mhd; i++)
 		MHD_stop_daemon(h->mhd[i]);
-		if (fd != MHD_INVALID_SOCKET)
-			close(fd);
-	}
 	/* Every connection is closed now: the watchdog has nothing left. */
 	http_conn_stop(h);
 	auth_dedupe_free(h->dedupe);
